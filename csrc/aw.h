@@ -1,0 +1,132 @@
+/*
+ * aw.h - atomicwriter core: project a set of files into a directory
+ * atomically, with the kubelet's ..data layout.
+ *
+ * A plain C library: no Lua type appears here. Every call that can fail
+ * returns 0 on success and -1 on failure, and fills a caller-owned
+ * struct aw_error (no hidden global state; the library is reentrant and
+ * thread-safe as long as two threads do not share one aw_error).
+ *
+ * On-disk layout that aw_write() maintains in a target directory:
+ *
+ *   target/
+ *     ..data  -> ..2026_11_25_10_04_05.123456789   symlink, swapped by rename
+ *     ..2026_11_25_10_04_05.123456789/            the current version
+ *         podName
+ *         user/labels
+ *     podName -> ..data/podName                   one link per top-level name
+ *     user    -> ..data/user
+ */
+#ifndef AW_H
+#define AW_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AW_VERSION "0.1.0"
+
+/* Limits of the contract's validation rules. */
+#define AW_MAX_PATH    4096   /* bytes in a payload path */
+#define AW_MAX_ELEMENT 255    /* bytes in one element of a path */
+
+/* Names the writer reserves in the target. */
+#define AW_DATA_NAME     "..data"
+#define AW_DATA_TMP_NAME "..data_tmp"
+
+/* Error kinds. Kept apart from errno values: a system failure carries
+ * its errno in aw_error.errnum with kind AW_KIND_SYSTEM. */
+enum aw_kind {
+  AW_KIND_NONE = 0,
+  AW_KIND_INVALID,   /* the payload fails validation ("invalid")          */
+  AW_KIND_CONFLICT,  /* the target holds an entry the writer does not own ("conflict") */
+  AW_KIND_BUSY,      /* the lock was not obtained within the timeout ("busy") */
+  AW_KIND_SYSTEM     /* a system call failed; errnum says why (errno name) */
+};
+
+/* A failure, filled once at the failing call. Owned by the caller. */
+typedef struct aw_error {
+  enum aw_kind kind;
+  int errnum;               /* errno for AW_KIND_SYSTEM, else 0 */
+  const char *step;         /* static string: the failing step, e.g. "create file" */
+  char path[AW_MAX_PATH + 64]; /* the offending path, relative to the target, or "" */
+  char detail[160];         /* what is wrong, for invalid / conflict */
+} aw_error;
+
+/* One file of a payload. The core never copies `data`: the caller keeps
+ * path and data alive for the duration of the call that receives them. */
+typedef struct aw_file {
+  const char *path;   /* relative path, need not be NUL-terminated */
+  size_t path_len;
+  const char *data;   /* bytes, any values; may be NULL when size is 0 */
+  size_t size;
+  unsigned mode;      /* permission bits, 0..0777 */
+  long long uid;      /* owner, or -1 to leave the writer's own */
+  long long gid;      /* group, or -1 to leave the writer's own */
+} aw_file;
+
+/* Options of aw_write(). Initialise with aw_options_init(). */
+typedef struct aw_options {
+  int sync;           /* nonzero: data and directories reach stable storage
+                         before the swap, and the target after it (default 1) */
+  long timeout_ms;    /* how long to wait for another writer's lock:
+                         -1 forever (default), 0 try once */
+} aw_options;
+
+void aw_options_init(aw_options *opts);
+
+/*
+ * aw_write - publish `files` as the new version of `target`.
+ *
+ * Validates and cleans every path (nothing on disk changes when one is
+ * invalid), takes the target's writer lock, repairs what an earlier
+ * crashed writer left, compares with the current version, and when they
+ * differ builds a new version directory, swaps ..data to it with one
+ * rename, creates new visible links, removes the names that are gone and
+ * the old version.
+ *
+ * `files` is read, never modified or kept. `*changed` (may be NULL) is set
+ * to 1 when a new version was published, 0 when the target already held
+ * exactly this payload.
+ *
+ * Returns 0, or -1 with `err` filled:
+ *   AW_KIND_INVALID   a path or mode fails validation; err->path names it
+ *   AW_KIND_CONFLICT  ..data, ..data_tmp or a visible name is an entry the
+ *                     writer did not create (file, directory, foreign link)
+ *   AW_KIND_BUSY      opts->timeout_ms passed while another writer held the lock
+ *   AW_KIND_SYSTEM    any failing system call: ENOENT / ENOTDIR (target),
+ *                     EACCES, EPERM, ENOSPC, EDQUOT, EFBIG, EIO, EMFILE, ...
+ * On failure the previously published version is intact and readable.
+ */
+int aw_write(const char *target, const aw_file *files, size_t nfiles,
+             const aw_options *opts, int *changed, aw_error *err);
+
+/*
+ * aw_validate - check and clean the paths of a payload without touching
+ * the disk. Returns 0, or -1 with err->kind AW_KIND_INVALID.
+ */
+int aw_validate(const aw_file *files, size_t nfiles, aw_error *err);
+
+/*
+ * aw_check_target - 0 when `target` is an existing directory, else -1
+ * (AW_KIND_SYSTEM, ENOENT or ENOTDIR or the errno of the failing call).
+ */
+int aw_check_target(const char *target, aw_error *err);
+
+/* The contract's stable code of an error: "invalid", "conflict", "busy",
+ * or the symbolic errno name ("ENOENT", ...; "E<number>" for unknown). */
+const char *aw_error_code(const aw_error *err);
+
+/* Formats a one-line message: "<prefix><target>: <step> <path>: <why>".
+ * `prefix` may be NULL. Always NUL-terminates (truncating) when size > 0.
+ * Returns `buf`. */
+char *aw_error_format(const aw_error *err, const char *prefix,
+                      const char *target, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AW_H */

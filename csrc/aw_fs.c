@@ -1,0 +1,180 @@
+/*
+ * aw_fs.c - file-system steps the write algorithm composes: recognising
+ * the writer's own version directories, removing a tree without ever
+ * following a symlink, the writer lock, and whole-buffer write / compare.
+ * Every call works relative to a directory descriptor.
+ */
+#define _GNU_SOURCE
+#include "aw_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Names                                                               */
+/* ------------------------------------------------------------------ */
+
+/* "..YYYY_MM_DD_HH_MM_SS." followed by one or more [0-9A-Za-z]: ours, and
+ * the kubelet's, whose suffix is random rather than nanoseconds. */
+int aw_is_version_name(const char *name)
+{
+  static const char shape[] = "..dddd_dd_dd_dd_dd_dd.";
+  size_t i;
+
+  for (i = 0; shape[i]; i++) {
+    char c = name[i];
+    if (shape[i] == 'd' ? (c < '0' || c > '9') : c != shape[i])
+      return 0;
+  }
+  if (!name[i])
+    return 0;
+  for (; name[i]; i++) {
+    char c = name[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+      return 0;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Removing a tree                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Empties the directory open as `fd` (which it closes). Subdirectories are
+ * opened with O_NOFOLLOW, so a symlink inside is removed, never followed. */
+static int empty_dir(int fd, aw_error *err)
+{
+  DIR *dir = fdopendir(fd);
+  struct dirent *de;
+  int rc = 0;
+
+  if (!dir) {
+    close(fd);
+    return aw_fail_sys(err, "open directory to remove", NULL, errno);
+  }
+  for (;;) {
+    errno = 0;
+    de = readdir(dir);
+    if (!de) {
+      if (errno)
+        rc = aw_fail_sys(err, "read directory to remove", NULL, errno);
+      break;
+    }
+    if (de->d_name[0] == '.' &&
+        (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+      continue;
+    if (aw_remove_tree(dirfd(dir), de->d_name, err) < 0) {
+      rc = -1;
+      break;
+    }
+  }
+  closedir(dir);
+  return rc;
+}
+
+int aw_remove_tree(int dirfd, const char *name, aw_error *err)
+{
+  int fd;
+
+  if (unlinkat(dirfd, name, 0) == 0)
+    return 0;
+  if (errno == ENOENT)
+    return 0;
+  if (errno != EISDIR && errno != EPERM)
+    return aw_fail_sys(err, "remove", name, errno);
+  /* A directory (Linux says EISDIR, POSIX allows EPERM). */
+  fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return aw_fail_sys(err, "open directory to remove", name, errno);
+  if (empty_dir(fd, err) < 0)
+    return -1;
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    return aw_fail_sys(err, "remove directory", name, errno);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The writer lock                                                     */
+/* ------------------------------------------------------------------ */
+
+/* An advisory flock on the target directory itself: no lock file to leave
+ * behind, released by the kernel when a writer dies. */
+int aw_lock(int fd, long timeout_ms, aw_error *err)
+{
+  struct timespec start, now, nap;
+  long waited, step_ms = 1;
+
+  if (timeout_ms < 0) {
+    while (flock(fd, LOCK_EX) < 0)
+      if (errno != EINTR)
+        return aw_fail_sys(err, "lock", NULL, errno);
+    return 0;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+      return 0;
+    if (errno != EWOULDBLOCK && errno != EINTR)
+      return aw_fail_sys(err, "lock", NULL, errno);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    waited = (now.tv_sec - start.tv_sec) * 1000L +
+             (now.tv_nsec - start.tv_nsec) / 1000000L;
+    if (waited >= timeout_ms)
+      return aw_fail(err, AW_KIND_BUSY, "lock", NULL, 0,
+                     "another writer holds the target's lock");
+    /* Back off from 1 ms to 32 ms, never past the deadline. */
+    if (step_ms > timeout_ms - waited)
+      step_ms = timeout_ms - waited;
+    nap.tv_sec = step_ms / 1000;
+    nap.tv_nsec = (step_ms % 1000) * 1000000L;
+    nanosleep(&nap, NULL);
+    if (step_ms < 32)
+      step_ms *= 2;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Data                                                                */
+/* ------------------------------------------------------------------ */
+
+int aw_write_all(int fd, const char *data, size_t size)
+{
+  while (size > 0) {
+    ssize_t n = write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    data += n;
+    size -= (size_t)n;
+  }
+  return 0;
+}
+
+int aw_same_content(int fd, const char *data, size_t size)
+{
+  char buf[65536];
+  size_t off = 0;
+
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (n == 0)
+      return off == size;
+    if ((size_t)n > size - off || memcmp(buf, data + off, (size_t)n) != 0)
+      return 0;
+    off += (size_t)n;
+  }
+}

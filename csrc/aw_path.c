@@ -1,0 +1,219 @@
+/*
+ * aw_path.c - validation and cleaning of payload paths, and the sorted
+ * plan the write steps walk.
+ *
+ * Paths are cleaned first ("foo//bar" -> "foo/bar", "./bar" -> "bar",
+ * trailing "/" dropped), then refused when the contract says so. The plan
+ * is sorted element-wise: '/' sorts before every other byte, so that a
+ * directory's files form one run right after the directory's own name.
+ * That makes the "a" and "a/b" clash, duplicate keys, and the directories
+ * to create all questions about neighbours.
+ */
+#include "aw_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Order                                                               */
+/* ------------------------------------------------------------------ */
+
+static unsigned weight(unsigned char c)
+{
+  return c == '/' ? 0u : (unsigned)c;
+}
+
+int aw_path_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+  size_t i, n = alen < blen ? alen : blen;
+  for (i = 0; i < n; i++) {
+    unsigned wa = weight((unsigned char)a[i]), wb = weight((unsigned char)b[i]);
+    if (wa != wb)
+      return wa < wb ? -1 : 1;
+  }
+  return alen < blen ? -1 : alen > blen;
+}
+
+static int entry_cmp(const void *x, const void *y)
+{
+  const aw_entry *a = x, *b = y;
+  return aw_path_cmp(a->path, a->len, b->path, b->len);
+}
+
+/* First index whose path is >= key. */
+static size_t lower_bound(const aw_plan *plan, const char *key, size_t len)
+{
+  size_t lo = 0, hi = plan->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (aw_path_cmp(plan->entries[mid].path, plan->entries[mid].len, key, len) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+long aw_plan_find(const aw_plan *plan, const char *path, size_t len)
+{
+  size_t i = lower_bound(plan, path, len);
+  if (i < plan->n && plan->entries[i].len == len &&
+      memcmp(plan->entries[i].path, path, len) == 0)
+    return (long)i;
+  return -1;
+}
+
+static int is_below(const aw_entry *e, const char *dir, size_t len)
+{
+  return e->len > len && e->path[len] == '/' && memcmp(e->path, dir, len) == 0;
+}
+
+int aw_plan_has_dir(const aw_plan *plan, const char *dir, size_t len)
+{
+  size_t i = lower_bound(plan, dir, len);
+  if (i < plan->n && plan->entries[i].len == len)
+    i++;   /* a file of the same name sorts first; validation refuses it anyway */
+  return i < plan->n && is_below(&plan->entries[i], dir, len);
+}
+
+int aw_plan_has_top(const aw_plan *plan, const char *name, size_t len)
+{
+  return aw_plan_find(plan, name, len) >= 0 || aw_plan_has_dir(plan, name, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Cleaning                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Cleans `in` into `out` (room for len + 1 bytes). Returns NULL, or the
+ * reason the path is refused. */
+static const char *clean_path(const char *in, size_t len, char *out,
+                              size_t *out_len, size_t *top_len)
+{
+  size_t i = 0, o = 0;
+
+  if (len == 0)
+    return "the path is empty";
+  if (memchr(in, '\0', len))
+    return "the path contains a NUL byte";
+  if (len > AW_MAX_PATH)
+    return "the path is longer than 4096 bytes";
+  if (in[0] == '/')
+    return "the path is absolute";
+
+  *top_len = 0;
+  while (i < len) {
+    size_t start, elen;
+    while (i < len && in[i] == '/')
+      i++;
+    start = i;
+    while (i < len && in[i] != '/')
+      i++;
+    elen = i - start;
+    if (elen == 0 || (elen == 1 && in[start] == '.'))
+      continue;
+    if (elen == 2 && in[start] == '.' && in[start + 1] == '.')
+      return "the path contains a '..' element";
+    if (elen > AW_MAX_ELEMENT)
+      return "an element of the path is longer than 255 bytes";
+    if (o > 0)
+      out[o++] = '/';
+    else
+      *top_len = elen;
+    memcpy(out + o, in + start, elen);
+    o += elen;
+  }
+  out[o] = '\0';
+  *out_len = o;
+  if (o == 0)
+    return "the path cleans to '.'";
+  if (out[0] == '.' && out[1] == '.')
+    return "the first element starts with '..' (names reserved for the writer)";
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The plan                                                            */
+/* ------------------------------------------------------------------ */
+
+void aw_plan_free(aw_plan *plan)
+{
+  free(plan->entries);
+  free(plan->arena);
+  plan->entries = NULL;
+  plan->arena = NULL;
+  plan->n = 0;
+}
+
+static int refuse(aw_error *err, const char *path, size_t len, const char *why)
+{
+  return aw_fail(err, AW_KIND_INVALID, "invalid payload path", path, len, why);
+}
+
+int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
+                  aw_error *err)
+{
+  size_t i, total = 0;
+  char *cursor;
+
+  plan->entries = NULL;
+  plan->arena = NULL;
+  plan->n = 0;
+
+  for (i = 0; i < nfiles; i++) {
+    if (files[i].mode > 0777)
+      return aw_fail(err, AW_KIND_INVALID, "invalid mode for", files[i].path,
+                     files[i].path_len, "the mode is not within 0-0777");
+    total += files[i].path_len + 1;
+  }
+  plan->entries = calloc(nfiles ? nfiles : 1, sizeof *plan->entries);
+  plan->arena = malloc(total ? total : 1);
+  if (!plan->entries || !plan->arena) {
+    aw_plan_free(plan);
+    return aw_fail_sys(err, "allocate the plan", NULL, ENOMEM);
+  }
+
+  cursor = plan->arena;
+  for (i = 0; i < nfiles; i++) {
+    aw_entry *e = &plan->entries[i];
+    const char *why = clean_path(files[i].path, files[i].path_len, cursor,
+                                 &e->len, &e->top_len);
+    if (why) {
+      refuse(err, files[i].path, files[i].path_len, why);
+      aw_plan_free(plan);
+      return -1;
+    }
+    e->path = cursor;
+    e->file = &files[i];
+    cursor += e->len + 1;
+  }
+  plan->n = nfiles;
+  qsort(plan->entries, plan->n, sizeof *plan->entries, entry_cmp);
+
+  /* Neighbours: the same path twice, or a file that is also a directory. */
+  for (i = 0; i + 1 < plan->n; i++) {
+    const aw_entry *a = &plan->entries[i], *b = &plan->entries[i + 1];
+    if (a->len == b->len && memcmp(a->path, b->path, a->len) == 0) {
+      refuse(err, a->path, a->len, "two keys of the payload clean to this same path");
+      aw_plan_free(plan);
+      return -1;
+    }
+    if (is_below(b, a->path, a->len)) {
+      refuse(err, a->path, a->len,
+             "the path is a file and also a directory of another path");
+      aw_plan_free(plan);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int aw_validate(const aw_file *files, size_t nfiles, aw_error *err)
+{
+  aw_plan plan;
+  if (aw_plan_build(&plan, files, nfiles, err) < 0)
+    return -1;
+  aw_plan_free(&plan);
+  return 0;
+}

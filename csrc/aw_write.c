@@ -1,0 +1,714 @@
+/*
+ * aw_write.c - the write algorithm.
+ *
+ *   target/
+ *     ..data     -> ..2026_11_25_10_04_05.123456789     (1) read, (6) swapped
+ *     ..data_tmp -> ..2026_11_25_10_04_06.000000001     (6) only during the swap
+ *     ..2026_11_25_10_04_05.123456789/  current version  (3) compared, (8) removed
+ *     ..2026_11_25_10_04_06.000000001/  next version     (5) built
+ *     name       -> ..data/name                          (7) created / removed
+ *
+ * Steps, in order, all relative to the target's directory descriptor and
+ * under the target's writer lock:
+ *   0. validate and clean the payload (before the target is even opened)
+ *   1. open and lock the target; read ..data (must be our own symlink)
+ *   2. recover: remove a stale ..data_tmp and orphan version directories
+ *      (none is visible: ..data does not point at them)
+ *   3. refuse visible names held by entries the writer did not create
+ *   4. walk the current version: which files are unchanged, is it all equal
+ *      (equal: repair missing links, return "unchanged")
+ *   5. build the next version: directories 0755, files written with their
+ *      exact mode and owner, or hard-linked from the current version when
+ *      unchanged; with sync, make it durable (syncfs) before the swap
+ *   6. swap: symlink ..data_tmp -> next, rename it over ..data; fsync target
+ *   7. only now create the new visible links; remove the writer's links
+ *      whose names are gone
+ *   8. remove the old version; fsync the target
+ * A failure before 6 removes the half-built version and leaves the
+ * published one as it was.
+ */
+#define _GNU_SOURCE
+#include "aw_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINK_PREFIX "..data/"
+#define LINK_PREFIX_LEN (sizeof LINK_PREFIX - 1)
+
+/* Names of the writer's own visible links found in the target. */
+typedef struct names {
+  char **v;
+  size_t n, cap;
+} names;
+
+typedef struct writer {
+  const char *target;
+  const aw_options *opts;
+  aw_error *err;
+  aw_plan plan;
+  int tfd;                   /* the target directory, locked */
+  int cfd;                   /* the current version, or -1 */
+  int vfd;                   /* the version being built, or -1 */
+  char cur[NAME_MAX + 1];    /* current version name, "" when none */
+  char next[64];             /* next version name, "" until made */
+  int tmp_made;              /* ..data_tmp exists and is ours */
+  int published;             /* ..data points at next */
+  names links;               /* our visible links, by name */
+  char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
+} writer;
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+static int names_add(names *l, const char *name)
+{
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    char **v = realloc(l->v, cap * sizeof *v);
+    if (!v)
+      return -1;
+    l->v = v;
+    l->cap = cap;
+  }
+  if (!(l->v[l->n] = strdup(name)))
+    return -1;
+  l->n++;
+  return 0;
+}
+
+static int names_cmp(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_sort(names *l)
+{
+  if (l->n > 1)
+    qsort(l->v, l->n, sizeof *l->v, names_cmp);
+}
+
+/* Binary search of a sorted list for the first `len` bytes of `name`. */
+static int names_has(const names *l, const char *name, size_t len)
+{
+  size_t lo = 0, hi = l->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strncmp(l->v[mid], name, len);
+    if (c == 0)
+      c = l->v[mid][len] != '\0';
+    if (c == 0)
+      return 1;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return 0;
+}
+
+static void names_free(names *l)
+{
+  size_t i;
+  for (i = 0; i < l->n; i++)
+    free(l->v[i]);
+  free(l->v);
+  l->v = NULL;
+  l->n = l->cap = 0;
+}
+
+static int is_dot(const char *name)
+{
+  return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
+}
+
+/* The type of a directory entry, asking the file system when d_type
+ * does not say. Returns a S_IF* value, or 0 with errno set. */
+static unsigned entry_type(int dfd, const struct dirent *de)
+{
+  struct stat st;
+  switch (de->d_type) {
+  case DT_DIR: return S_IFDIR;
+  case DT_REG: return S_IFREG;
+  case DT_LNK: return S_IFLNK;
+  case DT_UNKNOWN: break;
+  default: return S_IFSOCK;  /* any other kind: never ours */
+  }
+  if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return 0;
+  return st.st_mode & S_IFMT;
+}
+
+/* Is `name` in the target a symlink with exactly the content "..data/<name>"? */
+static int is_our_link(int tfd, const char *name)
+{
+  char buf[NAME_MAX + LINK_PREFIX_LEN + 2];
+  size_t len = strlen(name);
+  ssize_t n = readlinkat(tfd, name, buf, sizeof buf);
+  return n >= 0 && (size_t)n == LINK_PREFIX_LEN + len &&
+         memcmp(buf, LINK_PREFIX, LINK_PREFIX_LEN) == 0 &&
+         memcmp(buf + LINK_PREFIX_LEN, name, len) == 0;
+}
+
+static int conflict(writer *w, const char *name, size_t len, const char *why)
+{
+  return aw_fail(w->err, AW_KIND_CONFLICT, "refusing to replace", name, len, why);
+}
+
+static int sys(writer *w, const char *step, const char *path)
+{
+  return aw_fail_sys(w->err, step, path, errno);
+}
+
+/* ------------------------------------------------------------------ */
+/* 1. Open, lock, read ..data                                          */
+/* ------------------------------------------------------------------ */
+
+static int open_target(writer *w)
+{
+  w->tfd = open(w->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (w->tfd < 0)
+    return sys(w, "open target directory", NULL);
+  return aw_lock(w->tfd, w->opts->timeout_ms, w->err);
+}
+
+static int read_current(writer *w)
+{
+  struct stat st;
+  ssize_t n = readlinkat(w->tfd, AW_DATA_NAME, w->cur, sizeof w->cur - 1);
+
+  if (n < 0) {
+    w->cur[0] = '\0';
+    if (errno == ENOENT)
+      return 0;
+    if (errno == EINVAL)
+      return conflict(w, AW_DATA_NAME, 6, "it is not a symlink the writer created");
+    return sys(w, "read link", AW_DATA_NAME);
+  }
+  w->cur[n] = '\0';
+  if ((size_t)n >= sizeof w->cur - 1 || !aw_is_version_name(w->cur))
+    return conflict(w, AW_DATA_NAME, 6,
+                    "it points outside the writer's version directories");
+  if (fstatat(w->tfd, w->cur, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno != ENOENT)
+      return sys(w, "inspect", w->cur);
+    w->cfd = -1;   /* dangling: as if there were no version */
+    return 0;
+  }
+  if (!S_ISDIR(st.st_mode))
+    return conflict(w, AW_DATA_NAME, 6, "it points at an entry that is not a directory");
+  w->cfd = openat(w->tfd, w->cur, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (w->cfd < 0)
+    return sys(w, "open current version", w->cur);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* 2. Recover what a crashed writer left                               */
+/* ------------------------------------------------------------------ */
+
+static int recover_entry(writer *w, int dfd, const struct dirent *de)
+{
+  const char *name = de->d_name;
+  unsigned type = entry_type(dfd, de);
+
+  if (!type)
+    return errno == ENOENT ? 0 : sys(w, "inspect", name);
+  if (strcmp(name, AW_DATA_TMP_NAME) == 0) {
+    if (type != S_IFLNK)
+      return conflict(w, name, strlen(name), "it is not a symlink the writer created");
+    if (unlinkat(w->tfd, name, 0) < 0 && errno != ENOENT)
+      return sys(w, "remove stale", name);
+    return 0;
+  }
+  if (type == S_IFDIR && aw_is_version_name(name) && strcmp(name, w->cur) != 0)
+    return aw_remove_tree(w->tfd, name, w->err);   /* an orphan version */
+  if (type == S_IFLNK && is_our_link(w->tfd, name) && names_add(&w->links, name) < 0)
+    return aw_fail_sys(w->err, "remember link", name, ENOMEM);
+  return 0;
+}
+
+static int recover(writer *w)
+{
+  int fd = dup(w->tfd);
+  DIR *dir;
+  struct dirent *de;
+  int rc = 0;
+
+  if (fd < 0)
+    return sys(w, "read target directory", NULL);
+  if (!(dir = fdopendir(fd))) {
+    close(fd);
+    return sys(w, "read target directory", NULL);
+  }
+  for (;;) {
+    errno = 0;
+    if (!(de = readdir(dir))) {
+      if (errno)
+        rc = sys(w, "read target directory", NULL);
+      break;
+    }
+    if (is_dot(de->d_name) || strcmp(de->d_name, AW_DATA_NAME) == 0)
+      continue;
+    if ((rc = recover_entry(w, dirfd(dir), de)) < 0)
+      break;
+  }
+  closedir(dir);
+  names_sort(&w->links);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* 3. Visible names must be free or ours                               */
+/* ------------------------------------------------------------------ */
+
+static int check_visible_names(writer *w)
+{
+  size_t i;
+  struct stat st;
+
+  for (i = 0; i < w->plan.n; i++) {
+    const aw_entry *e = &w->plan.entries[i];
+    if (i > 0 && e->top_len == w->plan.entries[i - 1].top_len &&
+        memcmp(e->path, w->plan.entries[i - 1].path, e->top_len) == 0)
+      continue;   /* same first element as the previous entry */
+    if (names_has(&w->links, e->path, e->top_len))
+      continue;
+    memcpy(w->rel, e->path, e->top_len);
+    w->rel[e->top_len] = '\0';
+    if (fstatat(w->tfd, w->rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
+      return conflict(w, w->rel, e->top_len,
+                      S_ISLNK(st.st_mode) ? "it is a symlink the writer did not create"
+                      : S_ISDIR(st.st_mode) ? "it is a directory the writer did not create"
+                      : "it is a file the writer did not create");
+    if (errno != ENOENT)
+      return sys(w, "inspect", w->rel);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* 4. Compare with the current version                                 */
+/* ------------------------------------------------------------------ */
+
+/* Marks plan entries whose file in the current version is identical.
+ * Returns the number of entries that differ from or are missing in the
+ * plan (extras), or -1 on error. `rel`[0..rlen) names directory `dfd`. */
+static long compare_dir(writer *w, int dfd, size_t rlen)
+{
+  DIR *dir = fdopendir(dfd);
+  struct dirent *de;
+  long extra = 0;
+
+  if (!dir) {
+    close(dfd);
+    return sys(w, "read current version", w->rel);
+  }
+  for (;;) {
+    size_t nlen, clen;
+    unsigned type;
+    errno = 0;
+    if (!(de = readdir(dir))) {
+      if (errno)
+        extra = sys(w, "read current version", w->rel);
+      break;
+    }
+    if (is_dot(de->d_name))
+      continue;
+    nlen = strlen(de->d_name);
+    clen = rlen ? rlen + 1 + nlen : nlen;
+    if (clen > AW_MAX_PATH) {
+      extra++;
+      continue;
+    }
+    if (rlen)
+      w->rel[rlen] = '/';
+    memcpy(w->rel + (rlen ? rlen + 1 : 0), de->d_name, nlen + 1);
+
+    type = entry_type(dirfd(dir), de);
+    if (type == 0) {
+      if (errno == ENOENT)
+        continue;
+      extra = sys(w, "inspect current version", w->rel);
+      break;
+    }
+    if (type == S_IFDIR && aw_plan_has_dir(&w->plan, w->rel, clen)) {
+      int sub = openat(dirfd(dir), de->d_name,
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      long r;
+      if (sub < 0) {
+        extra = sys(w, "open current version directory", w->rel);
+        break;
+      }
+      r = compare_dir(w, sub, clen);
+      if (r < 0) {
+        extra = -1;
+        break;
+      }
+      extra += r;
+    } else if (type == S_IFREG) {
+      long idx = aw_plan_find(&w->plan, w->rel, clen);
+      struct stat st;
+      const aw_file *f;
+      int same = 0;
+      if (idx < 0) {
+        extra++;
+        continue;
+      }
+      f = w->plan.entries[idx].file;
+      if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        extra = sys(w, "inspect current file", w->rel);
+        break;
+      }
+      if (S_ISREG(st.st_mode) && (unsigned)(st.st_mode & 07777) == f->mode &&
+          (f->uid < 0 || (long long)st.st_uid == f->uid) &&
+          (f->gid < 0 || (long long)st.st_gid == f->gid) &&
+          (size_t)st.st_size == f->size) {
+        if (f->size == 0) {
+          same = 1;
+        } else {
+          int fd = openat(dirfd(dir), de->d_name,
+                          O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+          if (fd < 0) {
+            extra = sys(w, "open current file", w->rel);
+            break;
+          }
+          same = aw_same_content(fd, f->data, f->size);
+          close(fd);
+          if (same < 0) {
+            extra = sys(w, "read current file", w->rel);
+            break;
+          }
+        }
+      }
+      w->plan.entries[idx].same = same;
+    } else {
+      extra++;   /* a directory, link or device the payload does not have */
+    }
+  }
+  w->rel[rlen] = '\0';
+  closedir(dir);
+  return extra;
+}
+
+/* 1 when the current version holds exactly the plan, 0 when not, -1 error. */
+static int compare_current(writer *w)
+{
+  long extra;
+  size_t i;
+  int fd;
+
+  if (w->cfd < 0)
+    return 0;
+  fd = dup(w->cfd);
+  if (fd < 0)
+    return sys(w, "read current version", w->cur);
+  w->rel[0] = '\0';
+  extra = compare_dir(w, fd, 0);
+  if (extra < 0)
+    return -1;
+  if (extra > 0)
+    return 0;
+  for (i = 0; i < w->plan.n; i++)
+    if (!w->plan.entries[i].same)
+      return 0;
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* 5. Build the next version                                           */
+/* ------------------------------------------------------------------ */
+
+static int make_version_dir(writer *w)
+{
+  struct timespec ts;
+  struct tm tm;
+  int attempt;
+
+  /* The name is the time; on a clash (same nanosecond, or the clock
+   * went back onto the current name) try the next nanosecond. */
+  clock_gettime(CLOCK_REALTIME, &ts);
+  for (attempt = 0;; attempt++) {
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(w->next, sizeof w->next, "..%04d_%02d_%02d_%02d_%02d_%02d.%09ld",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (long)ts.tv_nsec);
+    errno = EEXIST;
+    if (strcmp(w->next, w->cur) != 0 && mkdirat(w->tfd, w->next, 0755) == 0)
+      break;
+    if (errno != EEXIST || attempt == 1000) {
+      w->next[0] = '\0';
+      return sys(w, "create version directory", NULL);
+    }
+    if (++ts.tv_nsec == 1000000000L) {
+      ts.tv_nsec = 0;
+      ts.tv_sec++;
+    }
+  }
+  w->vfd = openat(w->tfd, w->next, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (w->vfd < 0)
+    return sys(w, "open version directory", w->next);
+  if (fchmod(w->vfd, 0755) < 0)   /* exact, whatever the umask */
+    return sys(w, "set mode of", w->next);
+  return 0;
+}
+
+/* Creates the directories of `e` that `prev` (the entry before it in the
+ * plan, or NULL) did not already need. */
+static int make_parents(writer *w, const aw_entry *prev, const aw_entry *e)
+{
+  size_t i, common = 0;
+
+  if (prev) {   /* the longest shared prefix that ends at a '/' in both */
+    for (i = 0; i < e->len && i < prev->len && e->path[i] == prev->path[i]; i++)
+      if (e->path[i] == '/')
+        common = i + 1;
+  }
+  for (i = common; i < e->len; i++) {
+    if (e->path[i] != '/')
+      continue;
+    memcpy(w->rel, e->path, i);
+    w->rel[i] = '\0';
+    if (mkdirat(w->vfd, w->rel, 0755) < 0)
+      return sys(w, "create directory", w->rel);
+    if (fchmodat(w->vfd, w->rel, 0755, 0) < 0)
+      return sys(w, "set mode of directory", w->rel);
+  }
+  return 0;
+}
+
+static int write_file(writer *w, const aw_entry *e)
+{
+  const aw_file *f = e->file;
+  int fd = openat(w->vfd, e->path,
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return sys(w, "create file", e->path);
+  if (aw_write_all(fd, f->data, f->size) < 0)
+    goto fail_write;
+  if ((f->uid >= 0 || f->gid >= 0) &&
+      fchown(fd, f->uid >= 0 ? (uid_t)f->uid : (uid_t)-1,
+             f->gid >= 0 ? (gid_t)f->gid : (gid_t)-1) < 0) {
+    sys(w, "set owner of", e->path);
+    close(fd);
+    return -1;
+  }
+  if (fchmod(fd, f->mode) < 0) {   /* after chown, which may clear bits */
+    sys(w, "set mode of", e->path);
+    close(fd);
+    return -1;
+  }
+  if (close(fd) < 0)
+    return sys(w, "close file", e->path);
+  return 0;
+
+fail_write:
+  sys(w, "write file", e->path);
+  close(fd);
+  return -1;
+}
+
+/* An unchanged file is hard-linked from the current version: no copy of
+ * its bytes. Falls back to writing where links are not possible. */
+static int place_file(writer *w, const aw_entry *e)
+{
+  if (e->same && w->cfd >= 0) {
+    if (linkat(w->cfd, e->path, w->vfd, e->path, 0) == 0)
+      return 0;
+    if (errno != EXDEV && errno != EMLINK && errno != EPERM && errno != ENOTSUP)
+      return sys(w, "link unchanged file", e->path);
+  }
+  return write_file(w, e);
+}
+
+static int build_version(writer *w)
+{
+  size_t i;
+
+  if (make_version_dir(w) < 0)
+    return -1;
+  for (i = 0; i < w->plan.n; i++) {
+    const aw_entry *e = &w->plan.entries[i];
+    if (make_parents(w, i ? &w->plan.entries[i - 1] : NULL, e) < 0 ||
+        place_file(w, e) < 0)
+      return -1;
+  }
+  if (w->opts->sync && syncfs(w->vfd) < 0)
+    return sys(w, "sync version", w->next);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* 6-8. Swap, links, old version                                       */
+/* ------------------------------------------------------------------ */
+
+static int sync_target(writer *w)
+{
+  if (w->opts->sync && fsync(w->tfd) < 0)
+    return sys(w, "sync target directory", NULL);
+  return 0;
+}
+
+static int swap_data(writer *w)
+{
+  if (symlinkat(w->next, w->tfd, AW_DATA_TMP_NAME) < 0)
+    return sys(w, "create link", AW_DATA_TMP_NAME);
+  w->tmp_made = 1;
+  if (renameat(w->tfd, AW_DATA_TMP_NAME, w->tfd, AW_DATA_NAME) < 0)
+    return sys(w, "swap", AW_DATA_NAME);
+  w->tmp_made = 0;
+  w->published = 1;
+  return 0;
+}
+
+/* Creates the missing visible links and removes ours whose name is gone.
+ * Returns the number of changes made, or -1. */
+static int update_links(writer *w)
+{
+  size_t i;
+  int changes = 0;
+  char target[LINK_PREFIX_LEN + AW_MAX_ELEMENT + 1];
+
+  for (i = 0; i < w->plan.n; i++) {
+    const aw_entry *e = &w->plan.entries[i];
+    if ((i > 0 && e->top_len == w->plan.entries[i - 1].top_len &&
+         memcmp(e->path, w->plan.entries[i - 1].path, e->top_len) == 0) ||
+        names_has(&w->links, e->path, e->top_len))
+      continue;
+    memcpy(w->rel, e->path, e->top_len);
+    w->rel[e->top_len] = '\0';
+    memcpy(target, LINK_PREFIX, LINK_PREFIX_LEN);
+    memcpy(target + LINK_PREFIX_LEN, e->path, e->top_len);
+    target[LINK_PREFIX_LEN + e->top_len] = '\0';
+    if (symlinkat(target, w->tfd, w->rel) < 0) {
+      if (errno == EEXIST && is_our_link(w->tfd, w->rel))
+        continue;
+      if (errno == EEXIST)
+        return conflict(w, w->rel, e->top_len, "an entry appeared there during the write");
+      return sys(w, "create link", w->rel);
+    }
+    changes++;
+  }
+  for (i = 0; i < w->links.n; i++) {
+    const char *name = w->links.v[i];
+    if (aw_plan_has_top(&w->plan, name, strlen(name)))
+      continue;
+    if (unlinkat(w->tfd, name, 0) < 0 && errno != ENOENT)
+      return sys(w, "remove link", name);
+    changes++;
+  }
+  return changes;
+}
+
+static int publish(writer *w)
+{
+  if (build_version(w) < 0 || swap_data(w) < 0)
+    return -1;
+  if (sync_target(w) < 0)
+    return -1;
+  if (update_links(w) < 0)
+    return -1;
+  if (w->cfd >= 0) {
+    close(w->cfd);
+    w->cfd = -1;
+  }
+  if (w->cur[0] && aw_remove_tree(w->tfd, w->cur, w->err) < 0)
+    return -1;
+  return sync_target(w);
+}
+
+/* ------------------------------------------------------------------ */
+/* The whole write                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Undoes what an unpublished write made; keeps the first error. */
+static void abandon(writer *w)
+{
+  aw_error ignored;
+  if (w->vfd >= 0) {
+    close(w->vfd);
+    w->vfd = -1;
+  }
+  if (w->tmp_made)
+    unlinkat(w->tfd, AW_DATA_TMP_NAME, 0);
+  if (w->next[0] && !w->published)
+    aw_remove_tree(w->tfd, w->next, &ignored);
+}
+
+void aw_options_init(aw_options *opts)
+{
+  opts->sync = 1;
+  opts->timeout_ms = -1;
+}
+
+int aw_write(const char *target, const aw_file *files, size_t nfiles,
+             const aw_options *opts, int *changed, aw_error *err)
+{
+  writer w;
+  aw_options defaults;
+  int rc = -1, same, fixed;
+
+  memset(&w, 0, sizeof w);
+  if (!opts) {
+    aw_options_init(&defaults);
+    opts = &defaults;
+  }
+  w.target = target;
+  w.opts = opts;
+  w.err = err;
+  w.tfd = w.cfd = w.vfd = -1;
+  err->kind = AW_KIND_NONE;
+  if (changed)
+    *changed = 0;
+
+  if (aw_plan_build(&w.plan, files, nfiles, err) < 0)
+    return -1;
+  if (open_target(&w) < 0 || read_current(&w) < 0 || recover(&w) < 0 ||
+      check_visible_names(&w) < 0 || (same = compare_current(&w)) < 0)
+    goto out;
+  if (same) {
+    if ((fixed = update_links(&w)) < 0 || (fixed > 0 && sync_target(&w) < 0))
+      goto out;
+    rc = 0;
+    goto out;
+  }
+  if (publish(&w) < 0)
+    goto out;
+  if (changed)
+    *changed = 1;
+  rc = 0;
+
+out:
+  if (rc < 0)
+    abandon(&w);
+  if (w.published && changed)
+    *changed = 1;   /* a failure after the swap still published */
+  if (w.vfd >= 0)
+    close(w.vfd);
+  if (w.cfd >= 0)
+    close(w.cfd);
+  if (w.tfd >= 0)
+    close(w.tfd);   /* releases the lock */
+  names_free(&w.links);
+  aw_plan_free(&w.plan);
+  return rc;
+}
+
+int aw_check_target(const char *target, aw_error *err)
+{
+  struct stat st;
+  if (stat(target, &st) < 0)
+    return aw_fail_sys(err, "open target directory", NULL, errno);
+  if (!S_ISDIR(st.st_mode))
+    return aw_fail_sys(err, "open target directory", NULL, ENOTDIR);
+  return 0;
+}

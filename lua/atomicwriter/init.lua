@@ -1,0 +1,201 @@
+--- atomicwriter: project a set of files into a directory atomically.
+--
+-- The Lua side of the module: defaults, the file-spec forms (a string, or
+-- a table with data, mode, uid, gid), octal mode strings, options, and the
+-- writer object. The algorithm and every system call live in the C core,
+-- reached through `atomicwriter.core`.
+-- @module atomicwriter
+
+local core = require("atomicwriter.core")
+
+local M = { _VERSION = core.version }
+
+local DEFAULT_MODE = 420        -- 0644
+local MAX_MODE = 511            -- 0777
+local MAX_ID = 4294967294       -- (uid_t)-1 means "unchanged" to chown
+
+local floor, type, pairs, tostring, tonumber, error, setmetatable =
+  math.floor, type, pairs, tostring, tonumber, error, setmetatable
+local format = string.format
+
+local function is_whole(v)
+  return type(v) == "number" and v == floor(v) and v == v
+end
+
+--- Quotes a payload path for a message, escaping bytes a terminal would not print.
+local function quote(path)
+  return '"' .. path:gsub('[%c"\\\127]', function(c)
+    return format("\\x%02x", c:byte())
+  end) .. '"'
+end
+
+local function refuse(target, opts, path, why)
+  local prefix = opts.log_context and (opts.log_context .. ": ") or ""
+  return nil, format("%s%s: invalid file spec %s: %s", prefix, target, quote(path), why), "invalid"
+end
+
+-- Mode: an integer 0..0777, or an octal string such as "0644" or "0o644".
+local function parse_mode(mode)
+  if mode == nil then
+    return DEFAULT_MODE
+  end
+  if type(mode) == "string" then
+    local digits = mode:match("^0[oO]([0-7]+)$") or mode:match("^([0-7]+)$")
+    local n = digits and #digits <= 4 and tonumber(digits, 8)
+    if n and n <= MAX_MODE then
+      return n
+    end
+    return nil, format("mode %q is not an octal permission within 0000-0777", mode)
+  end
+  if not is_whole(mode) then
+    return nil, format("mode must be an integer or an octal string, not %s", tostring(mode))
+  end
+  if mode >= 0 and mode <= MAX_MODE then
+    return mode
+  end
+  local text = format("%d", mode)
+  if text:match("^[0-7][0-7][0-7]$") then
+    return nil, format("mode %s is not a permission (0-0777): Lua has no octal literals; " ..
+      "write the string \"0%s\" or the number %d", text, text, tonumber(text, 8))
+  end
+  return nil, format("mode %s is not within 0-0777 (0-511)", text)
+end
+
+local function parse_id(v, field)
+  if v == nil then
+    return false
+  end
+  if is_whole(v) and v >= 0 and v <= MAX_ID then
+    return v
+  end
+  return nil, format("%s must be a whole number within 0-%d, not %s", field, MAX_ID, tostring(v))
+end
+
+-- Turns the payload into the flat list the core reads: path, data, mode,
+-- uid|false, gid|false per file. Returns list, count or nil, message, code.
+local function flatten(target, payload, opts)
+  local list, n = {}, 0
+  for path, spec in pairs(payload) do
+    if type(path) ~= "string" then
+      return refuse(target, opts, tostring(path), "payload keys must be strings (paths)")
+    end
+    local data, mode, uid, gid, why = spec, DEFAULT_MODE, false, false, nil
+    if type(spec) == "table" then
+      data = spec.data
+      if type(data) ~= "string" then
+        return refuse(target, opts, path, "field 'data' must be a string, not " .. type(data))
+      end
+      mode, why = parse_mode(spec.mode)
+      if not mode then return refuse(target, opts, path, "field 'mode': " .. why) end
+      uid, why = parse_id(spec.uid, "field 'uid'")
+      if uid == nil then return refuse(target, opts, path, why) end
+      gid, why = parse_id(spec.gid, "field 'gid'")
+      if gid == nil then return refuse(target, opts, path, why) end
+    elseif type(spec) ~= "string" then
+      return refuse(target, opts, path, "a file spec is a string or a table, not " .. type(spec))
+    end
+    local at = n * 5
+    list[at + 1], list[at + 2], list[at + 3], list[at + 4], list[at + 5] =
+      path, data, mode, uid, gid
+    n = n + 1
+  end
+  return list, n
+end
+
+local KNOWN_OPTIONS = { sync = "boolean", timeout = "number", log_context = "string" }
+
+-- Checks options (a programming error raises) and fills defaults.
+local function check_options(opts, level)
+  if opts == nil then
+    return { sync = true }
+  end
+  if type(opts) ~= "table" then
+    error("bad argument (options): table expected, got " .. type(opts), level + 1)
+  end
+  local checked = { sync = true }
+  for k, v in pairs(opts) do
+    local want = KNOWN_OPTIONS[k]
+    if not want then
+      error(format("unknown option %s", tostring(k)), level + 1)
+    end
+    if type(v) ~= want then
+      error(format("option '%s' must be a %s, not %s", k, want, type(v)), level + 1)
+    end
+    checked[k] = v
+  end
+  if checked.timeout and checked.timeout < 0 then
+    error("option 'timeout' must be >= 0 seconds", level + 1)
+  end
+  return checked
+end
+
+local function timeout_ms(opts)
+  if opts.timeout == nil then
+    return -1
+  end
+  return floor(opts.timeout * 1000 + 0.5)
+end
+
+local function do_write(target, payload, opts)
+  local list, n, code = flatten(target, payload, opts)
+  if not list then
+    return nil, n, code
+  end
+  return core.write(target, list, n, opts.sync, timeout_ms(opts), opts.log_context)
+end
+
+--- Publishes `payload` as the new version of `target`.
+-- @tparam string target an existing directory
+-- @tparam table payload relative path -> data string, or
+--   `{ data = string, mode = integer|octal-string, uid = integer, gid = integer }`
+-- @tparam[opt] table opts `sync` (default true), `timeout` (seconds to wait
+--   for another writer; default forever), `log_context` (message prefix)
+-- @treturn boolean true when a new version was published, false when the
+--   target already held exactly this payload
+-- @return or nil, message, code ("invalid", "conflict", "busy", errno name)
+function M.write(target, payload, opts)
+  if type(target) ~= "string" then
+    error("bad argument #1 to 'write' (string expected, got " .. type(target) .. ")", 2)
+  end
+  if type(payload) ~= "table" then
+    error("bad argument #2 to 'write' (table expected, got " .. type(payload) .. ")", 2)
+  end
+  return do_write(target, payload, check_options(opts, 2))
+end
+
+local Writer = {}
+Writer.__index = Writer
+Writer.__name = "atomicwriter.writer"
+
+function Writer.__tostring(self)
+  return format("atomicwriter.writer (%s)", self.target)
+end
+
+--- Publishes `payload` into the writer's target with the writer's options.
+-- @see write
+function Writer:write(payload)
+  if getmetatable(self) ~= Writer then
+    error("bad argument #1 to 'write' (atomicwriter.writer expected)", 2)
+  end
+  if type(payload) ~= "table" then
+    error("bad argument #1 to 'write' (table expected, got " .. type(payload) .. ")", 2)
+  end
+  return do_write(self.target, payload, self.opts)
+end
+
+--- Creates a writer bound to `target` and `opts`.
+-- @treturn table a writer, or nil, message, code when target is not an
+--   existing directory
+function M.new(target, opts)
+  if type(target) ~= "string" then
+    error("bad argument #1 to 'new' (string expected, got " .. type(target) .. ")", 2)
+  end
+  local checked = check_options(opts, 2)
+  local ok, msg, code = core.check_target(target, checked.log_context)
+  if not ok then
+    return nil, msg, code
+  end
+  return setmetatable({ target = target, opts = checked }, Writer)
+end
+
+return M
