@@ -4,8 +4,8 @@
 
 LUA        ?= lua5.4
 LUA_VERSION ?= $(if $(filter luajit,$(LUA)),5.1,$(patsubst lua%,%,$(LUA)))
-LUA_PKG    ?= $(if $(filter luajit,$(LUA)),luajit,lua$(LUA_VERSION))
-LUA_INCDIR ?= $(shell pkg-config --variable=includedir $(LUA_PKG) 2>/dev/null)$(if $(filter luajit,$(LUA)),/luajit-2.1,/lua$(LUA_VERSION))
+# Debian's layout; pkg-config may not be installed yet when make starts.
+LUA_INCDIR ?= /usr/include/$(if $(filter luajit,$(LUA)),luajit-2.1,lua$(LUA_VERSION))
 BUSTED     ?= /usr/bin/busted
 
 CC         ?= cc
@@ -31,7 +31,7 @@ ALL_CFLAGS = -std=c99 $(WARN) $(CFLAGS) -fPIC
 # Debian packages `make check` installs when they are missing.
 DEB_PKGS   ?= lua5.4 liblua5.4-dev lua-busted luarocks pkg-config valgrind strace
 
-.PHONY: all check deps spec demo install clean clean-module print
+.PHONY: all check deps spec demo bench install clean clean-module print
 all: $(MODULE) $(STATICLIB)
 
 $(BUILD)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
@@ -67,6 +67,10 @@ spec: all
 
 demo: all
 	$(LUA) examples/demo.lua
+
+# Benchmark against the bare system calls (bench/README.md); not part of check.
+bench: all
+	$(MAKE) -f bench/bench.mk LUA=$(LUA) LUA_INCDIR=$(LUA_INCDIR)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/atomicwriter $(DESTDIR)$(LUADIR)/atomicwriter \

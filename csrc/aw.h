@@ -51,7 +51,9 @@ typedef struct aw_error {
   enum aw_kind kind;
   int errnum;               /* errno for AW_KIND_SYSTEM, else 0 */
   const char *step;         /* static string: the failing step, e.g. "create file" */
-  char path[AW_MAX_PATH + 64]; /* the offending path, relative to the target, or "" */
+  char path[AW_MAX_PATH + 64]; /* the offending path, relative to the target */
+  size_t path_len;          /* its length (a refused path may hold a NUL) */
+  int has_path;             /* nonzero when the error concerns a path */
   char detail[160];         /* what is wrong, for invalid / conflict */
 } aw_error;
 

@@ -14,14 +14,15 @@
 
 static void copy_path(aw_error *err, const char *path, size_t len)
 {
-  if (!path) {
-    err->path[0] = '\0';
-    return;
-  }
+  err->has_path = path != NULL;
+  if (!path)
+    len = 0;
   if (len >= sizeof err->path)
     len = sizeof err->path - 1;
-  memcpy(err->path, path, len);
+  if (len)
+    memcpy(err->path, path, len);
   err->path[len] = '\0';
+  err->path_len = len;
 }
 
 int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
@@ -87,10 +88,12 @@ const char *aw_error_code(const aw_error *err)
 
 /* Appends `s` to buf[*pos..size), escaping bytes a terminal would not
  * print (payload paths may hold any byte but NUL and '/'-rules). */
-static void append_escaped(char *buf, size_t size, size_t *pos, const char *s)
+static void append_escaped(char *buf, size_t size, size_t *pos, const char *s,
+                           size_t len)
 {
   static const char hex[] = "0123456789abcdef";
-  for (; *s && *pos + 5 < size; s++) {
+  const char *end = s + len;
+  for (; s < end && *pos + 5 < size; s++) {
     unsigned char c = (unsigned char)*s;
     if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
       buf[(*pos)++] = '\\';
@@ -123,12 +126,14 @@ char *aw_error_format(const aw_error *err, const char *prefix,
     append(buf, size, &pos, prefix);
     append(buf, size, &pos, ": ");
   }
-  append_escaped(buf, size, &pos, target ? target : "?");
+  if (!target)
+    target = "?";
+  append_escaped(buf, size, &pos, target, strlen(target));
   append(buf, size, &pos, ": ");
   append(buf, size, &pos, err->step ? err->step : "error");
-  if (err->path[0]) {
+  if (err->has_path) {
     append(buf, size, &pos, " \"");
-    append_escaped(buf, size, &pos, err->path);
+    append_escaped(buf, size, &pos, err->path, err->path_len);
     append(buf, size, &pos, "\"");
   }
   append(buf, size, &pos, ": ");

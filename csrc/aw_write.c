@@ -50,6 +50,12 @@ typedef struct names {
   size_t n, cap;
 } names;
 
+typedef struct dirlevel {
+  int fd;
+  const char *path;          /* an entry path this directory is a prefix of */
+  size_t end;                /* the directory's length in that path */
+} dirlevel;
+
 typedef struct writer {
   const char *target;
   const aw_options *opts;
@@ -63,6 +69,8 @@ typedef struct writer {
   int tmp_made;              /* ..data_tmp exists and is ours */
   int published;             /* ..data points at next */
   names links;               /* our visible links, by name */
+  dirlevel *dirs;            /* open directories of the next version */
+  size_t depth, cap;
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
 } writer;
 
@@ -462,86 +470,140 @@ static int make_version_dir(writer *w)
   return 0;
 }
 
-/* Creates the directories of `e` that `prev` (the entry before it in the
- * plan, or NULL) did not already need. */
-static int make_parents(writer *w, const aw_entry *prev, const aw_entry *e)
+/* The chain of open directories from the version down to the directory
+ * of the file being placed. The plan is sorted element-wise, so a
+ * directory, once left, is never needed again: a stack suffices, and
+ * every open and create is relative to the parent's descriptor (no path
+ * walk, no PATH_MAX limit for 4096-byte payload paths). */
+static int dirs_push(writer *w, int fd, const char *path, size_t end)
 {
-  size_t i, common = 0;
-
-  if (prev) {   /* the longest shared prefix that ends at a '/' in both */
-    for (i = 0; i < e->len && i < prev->len && e->path[i] == prev->path[i]; i++)
-      if (e->path[i] == '/')
-        common = i + 1;
+  if (w->depth == w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 16;
+    dirlevel *d = realloc(w->dirs, cap * sizeof *d);
+    if (!d) {
+      close(fd);
+      return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
+    }
+    w->dirs = d;
+    w->cap = cap;
   }
-  for (i = common; i < e->len; i++) {
-    if (e->path[i] != '/')
-      continue;
-    memcpy(w->rel, e->path, i);
-    w->rel[i] = '\0';
-    if (mkdirat(w->vfd, w->rel, 0755) < 0)
-      return sys(w, "create directory", w->rel);
-    if (fchmodat(w->vfd, w->rel, 0755, 0) < 0)
-      return sys(w, "set mode of directory", w->rel);
-  }
+  w->dirs[w->depth].fd = fd;
+  w->dirs[w->depth].path = path;
+  w->dirs[w->depth].end = end;
+  w->depth++;
   return 0;
 }
 
-static int write_file(writer *w, const aw_entry *e)
+static void dirs_close(writer *w)
+{
+  while (w->depth > 1)   /* level 0 is vfd, closed with the writer */
+    close(w->dirs[--w->depth].fd);
+  w->depth = 0;
+}
+
+/* Makes the top of the stack the directory of `e` (creating what is
+ * missing, mode 0755 whatever the umask); returns the offset of the
+ * file's name in e->path. */
+static long enter_parent(writer *w, const aw_entry *e)
+{
+  size_t dlen = 0, i, start;
+  const char *slash = memrchr(e->path, '/', e->len);
+
+  if (slash)
+    dlen = (size_t)(slash - e->path);
+  while (w->depth > 1) {
+    const dirlevel *top = &w->dirs[w->depth - 1];
+    if (top->end <= dlen && e->path[top->end] == '/' &&
+        memcmp(top->path, e->path, top->end) == 0)
+      break;
+    close(w->dirs[--w->depth].fd);
+  }
+  start = w->dirs[w->depth - 1].end;
+  if (start)
+    start++;   /* past the '/' */
+  for (i = start; i <= dlen && slash; i++) {
+    int fd, parent = w->dirs[w->depth - 1].fd;
+    if (i < dlen && e->path[i] != '/')
+      continue;
+    memcpy(w->rel, e->path + start, i - start);
+    w->rel[i - start] = '\0';
+    if (mkdirat(parent, w->rel, 0755) < 0 ||
+        (fd = openat(parent, w->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+      memcpy(w->rel, e->path, i);
+      w->rel[i] = '\0';
+      return sys(w, "create directory", w->rel);
+    }
+    if (dirs_push(w, fd, e->path, i) < 0)
+      return -1;
+    if (fchmod(fd, 0755) < 0) {
+      memcpy(w->rel, e->path, i);
+      w->rel[i] = '\0';
+      return sys(w, "set mode of directory", w->rel);
+    }
+    start = i + 1;
+  }
+  return slash ? (long)dlen + 1 : 0;
+}
+
+static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
 {
   const aw_file *f = e->file;
-  int fd = openat(w->vfd, e->path,
-                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const char *step;
+  int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
   if (fd < 0)
     return sys(w, "create file", e->path);
+  step = "write file";
   if (aw_write_all(fd, f->data, f->size) < 0)
-    goto fail_write;
+    goto fail;
+  step = "set owner of";
   if ((f->uid >= 0 || f->gid >= 0) &&
       fchown(fd, f->uid >= 0 ? (uid_t)f->uid : (uid_t)-1,
-             f->gid >= 0 ? (gid_t)f->gid : (gid_t)-1) < 0) {
-    sys(w, "set owner of", e->path);
-    close(fd);
-    return -1;
-  }
-  if (fchmod(fd, f->mode) < 0) {   /* after chown, which may clear bits */
-    sys(w, "set mode of", e->path);
-    close(fd);
-    return -1;
-  }
+             f->gid >= 0 ? (gid_t)f->gid : (gid_t)-1) < 0)
+    goto fail;
+  step = "set mode of";
+  if (fchmod(fd, f->mode) < 0)   /* after chown, which may clear bits */
+    goto fail;
   if (close(fd) < 0)
     return sys(w, "close file", e->path);
   return 0;
 
-fail_write:
-  sys(w, "write file", e->path);
+fail:
+  sys(w, step, e->path);
   close(fd);
   return -1;
 }
 
 /* An unchanged file is hard-linked from the current version: no copy of
- * its bytes. Falls back to writing where links are not possible. */
+ * its bytes. Falls back to writing where a link is not possible. */
 static int place_file(writer *w, const aw_entry *e)
 {
+  long off = enter_parent(w, e);
+  int dfd;
+
+  if (off < 0)
+    return -1;
+  dfd = w->dirs[w->depth - 1].fd;
   if (e->same && w->cfd >= 0) {
-    if (linkat(w->cfd, e->path, w->vfd, e->path, 0) == 0)
+    if (linkat(w->cfd, e->path, dfd, e->path + off, 0) == 0)
       return 0;
-    if (errno != EXDEV && errno != EMLINK && errno != EPERM && errno != ENOTSUP)
+    if (errno != EXDEV && errno != EMLINK && errno != EPERM &&
+        errno != ENOTSUP && errno != ENAMETOOLONG)
       return sys(w, "link unchanged file", e->path);
   }
-  return write_file(w, e);
+  return write_file(w, e, dfd, e->path + off);
 }
 
 static int build_version(writer *w)
 {
   size_t i;
 
-  if (make_version_dir(w) < 0)
+  if (make_version_dir(w) < 0 || dirs_push(w, w->vfd, "", 0) < 0)
     return -1;
-  for (i = 0; i < w->plan.n; i++) {
-    const aw_entry *e = &w->plan.entries[i];
-    if (make_parents(w, i ? &w->plan.entries[i - 1] : NULL, e) < 0 ||
-        place_file(w, e) < 0)
+  for (i = 0; i < w->plan.n; i++)
+    if (place_file(w, &w->plan.entries[i]) < 0)
       return -1;
-  }
+  dirs_close(w);
   if (w->opts->sync && syncfs(w->vfd) < 0)
     return sys(w, "sync version", w->next);
   return 0;
@@ -688,6 +750,8 @@ int aw_write(const char *target, const aw_file *files, size_t nfiles,
   rc = 0;
 
 out:
+  dirs_close(&w);
+  free(w.dirs);
   if (rc < 0)
     abandon(&w);
   if (w.published && changed)

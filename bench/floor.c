@@ -1,0 +1,289 @@
+/*
+ * floor.c - the floor of the atomicwriter benchmark.
+ *
+ * Performs only the system calls a first projection of a payload into an
+ * empty target cannot avoid, in the kubelet ..data layout, and times them:
+ *
+ *   open(target)                                  a directory fd for the *at calls
+ *   mkdirat(target, "..<version>", 0755)          the version directory
+ *   openat(target, "..<version>")                 its fd
+ *   mkdirat(version, "dNN", 0755)                 each subdirectory
+ *   per file: openat(O_CREAT|O_EXCL|O_WRONLY) + write + fchmod + close
+ *   [sync]  syncfs(version)                       as the module with sync=true
+ *   symlinkat(version, target, "..data_tmp")
+ *   renameat("..data_tmp" -> "..data")
+ *   [sync]  fsync(target)
+ *   symlinkat("..data/<top>", target, "<top>")    each visible name
+ *   [sync]  fsync(target)
+ *   close(version), close(target)
+ *
+ * No reading, no checking, no lock, no recovery. Every iteration goes into a
+ * fresh empty target, created before and removed after the timed region.
+ *
+ * Usage:
+ *   floor -d BASE -n NFILES -b SIZE [-D NSUBDIRS] [-s] [-w WARMUP] [-i ITERS] [-k]
+ *
+ *   -d BASE    directory in which the targets BASE/f<k> are made and removed
+ *   -n NFILES  number of files; -b SIZE bytes per file
+ *   -D NSUB    files spread over NSUB subdirectories "dNN" (0: all top level)
+ *              names: "dNN/fNNNN" (file i in subdirectory i / (NFILES/NSUB))
+ *              or "fNNNN"; the same names the Lua driver uses
+ *   -s         sync variant (the module's sync=true syscalls); also syncfs
+ *              after each untimed removal so every iteration starts clean
+ *   -w, -i     warm-up and measured iterations (default 1 and 10)
+ *   -k         profile mode: use the existing empty targets BASE/t<k>
+ *              (k = 0 .. WARMUP+ITERS-1), make and remove nothing, so that
+ *              `strace -c` counts only the projection's own calls
+ *
+ * Output (one key per line, space separated values):
+ *   floor files=N size=S subdirs=D sync=0|1 warmup=W iters=I
+ *   ns <t1> <t2> ...            wall time of each measured iteration
+ *   median_ns <m>
+ *   maxrss_kib <k>
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *what, const char *path)
+{
+  fprintf(stderr, "floor: %s %s: %s\n", what, path ? path : "", strerror(errno));
+  exit(1);
+}
+
+static long long now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Untimed: rm -rf without following symlinks. */
+static void rmtree_at(int dfd, const char *name)
+{
+  int fd;
+  DIR *dir;
+  struct dirent *de;
+
+  if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+    return;
+  if (errno != EISDIR && errno != EPERM)
+    die("unlink", name);
+  fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || !(dir = fdopendir(fd)))
+    die("open directory", name);
+  while ((de = readdir(dir)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    rmtree_at(dirfd(dir), de->d_name);
+  }
+  closedir(dir);
+  if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+    die("rmdir", name);
+}
+
+typedef struct plan {
+  int nfiles, nsub, sync;
+  size_t size;
+  char *buf;            /* the bytes of every file */
+  char (*paths)[32];    /* "dNN/fNNNN" or "fNNNN" */
+  char (*subs)[16];     /* "dNN" */
+  char (*tops)[32];     /* visible names */
+  char (*links)[48];    /* "..data/<top>" */
+  int ntops;
+} plan;
+
+static void write_all(int fd, const char *p, size_t n, const char *path)
+{
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      die("write", path);
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+/* The timed projection. */
+static long long project(const plan *pl, const char *target)
+{
+  struct timespec ts;
+  struct tm tm;
+  char version[64];
+  long long t0 = now_ns();
+  int tfd, vfd, i;
+
+  tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tfd < 0)
+    die("open", target);
+  /* A version name of the module's shape (same length, same cost). */
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  snprintf(version, sizeof version, "..%04d_%02d_%02d_%02d_%02d_%02d.%09ld",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, (long)ts.tv_nsec);
+  if (mkdirat(tfd, version, 0755) < 0)
+    die("mkdir", version);
+  vfd = openat(tfd, version, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (vfd < 0)
+    die("open", version);
+  for (i = 0; i < pl->nsub; i++)
+    if (mkdirat(vfd, pl->subs[i], 0755) < 0)
+      die("mkdir", pl->subs[i]);
+  for (i = 0; i < pl->nfiles; i++) {
+    int fd = openat(vfd, pl->paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+      die("create", pl->paths[i]);
+    write_all(fd, pl->buf, pl->size, pl->paths[i]);
+    if (fchmod(fd, 0644) < 0)
+      die("fchmod", pl->paths[i]);
+    if (close(fd) < 0)
+      die("close", pl->paths[i]);
+  }
+  if (pl->sync && syncfs(vfd) < 0)
+    die("syncfs", version);
+  if (symlinkat(version, tfd, "..data_tmp") < 0)
+    die("symlink", "..data_tmp");
+  if (renameat(tfd, "..data_tmp", tfd, "..data") < 0)
+    die("rename", "..data");
+  if (pl->sync && fsync(tfd) < 0)
+    die("fsync", target);
+  for (i = 0; i < pl->ntops; i++)
+    if (symlinkat(pl->links[i], tfd, pl->tops[i]) < 0)
+      die("symlink", pl->tops[i]);
+  if (pl->sync && fsync(tfd) < 0)
+    die("fsync", target);
+  close(vfd);
+  close(tfd);
+  return now_ns() - t0;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+  long long x = *(const long long *)a, y = *(const long long *)b;
+  return x < y ? -1 : x > y;
+}
+
+static long parse(const char *s, const char *what)
+{
+  char *end;
+  long v;
+  errno = 0;
+  v = strtol(s, &end, 10);
+  if (errno || *end || v < 0) {
+    fprintf(stderr, "floor: bad %s: %s\n", what, s);
+    exit(2);
+  }
+  return v;
+}
+
+int main(int argc, char **argv)
+{
+  const char *base = NULL;
+  long nfiles = -1, size = -1, nsub = 0, warm = 1, iters = 10;
+  int sync = 0, keep = 0, opt, i, k;
+  plan pl;
+  long long *times, *sorted;
+  struct rusage ru;
+  int bfd;
+
+  while ((opt = getopt(argc, argv, "d:n:b:D:sw:i:k")) != -1) {
+    switch (opt) {
+    case 'd': base = optarg; break;
+    case 'n': nfiles = parse(optarg, "-n"); break;
+    case 'b': size = parse(optarg, "-b"); break;
+    case 'D': nsub = parse(optarg, "-D"); break;
+    case 's': sync = 1; break;
+    case 'w': warm = parse(optarg, "-w"); break;
+    case 'i': iters = parse(optarg, "-i"); break;
+    case 'k': keep = 1; break;
+    default:
+      fprintf(stderr, "usage: floor -d BASE -n NFILES -b SIZE [-D NSUB] [-s] "
+                      "[-w WARMUP] [-i ITERS] [-k]\n");
+      return 2;
+    }
+  }
+  if (!base || nfiles < 1 || nfiles > 9999 || size < 0 || nsub > 99 ||
+      (nsub && nfiles % nsub) || iters < 1) {
+    fprintf(stderr, "floor: need -d BASE, 1 <= -n <= 9999, -b >= 0, -D <= 99 "
+                    "dividing -n, -i >= 1\n");
+    return 2;
+  }
+
+  memset(&pl, 0, sizeof pl);
+  pl.nfiles = (int)nfiles;
+  pl.nsub = (int)nsub;
+  pl.size = (size_t)size;
+  pl.sync = sync;
+  pl.buf = malloc(pl.size ? pl.size : 1);
+  pl.paths = calloc((size_t)nfiles, sizeof *pl.paths);
+  pl.subs = calloc((size_t)(nsub ? nsub : 1), sizeof *pl.subs);
+  pl.tops = calloc((size_t)nfiles, sizeof *pl.tops);
+  pl.links = calloc((size_t)nfiles, sizeof *pl.links);
+  times = calloc((size_t)iters, sizeof *times);
+  sorted = calloc((size_t)iters, sizeof *sorted);
+  if (!pl.buf || !pl.paths || !pl.subs || !pl.tops || !pl.links || !times || !sorted)
+    die("malloc", NULL);
+  /* Resident, non-zero bytes, like a Lua string's. */
+  for (i = 0; i < (int)pl.size; i++)
+    pl.buf[i] = (char)('a' + i % 26);
+  for (i = 0; i < pl.nsub; i++)
+    snprintf(pl.subs[i], sizeof pl.subs[i], "d%02d", i);
+  for (i = 0; i < pl.nfiles; i++) {
+    if (pl.nsub)
+      snprintf(pl.paths[i], sizeof pl.paths[i], "d%02d/f%04d",
+               i / (pl.nfiles / pl.nsub), i);
+    else
+      snprintf(pl.paths[i], sizeof pl.paths[i], "f%04d", i);
+  }
+  pl.ntops = pl.nsub ? pl.nsub : pl.nfiles;
+  for (i = 0; i < pl.ntops; i++) {
+    snprintf(pl.tops[i], sizeof pl.tops[i], "%s", pl.nsub ? pl.subs[i] : pl.paths[i]);
+    snprintf(pl.links[i], sizeof pl.links[i], "..data/%s", pl.tops[i]);
+  }
+
+  bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (bfd < 0)
+    die("open", base);
+  for (k = 0; k < warm + iters; k++) {
+    char name[32], target[4096];
+    long long t;
+    snprintf(name, sizeof name, "%c%d", keep ? 't' : 'f', k);
+    snprintf(target, sizeof target, "%s/%s", base, name);
+    if (!keep && mkdirat(bfd, name, 0755) < 0)
+      die("mkdir", target);
+    t = project(&pl, target);
+    if (!keep) {
+      rmtree_at(bfd, name);
+      if (sync && syncfs(bfd) < 0)
+        die("syncfs", base);
+    }
+    if (k >= warm)
+      times[k - warm] = t;
+  }
+  close(bfd);
+
+  memcpy(sorted, times, (size_t)iters * sizeof *times);
+  qsort(sorted, (size_t)iters, sizeof *sorted, cmp_ll);
+  getrusage(RUSAGE_SELF, &ru);
+  printf("floor files=%ld size=%ld subdirs=%ld sync=%d warmup=%ld iters=%ld\n",
+         nfiles, size, nsub, sync, warm, iters);
+  printf("ns");
+  for (i = 0; i < iters; i++)
+    printf(" %lld", times[i]);
+  printf("\nmedian_ns %lld\n",
+         iters % 2 ? sorted[iters / 2] : (sorted[iters / 2 - 1] + sorted[iters / 2]) / 2);
+  printf("maxrss_kib %ld\n", ru.ru_maxrss);
+  return 0;
+}

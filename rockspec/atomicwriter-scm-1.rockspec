@@ -1,0 +1,38 @@
+rockspec_format = "3.0"
+package = "atomicwriter"
+version = "scm-1"
+source = {
+  -- `luarocks make` builds this checkout; the url is never fetched.
+  url = "git+https://example.invalid/atomicwriter.git",
+}
+description = {
+  summary = "Project a set of files into a directory atomically (the kubelet ..data layout)",
+  detailed = [[
+A Lua module with a C core that publishes configuration, certificates or
+any file set so that a reader never sees a half-written file or a mix of
+two versions: files live in a timestamped version directory, ..data is a
+symlink to it swapped with one rename, and each top-level name is a
+symlink through ..data. Durable (fsync), crash-safe, locked, and it never
+follows a symlink it did not create.
+]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["atomicwriter.core"] = {
+      sources = {
+        "csrc/aw_error.c", "csrc/aw_path.c", "csrc/aw_fs.c",
+        "csrc/aw_write.c", "csrc/aw_lua.c",
+      },
+      incdirs = { "csrc" },
+    },
+    atomicwriter = "lua/atomicwriter/init.lua",
+  },
+}
+test = {
+  type = "busted",
+}

@@ -1,0 +1,152 @@
+-- Contract, "Validation": a refused payload changes nothing on disk, the
+-- code is "invalid", and the message names the target and the path.
+local aw = require("atomicwriter")
+local H = require("helpers")
+
+describe("validation", function()
+  local target, before
+
+  before_each(function()
+    target = H.tmpdir("valid")
+    assert.is_true(aw.write(target, { keep = "published\n" }))
+    before = H.snapshot(target)
+  end)
+  after_each(H.cleanup)
+
+  local function refused(payload, path_in_message)
+    local ok, msg, code = aw.write(target, payload)
+    assert.is_nil(ok)
+    assert.are.equal("invalid", code)
+    assert.truthy(msg:find(target, 1, true), "message names the target: " .. msg)
+    if path_in_message then
+      assert.truthy(msg:find(path_in_message, 1, true), "message names the path: " .. msg)
+    end
+    assert.are.equal(before, H.snapshot(target), "target untouched")
+    return msg
+  end
+
+  it("refuses an empty path", function()
+    refused({ [""] = "x" }, '""')
+  end)
+
+  it("refuses an absolute path", function()
+    refused({ ["/etc/passwd"] = "x" }, "/etc/passwd")
+  end)
+
+  it("refuses a path with a '..' element", function()
+    refused({ ["a/../../b"] = "x" }, "a/../../b")
+    refused({ ["a/.."] = "x" }, "a/..")
+  end)
+
+  it("refuses a first element that starts with '..' (reserved names)", function()
+    refused({ ["..data"] = "x" }, "..data")
+    refused({ ["..foo/bar"] = "x" }, "..foo/bar")
+    refused({ ["./..data_tmp"] = "x" }, "..data_tmp")
+  end)
+
+  it("accepts '..' inside a later element's name", function()
+    assert.is_true(aw.write(target, { ["a/..b"] = "x", ["c..d"] = "y" }))
+  end)
+
+  it("refuses an element longer than 255 bytes", function()
+    refused({ ["d/" .. string.rep("e", 256)] = "x" }, "d/eee")
+    assert.is_true(aw.write(target, { ["d/" .. string.rep("e", 255)] = "x" }))
+  end)
+
+  it("refuses a path longer than 4096 bytes", function()
+    local long = string.rep(string.rep("p", 99) .. "/", 41) .. "f"   -- 4101 bytes
+    refused({ [long] = "x" }, "ppp")
+    local fits = string.rep(string.rep("p", 99) .. "/", 40) .. string.rep("f", 96) -- 4096
+    assert.are.equal(4096, #fits)
+    assert.is_true(aw.write(target, { [fits] = "x" }))
+  end)
+
+  it("refuses a path containing a NUL byte, escaping it in the message", function()
+    refused({ ["a\0b"] = "x" }, "a\\x00b")
+  end)
+
+  it("refuses paths that clean to '.'", function()
+    refused({ ["."] = "x" })
+    refused({ ["./"] = "x" })
+    refused({ ["//"] = "x" })
+  end)
+
+  it("cleans paths: doubled slashes, ./ elements and a trailing slash", function()
+    assert.is_true(aw.write(target, { ["foo//bar"] = "1", ["./baz"] = "2", ["q/./r/"] = "3" }))
+    H.assert_layout(target, { ["foo/bar"] = "1", baz = "2", ["q/r"] = "3" })
+  end)
+
+  it("refuses two keys that clean to the same path, naming it", function()
+    refused({ ["a/b"] = "1", ["a//b"] = "2" }, "a/b")
+  end)
+
+  it("refuses a path that is both a file and a directory", function()
+    refused({ a = "1", ["a/b"] = "2" }, '"a"')
+    refused({ ["x/y"] = "1", ["x/y/z/w"] = "2", ["x/y-"] = "3" }, "x/y")
+  end)
+
+  it("refuses the whole payload for one invalid entry", function()
+    refused({ good = "1", ["/bad"] = "2", other = "3" }, "/bad")
+    assert.is_nil(H.lstat(target .. "/good"))
+  end)
+
+  it("refuses a file spec that is neither a string nor a table", function()
+    refused({ a = 42 }, '"a"')
+    refused({ a = true }, '"a"')
+  end)
+
+  it("refuses a table spec without string data", function()
+    refused({ a = { mode = "0644" } }, "data")
+    refused({ a = { data = 5 } }, "data")
+  end)
+
+  it("refuses a non-string key", function()
+    refused({ "positional" }, "keys")
+  end)
+
+  it("refuses a decimal look-alike mode such as 644 with a hint", function()
+    local msg = refused({ a = { data = "x", mode = 644 } }, '"a"')
+    assert.truthy(msg:find('"0644"', 1, true), msg)
+    assert.truthy(msg:find("420", 1, true), msg)
+  end)
+
+  it("refuses modes outside 0-0777 and malformed mode strings", function()
+    refused({ a = { data = "x", mode = 512 } }, "mode")
+    refused({ a = { data = "x", mode = -1 } }, "mode")
+    refused({ a = { data = "x", mode = 1.5 } }, "mode")
+    refused({ a = { data = "x", mode = "0888" } }, "mode")
+    refused({ a = { data = "x", mode = "01777" } }, "mode")
+    refused({ a = { data = "x", mode = "rw-r--r--" } }, "mode")
+    refused({ a = { data = "x", mode = {} } }, "mode")
+  end)
+
+  it("refuses owners that are not whole numbers in range", function()
+    refused({ a = { data = "x", uid = -1 } }, "uid")
+    refused({ a = { data = "x", gid = 1.5 } }, "gid")
+    refused({ a = { data = "x", uid = "root" } }, "uid")
+    refused({ a = { data = "x", gid = 2 ^ 32 } }, "gid")
+  end)
+
+  it("raises for programming errors: target, payload or options of the wrong type", function()
+    assert.has_error(function() aw.write(nil, {}) end)
+    assert.has_error(function() aw.write(42, {}) end)
+    assert.has_error(function() aw.write(target, "payload") end)
+    assert.has_error(function() aw.write(target, {}, "opts") end)
+    assert.has_error(function() aw.write(target, {}, { sync = "yes" }) end)
+    assert.has_error(function() aw.write(target, {}, { synk = true }) end)
+    assert.has_error(function() aw.new(target, { timeout = -1 }) end)
+    assert.are.equal(before, H.snapshot(target))
+  end)
+
+  it("prefixes messages with log_context", function()
+    local ok, msg = aw.write(target, { ["/abs"] = "x" }, { log_context = "myapp" })
+    assert.is_nil(ok)
+    assert.are.equal("myapp: " .. target, msg:sub(1, #target + 7))
+  end)
+
+  it("validates before looking at the target", function()
+    local ok, _, code = aw.write(target .. "/missing", { ["../x"] = "x" })
+    assert.is_nil(ok)
+    assert.are.equal("invalid", code)
+  end)
+end)

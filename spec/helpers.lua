@@ -1,0 +1,169 @@
+-- Test helpers shared by the specs: temporary targets, inspecting the
+-- on-disk layout without following links, and child processes.
+-- Debian has no luaposix for Lua 5.4; lfs (a busted dependency) and the
+-- shell cover what the specs need.
+local lfs = require("lfs")
+local assert = require("luassert")
+
+local H = {}
+
+H.LUA = os.getenv("LUA") or "lua5.4"
+H.is_root = (io.popen("id -u"):read("*l") == "0")
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+H.quote = q
+
+--- Runs a shell command; returns ok, combined output.
+function H.sh(cmd)
+  local p = io.popen("(" .. cmd .. ") 2>&1")
+  local out = p:read("*a")
+  local ok = p:close()
+  return ok == true or ok == 0, out
+end
+
+local made = {}
+
+--- A new empty directory under /tmp, removed by H.cleanup().
+function H.tmpdir(tag)
+  local base = os.getenv("TMPDIR") or "/tmp"
+  local ok, out = H.sh("mktemp -d " .. q(base .. "/aw-" .. (tag or "spec") .. ".XXXXXX"))
+  assert(ok, out)
+  local dir = out:gsub("%s+$", "")
+  made[#made + 1] = dir
+  return dir
+end
+
+function H.cleanup()
+  for i = #made, 1, -1 do
+    os.execute("chmod -R u+rwx " .. q(made[i]) .. " 2>/dev/null; rm -rf " .. q(made[i]))
+    made[i] = nil
+  end
+end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function H.write_file(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+--- lstat: attributes of the entry itself (a link is not followed).
+function H.lstat(path)
+  return lfs.symlinkattributes(path)
+end
+
+function H.readlink(path)
+  local a = lfs.symlinkattributes(path)
+  return a and a.mode == "link" and a.target or nil
+end
+
+--- Permission bits of `path` (following links) as an integer.
+function H.mode(path)
+  local a = lfs.attributes(path)
+  if not a then return nil end
+  local p, m = a.permissions, 0
+  for i = 1, 9 do
+    m = m * 2 + (p:sub(i, i) ~= "-" and 1 or 0)
+  end
+  return m
+end
+
+--- Names in a directory, sorted, without . and ..
+function H.ls(dir)
+  local names = {}
+  for name in lfs.dir(dir) do
+    if name ~= "." and name ~= ".." then names[#names + 1] = name end
+  end
+  table.sort(names)
+  return names
+end
+
+--- The version directories (..YYYY_...) of a target.
+function H.versions(target)
+  local v = {}
+  for _, name in ipairs(H.ls(target)) do
+    if name:match("^%.%.%d%d%d%d_%d%d_%d%d_%d%d_%d%d_%d%d%.%w+$") and
+        lfs.symlinkattributes(target .. "/" .. name).mode == "directory" then
+      v[#v + 1] = name
+    end
+  end
+  return v
+end
+
+--- Every file below `dir`, as relative path -> content (directories are
+-- walked, nothing is followed; links are reported as "->target").
+function H.files(dir, prefix, out)
+  out = out or {}
+  for _, name in ipairs(H.ls(dir)) do
+    local rel = prefix and (prefix .. "/" .. name) or name
+    local a = lfs.symlinkattributes(dir .. "/" .. name)
+    if a.mode == "directory" then
+      H.files(dir .. "/" .. name, rel, out)
+    elseif a.mode == "link" then
+      out[rel] = "->" .. a.target
+    else
+      out[rel] = H.read(dir .. "/" .. name)
+    end
+  end
+  return out
+end
+
+--- Expected file contents of a payload (spec strings or tables), keyed
+-- by the path as given.
+function H.contents(payload)
+  local t = {}
+  for k, v in pairs(payload) do t[k] = type(v) == "table" and v.data or v end
+  return t
+end
+
+--- Asserts the full layout for `payload` (keys already clean): ..data ->
+-- the only version directory, no ..data_tmp, the version holds exactly
+-- the payload, one link per top-level name. `others` lists user entries
+-- that may also be present.
+function H.assert_layout(target, payload, others)
+  local versions = H.versions(target)
+  assert.are.equal(1, #versions, "exactly one version directory")
+  assert.are.equal(versions[1], H.readlink(target .. "/..data"))
+  assert.is_nil(H.lstat(target .. "/..data_tmp"), "no ..data_tmp")
+  assert.are.equal(tonumber("755", 8), H.mode(target .. "/..data"))
+  assert.are.same(H.contents(payload), H.files(target .. "/" .. versions[1]))
+  local tops = {}
+  for path in pairs(payload) do tops[path:match("^[^/]+")] = true end
+  local expect = { ["..data"] = true, [versions[1]] = true }
+  for name in pairs(tops) do
+    expect[name] = true
+    assert.are.equal("..data/" .. name, H.readlink(target .. "/" .. name), "link of " .. name)
+  end
+  for _, name in ipairs(others or {}) do expect[name] = true end
+  local got = {}
+  for _, name in ipairs(H.ls(target)) do got[name] = true end
+  assert.are.same(expect, got)
+end
+
+--- A snapshot of everything below `dir` (links not followed), to prove
+-- that a refused write changed nothing.
+function H.snapshot(dir)
+  local ok, out = H.sh("cd " .. q(dir) .. " && find . -printf '%p %y %m %s %U %l\\n' | sort && " ..
+    "find . -type f -exec md5sum {} + | sort")
+  assert(ok, out)
+  return out
+end
+
+--- Runs Lua code in a child interpreter with this checkout's paths;
+-- `pre` is a shell prefix (e.g. "umask 077;"). Returns ok, output.
+function H.lua(code, pre)
+  local cmd = (pre or "") .. " LUA_PATH='./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;' " ..
+    "LUA_CPATH='./csrc/?.so;;' " .. H.LUA .. " -e " .. q(code)
+  return H.sh(cmd)
+end
+
+return H
