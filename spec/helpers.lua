@@ -159,11 +159,25 @@ function H.snapshot(dir)
 end
 
 --- Runs Lua code in a child interpreter with this checkout's paths;
--- `pre` is a shell prefix (e.g. "umask 077;"). Returns ok, output.
+-- `pre` comes right before the interpreter: shell statements ending in
+-- ";" ("umask 077;") or a wrapper command ("strace -f"). Returns ok, output.
 function H.lua(code, pre)
-  local cmd = (pre or "") .. " LUA_PATH='./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;' " ..
-    "LUA_CPATH='./csrc/?.so;;' " .. H.LUA .. " -e " .. q(code)
+  local cmd = "export LUA_PATH='./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;' " ..
+    "LUA_CPATH='./csrc/?.so;;'; " .. (pre or "") .. " " .. H.LUA .. " -e " .. q(code)
   return H.sh(cmd)
+end
+
+--- Runs Lua code as user nobody (root only, through setpriv), with a
+-- world-readable copy of the module: the checkout may sit in a directory
+-- that nobody cannot enter.
+function H.lua_as_nobody(code)
+  local dir = H.tmpdir("nobody")
+  local ok, out = H.sh("mkdir -p " .. q(dir .. "/atomicwriter") .. " && cp lua/atomicwriter/*.lua " ..
+    q(dir .. "/atomicwriter/") .. " && cp csrc/atomicwriter/core.so " .. q(dir .. "/atomicwriter/") ..
+    " && chmod -R a+rX " .. q(dir))
+  assert(ok, out)
+  return H.sh("cd / && LUA_PATH=" .. q(dir .. "/?/init.lua;;") .. " LUA_CPATH=" .. q(dir .. "/?.so;;") ..
+    " setpriv --reuid=65534 --regid=65534 --clear-groups " .. H.LUA .. " -e " .. q(code))
 end
 
 return H

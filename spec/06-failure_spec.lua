@@ -1,0 +1,131 @@
+-- Contract, Guarantee 5 (the failure half): a write that fails on a real
+-- system error returns nil, message, errno-name; the published version
+-- stays whole and readable; the half-built version is removed; the next
+-- write succeeds and leaves a clean target.
+local aw = require("atomicwriter")
+local H = require("helpers")
+
+local A = { a = "A1", ["d/b"] = "A2", gone = "A3" }
+local B = { a = "B1", ["d/b"] = "A2", new = "B4", big = string.rep("x", 1024 * 1024) }
+
+-- Writes B from a child process under a shell prefix; returns its printed result.
+local function child_write(target, pre, opts)
+  local ok, out = H.lua(([[
+    local aw = require("atomicwriter")
+    local B = { a = "B1", ["d/b"] = "A2", new = "B4", big = string.rep("x", 1024 * 1024) }
+    print(aw.write(%q, B, %s))
+  ]]):format(target, opts or "nil"), pre)
+  return ok, out
+end
+
+-- The target still publishes A whole, and holds nothing half-built.
+local function assert_still_A(target)
+  H.assert_layout(target, A)
+  assert.are.equal("A1", H.read(target .. "/a"))
+end
+
+local function has_strace()
+  return H.sh("command -v strace")
+end
+
+describe("a failing write", function()
+  local target
+  before_each(function()
+    target = H.tmpdir("fail")
+    assert.is_true(aw.write(target, A))
+  end)
+  after_each(H.cleanup)
+
+  it("on a file too large (RLIMIT_FSIZE): EFBIG, A intact, next write clean", function()
+    local ok, out = child_write(target, "trap '' XFSZ; ulimit -f 64;")
+    assert(ok, out)
+    assert.truthy(out:find("^nil\t"), out)
+    assert.truthy(out:find("\tEFBIG\n$"), out)
+    assert.truthy(out:find('create file "big"', 1, true) or out:find('write file "big"', 1, true), out)
+    assert_still_A(target)
+    assert.is_true(aw.write(target, B))
+    H.assert_layout(target, B)
+  end)
+
+  if H.is_root then
+    it("on a permission error: EACCES, A intact, next write clean", function()
+      assert(H.sh("chown -R 65534:65534 " .. H.quote(target) .. " && chmod 555 " .. H.quote(target)))
+      local ok, out = H.lua_as_nobody(([[
+          local aw = require("atomicwriter")
+          print(aw.write(%q, { a = "B1" }))
+        ]]):format(target))
+      assert(ok, out)
+      assert.truthy(out:find("\tEACCES\n$"), out)
+      assert.truthy(out:find("create version directory", 1, true), out)
+      assert_still_A(target)
+      assert(H.sh("chmod 755 " .. H.quote(target)))
+      assert.is_true(aw.write(target, B))
+      H.assert_layout(target, B)
+    end)
+  else
+    it("on a permission error: EACCES, A intact, next write clean", function()
+      assert(H.sh("chmod 555 " .. H.quote(target)))
+      local ok, msg, code = aw.write(target, B)
+      assert.is_nil(ok)
+      assert.are.equal("EACCES", code, msg)
+      assert_still_A(target)
+      assert(H.sh("chmod 755 " .. H.quote(target)))
+      assert.is_true(aw.write(target, B))
+    end)
+  end
+
+  it("on a failing rename (injected EIO): EIO, A intact, next write clean", function()
+    if not has_strace() then
+      pending("strace is not installed")
+      return
+    end
+    local ok, out = child_write(target, "strace -qq -f -o /dev/null -e inject=rename,renameat,renameat2:error=EIO")
+    assert(ok, out)
+    assert.truthy(out:find("\tEIO\n$"), out)
+    assert.truthy(out:find('swap "..data"', 1, true), out)
+    assert_still_A(target)
+    assert.is_true(aw.write(target, B))
+    H.assert_layout(target, B)
+  end)
+
+  it("on a failing sync (injected EIO on syncfs): EIO, A intact", function()
+    if not has_strace() then
+      pending("strace is not installed")
+      return
+    end
+    local ok, out = child_write(target, "strace -qq -f -o /dev/null -e inject=syncfs:error=EIO")
+    assert(ok, out)
+    assert.truthy(out:find("\tEIO\n$"), out)
+    assert_still_A(target)
+  end)
+end)
+
+describe("a write onto a full file system", function()
+  local root, target, mounted
+  before_each(function()
+    root = H.tmpdir("full")
+    target = root .. "/t"
+    mounted = H.is_root and H.sh("mkdir " .. H.quote(target) .. " && mount -t tmpfs -o size=512k,mode=0755 aw-full " ..
+      H.quote(target))
+  end)
+  after_each(function()
+    if mounted then H.sh("umount " .. H.quote(target)) end
+    H.cleanup()
+  end)
+
+  it("fails with ENOSPC, keeps A whole, and the next write that fits is clean", function()
+    if not mounted then
+      pending("cannot mount a small tmpfs here (needs root and mount rights)")
+      return
+    end
+    assert.is_true(aw.write(target, A))
+    local ok, msg, code = aw.write(target, B)
+    assert.is_nil(ok)
+    assert.are.equal("ENOSPC", code, msg)
+    assert.truthy(msg:find('"big"', 1, true), msg)
+    assert_still_A(target)
+    local B2 = { a = "B1", ["d/b"] = "A2", new = "B4", big = string.rep("y", 100 * 1024) }
+    assert.is_true(aw.write(target, B2))
+    H.assert_layout(target, B2)
+  end)
+end)
