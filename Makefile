@@ -29,7 +29,7 @@ STATICLIB  = build/libatomicwriter.a
 ALL_CFLAGS = -std=c99 $(WARN) $(CFLAGS) -fPIC
 
 # Debian packages `make check` installs when they are missing.
-DEB_PKGS   ?= lua5.4 liblua5.4-dev lua-busted luarocks pkg-config valgrind strace
+DEB_PKGS   ?= lua5.4 liblua5.4-dev lua-busted luarocks pkg-config valgrind strace procps
 
 .PHONY: all check deps spec demo bench install clean clean-module print
 all: $(MODULE) $(STATICLIB)

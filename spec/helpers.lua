@@ -17,7 +17,7 @@ H.quote = q
 
 --- Runs a shell command; returns ok, combined output.
 function H.sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1")
+  local p = io.popen("exec 2>&1; " .. cmd)
   local out = p:read("*a")
   local ok = p:close()
   return ok == true or ok == 0, out
