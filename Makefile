@@ -31,7 +31,7 @@ ALL_CFLAGS = -std=c99 $(WARN) $(CFLAGS) -fPIC
 # Debian packages `make check` installs when they are missing.
 DEB_PKGS   ?= lua5.4 liblua5.4-dev lua-busted luarocks pkg-config valgrind strace procps
 
-.PHONY: all check deps spec demo bench install clean clean-module print
+.PHONY: all check deps spec memcheck demo bench install clean clean-module print
 all: $(MODULE) $(STATICLIB)
 
 $(BUILD)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
@@ -61,9 +61,19 @@ check: deps
 	$(MAKE) clean-module
 	$(MAKE) all
 	LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
+	$(MAKE) --no-print-directory memcheck
 
 spec: all
 	LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
+
+# The specs that run in-process under valgrind memcheck: any error or leak
+# in the C code fails the run (child processes are not traced; the reader
+# and crash specs test timing and other processes, not this one).
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+  --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
+memcheck: all
+	LUA=$(LUA) BUSTED=$(BUSTED) WRAP="$(VALGRIND)" sh spec/run.sh \
+	  $(filter-out spec/08-readers_spec.lua spec/09-crash_spec.lua,$(wildcard spec/0*_spec.lua))
 
 demo: all
 	$(LUA) examples/demo.lua

@@ -1,20 +1,22 @@
 #!/bin/sh
-# Runs busted under $LUA and ends with the line "N passed, M failed"
-# (CI reads it); exits non-zero when any test failed or errored.
-# Usage: LUA=lua5.4 sh spec/run.sh [busted arguments, e.g. --run=crash]
+# Runs busted under $LUA (optionally under $WRAP, e.g. valgrind) and ends
+# with the line "N passed, M failed" (CI reads it); exits non-zero when a
+# test failed or errored, or when busted or the wrapper itself failed.
+# Usage: LUA=lua5.4 sh spec/run.sh [busted arguments or spec files]
 LUA=${LUA:-lua5.4}
 BUSTED=${BUSTED:-/usr/bin/busted}
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-"$LUA" "$BUSTED" --output=TAP "$@" | tee "$out"
-status=$?
-passed=$(grep -c '^ok ' "$out" | tr -d ' ')
-skipped=$(grep -c '^ok .*# SKIP' "$out" | tr -d ' ')
-failed=$(grep -c '^not ok ' "$out" | tr -d ' ')
+rc=$(mktemp)
+trap 'rm -f "$out" "$rc"' EXIT
+{ $WRAP "$LUA" "$BUSTED" --output=TAP "$@"; echo $? > "$rc"; } 2>&1 | tee "$out"
+status=$(cat "$rc")
+passed=$(grep -c '^ok ' "$out")
+skipped=$(grep -c '^ok .*# SKIP' "$out")
+failed=$(grep -c '^not ok ' "$out")
 passed=$((passed - skipped))
-if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
-  failed=1   # busted itself failed (no plan): count it
-  echo "busted ran no test"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1
+  echo "busted or its wrapper exited with status $status"
 fi
-echo "$passed passed, $failed failed${skipped:+ ($skipped pending)}"
+echo "$passed passed, $failed failed ($skipped pending)"
 [ "$failed" -eq 0 ]
