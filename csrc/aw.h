@@ -117,6 +117,72 @@ int aw_validate(const aw_file *files, size_t nfiles, aw_error *err);
  */
 int aw_check_target(const char *target, aw_error *err);
 
+/* ------------------------------------------------------------------ */
+/* The reader's side                                                   */
+/* ------------------------------------------------------------------ */
+
+/* One file of a snapshot; memory owned by the snapshot. */
+typedef struct aw_read_file {
+  char *path;         /* relative, NUL-terminated */
+  char *data;         /* size bytes (not NUL-terminated) */
+  size_t size;
+  unsigned mode;      /* permission bits */
+  long long uid, gid;
+} aw_read_file;
+
+/* A whole version (or directory tree) read into memory. */
+typedef struct aw_snapshot {
+  char version[256];  /* the version's name, "" when none is published */
+  aw_read_file *files;
+  size_t n, cap;
+  size_t skipped;     /* entries that are neither files nor directories */
+} aw_snapshot;
+
+/*
+ * aw_read - read the current version of `target` whole: every regular file
+ * below ..data, resolved once, as one version even while writers swap
+ * (it retries when a swap raced the walk, then waits for the writers'
+ * lock, shared). Nothing published yet: 0 with version "" and no files.
+ * Free with aw_snapshot_free() after success. Errors: AW_KIND_SYSTEM
+ * (ENOENT, ENOTDIR, EACCES, ENOMEM, ...), AW_KIND_CONFLICT when ..data is
+ * not the writer's symlink.
+ */
+int aw_read(const char *target, aw_snapshot *snap, aw_error *err);
+
+/* aw_read_tree - every regular file below directory `dir` (symlinks are
+ * not followed but counted in skipped). For projecting a plain tree. */
+int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err);
+
+void aw_snapshot_free(aw_snapshot *snap);
+
+/* aw_version - the current version's name into buf ("" when none). */
+int aw_version(const char *target, char *buf, size_t size, aw_error *err);
+
+/* A watcher: reports each version published in a target, once. */
+typedef struct aw_watch aw_watch;
+
+/* Polling interval where inotify is missing or the target is gone. */
+#define AW_WATCH_POLL_MS 100
+
+/* Flags of aw_watch_open(). */
+#define AW_WATCH_POLL 1   /* poll ..data even where inotify works (NFS, FUSE) */
+
+/* aw_watch_open - watch `target` (an existing directory); the version
+ * current at the start is not reported. Free with aw_watch_close(). */
+int aw_watch_open(aw_watch **w, const char *target, int flags, aw_error *err);
+
+/* aw_watch_next - wait up to timeout_ms (-1: forever) for the next
+ * published version; returns 1 with its name in `version`, 0 on timeout,
+ * -1 on error. */
+int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
+                  aw_error *err);
+
+/* aw_watch_fd - a descriptor that becomes readable when aw_watch_next may
+ * have news (for poll/select/event loops), or -1 when polling. */
+int aw_watch_fd(const aw_watch *w);
+
+void aw_watch_close(aw_watch *w);
+
 /* The contract's stable code of an error: "invalid", "conflict", "busy",
  * or the symbolic errno name ("ENOENT", ...; "E<number>" for unknown). */
 const char *aw_error_code(const aw_error *err);

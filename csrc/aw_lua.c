@@ -12,6 +12,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include <string.h>
+
 /* Fields per file in the flat list the Lua module passes:
  * path, data, mode, uid (or false), gid (or false). */
 #define FIELDS 5
@@ -93,17 +95,232 @@ static int core_lua_check_target(lua_State *L)
   return 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* Reading                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Pushes path -> { data, mode, uid, gid } for every file of a snapshot. */
+static void push_files(lua_State *L, const aw_snapshot *snap)
+{
+  size_t i;
+  lua_createtable(L, 0, (int)snap->n);
+  for (i = 0; i < snap->n; i++) {
+    const aw_read_file *f = &snap->files[i];
+    lua_createtable(L, 0, 4);
+    lua_pushlstring(L, f->data, f->size);
+    lua_setfield(L, -2, "data");
+    lua_pushinteger(L, (lua_Integer)f->mode);
+    lua_setfield(L, -2, "mode");
+    lua_pushinteger(L, (lua_Integer)f->uid);
+    lua_setfield(L, -2, "uid");
+    lua_pushinteger(L, (lua_Integer)f->gid);
+    lua_setfield(L, -2, "gid");
+    lua_setfield(L, -2, f->path);
+  }
+}
+
+#define SNAPSHOT "atomicwriter.snapshot"
+
+/* A snapshot lives in a userdata while its files become Lua strings, so a
+ * memory error raised meanwhile cannot leak it: __gc frees it. */
+static aw_snapshot *new_snapshot(lua_State *L)
+{
+  aw_snapshot *snap = (aw_snapshot *)lua_newuserdata(L, sizeof *snap);
+  memset(snap, 0, sizeof *snap);
+  luaL_getmetatable(L, SNAPSHOT);
+  lua_setmetatable(L, -2);
+  return snap;
+}
+
+static int snapshot_lua_gc(lua_State *L)
+{
+  aw_snapshot_free((aw_snapshot *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* core.read(target) -> files, version | nil, message, code
+ * (version is nil when nothing is published yet) */
+static int core_lua_read(lua_State *L)
+{
+  const char *target = luaL_checkstring(L, 1);
+  aw_snapshot *snap = new_snapshot(L);
+  aw_error err;
+  if (aw_read(target, snap, &err) < 0)
+    return push_error(L, &err, luaL_optstring(L, 2, NULL), target);
+  push_files(L, snap);
+  if (snap->version[0])
+    lua_pushstring(L, snap->version);
+  else
+    lua_pushnil(L);
+  aw_snapshot_free(snap);
+  return 2;
+}
+
+/* core.read_tree(dir) -> files, skipped | nil, message, code */
+static int core_lua_read_tree(lua_State *L)
+{
+  const char *dir = luaL_checkstring(L, 1);
+  aw_snapshot *snap = new_snapshot(L);
+  aw_error err;
+  if (aw_read_tree(dir, snap, &err) < 0)
+    return push_error(L, &err, luaL_optstring(L, 2, NULL), dir);
+  push_files(L, snap);
+  lua_pushinteger(L, (lua_Integer)snap->skipped);
+  aw_snapshot_free(snap);
+  return 2;
+}
+
+/* core.version(target) -> name | nil (none) | nil, message, code */
+static int core_lua_version(lua_State *L)
+{
+  const char *target = luaL_checkstring(L, 1);
+  char name[256];
+  aw_error err;
+  if (aw_version(target, name, sizeof name, &err) < 0)
+    return push_error(L, &err, luaL_optstring(L, 2, NULL), target);
+  if (name[0])
+    lua_pushstring(L, name);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The watcher object                                                  */
+/* ------------------------------------------------------------------ */
+
+#define WATCHER "atomicwriter.watcher"
+
+typedef struct watcher {
+  aw_watch *w;        /* NULL once closed */
+} watcher;
+
+static watcher *check_watcher(lua_State *L)
+{
+  return (watcher *)luaL_checkudata(L, 1, WATCHER);
+}
+
+static watcher *check_open_watcher(lua_State *L)
+{
+  watcher *self = check_watcher(L);
+  if (!self->w)
+    luaL_error(L, "attempt to use a closed watcher");
+  return self;
+}
+
+/* core.watch(target, poll [, log_context]) -> watcher | nil, message, code */
+static int core_lua_watch(lua_State *L)
+{
+  const char *target = luaL_checkstring(L, 1);
+  int flags = lua_toboolean(L, 2) ? AW_WATCH_POLL : 0;
+  watcher *self = (watcher *)lua_newuserdata(L, sizeof *self);
+  aw_error err;
+  self->w = NULL;
+  luaL_getmetatable(L, WATCHER);
+  lua_setmetatable(L, -2);
+  if (aw_watch_open(&self->w, target, flags, &err) < 0)
+    return push_error(L, &err, luaL_optstring(L, 3, NULL), target);
+  return 1;
+}
+
+/* watcher:wait([timeout seconds]) -> version | nil (timeout) | nil, message, code */
+static int watcher_lua_wait(lua_State *L)
+{
+  watcher *self = check_open_watcher(L);
+  long timeout_ms = -1;
+  char version[256];
+  aw_error err;
+  int r;
+  if (!lua_isnoneornil(L, 2)) {
+    lua_Number t = luaL_checknumber(L, 2);
+    luaL_argcheck(L, t >= 0, 2, "timeout must be >= 0");
+    timeout_ms = (long)(t * 1000.0 + 0.5);
+  }
+  r = aw_watch_next(self->w, timeout_ms, version, sizeof version, &err);
+  if (r < 0)
+    return push_error(L, &err, NULL, "watch");
+  if (r == 0)
+    lua_pushnil(L);
+  else
+    lua_pushstring(L, version);
+  return 1;
+}
+
+/* watcher:fd() -> integer | nil (polling) */
+static int watcher_lua_fd(lua_State *L)
+{
+  watcher *self = check_open_watcher(L);
+  int fd = aw_watch_fd(self->w);
+  if (fd < 0)
+    lua_pushnil(L);
+  else
+    lua_pushinteger(L, fd);
+  return 1;
+}
+
+/* One close for :close(), __gc and __close; safe to call twice. */
+static int watcher_lua_close(lua_State *L)
+{
+  watcher *self = check_watcher(L);
+  aw_watch_close(self->w);
+  self->w = NULL;
+  return 0;
+}
+
+static int watcher_lua_tostring(lua_State *L)
+{
+  watcher *self = check_watcher(L);
+  if (self->w)
+    lua_pushfstring(L, WATCHER " (%p)", (void *)self);
+  else
+    lua_pushliteral(L, WATCHER " (closed)");
+  return 1;
+}
+
+static const luaL_Reg watcher_methods[] = {
+  { "wait", watcher_lua_wait },
+  { "fd", watcher_lua_fd },
+  { "close", watcher_lua_close },
+  { NULL, NULL }
+};
+
+static void create_watcher_meta(lua_State *L)
+{
+  luaL_newmetatable(L, WATCHER);
+  lua_newtable(L);
+  aw_compat_setfuncs(L, watcher_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, watcher_lua_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, watcher_lua_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, watcher_lua_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, WATCHER);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, SNAPSHOT);
+  lua_pushcfunction(L, snapshot_lua_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+}
+
 static const luaL_Reg core_functions[] = {
   { "write", core_lua_write },
   { "check_target", core_lua_check_target },
+  { "read", core_lua_read },
+  { "read_tree", core_lua_read_tree },
+  { "version", core_lua_version },
+  { "watch", core_lua_watch },
   { NULL, NULL }
 };
 
 int luaopen_atomicwriter_core(lua_State *L)
 {
+  create_watcher_meta(L);
   lua_newtable(L);
   aw_compat_setfuncs(L, core_functions);
   lua_pushstring(L, AW_VERSION);
-  lua_setfield(L, -2, "version");
+  lua_setfield(L, -2, "_VERSION");
   return 1;
 }

@@ -8,7 +8,7 @@
 
 local core = require("atomicwriter.core")
 
-local M = { _VERSION = core.version }
+local M = { _VERSION = core._VERSION }
 
 local DEFAULT_MODE = 420        -- 0644
 local MAX_MODE = 511            -- 0777
@@ -102,7 +102,7 @@ local function flatten(target, payload, opts)
   return list, n
 end
 
-local KNOWN_OPTIONS = { sync = "boolean", timeout = "number", log_context = "string" }
+local KNOWN_OPTIONS = { sync = "boolean", timeout = "number", log_context = "string", poll = "boolean" }
 
 -- Checks options (a programming error raises) and fills defaults.
 local function check_options(opts, level)
@@ -196,6 +196,41 @@ function M.new(target, opts)
     return nil, msg, code
   end
   return setmetatable({ target = target, opts = checked }, Writer)
+end
+
+--- Reads the current version of `target` whole, through one resolution
+-- of ..data (one version even while a writer swaps).
+-- @treturn table path -> `{ data = string, mode = integer, uid = integer, gid = integer }`
+-- @treturn string|nil the version's name, nil when nothing is published yet
+-- @return or nil, message, code
+function M.read(target, opts)
+  if type(target) ~= "string" then
+    error("bad argument #1 to 'read' (string expected, got " .. type(target) .. ")", 2)
+  end
+  return core.read(target, check_options(opts, 2).log_context)
+end
+
+--- The name of the current version of `target`, or nil when none is
+-- published (nil, message, code on failure).
+function M.version(target, opts)
+  if type(target) ~= "string" then
+    error("bad argument #1 to 'version' (string expected, got " .. type(target) .. ")", 2)
+  end
+  return core.version(target, check_options(opts, 2).log_context)
+end
+
+--- Watches `target` for published versions: `watcher:wait([seconds])`
+-- returns each new version's name once (nil on timeout), `watcher:fd()`
+-- a descriptor for poll/select (nil when polling), `watcher:close()`.
+-- @tparam[opt] table opts `poll = true` polls ..data every 100 ms instead
+--   of using inotify (for NFS or FUSE); `log_context`
+-- @return a watcher, or nil, message, code
+function M.watch(target, opts)
+  if type(target) ~= "string" then
+    error("bad argument #1 to 'watch' (string expected, got " .. type(target) .. ")", 2)
+  end
+  local checked = check_options(opts, 2)
+  return core.watch(target, checked.poll, checked.log_context)
 end
 
 return M

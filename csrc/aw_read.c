@@ -1,0 +1,236 @@
+/*
+ * aw_read.c - the reader's side: one consistent version of a target, and
+ * the current version's name.
+ *
+ * A read resolves ..data once and walks that version through directory
+ * descriptors. A writer removes an old version only after swapping ..data
+ * away from it, so when ..data still names the same version after the
+ * walk, nothing was removed during it and the snapshot is whole. When it
+ * changed, the read starts again; after a few lost races it takes the
+ * target's lock shared for one last attempt, which writers respect.
+ */
+#define _GNU_SOURCE
+#include "aw_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOCK_FREE_ATTEMPTS 8
+
+void aw_snapshot_free(aw_snapshot *snap)
+{
+  size_t i;
+  for (i = 0; i < snap->n; i++) {
+    free(snap->files[i].path);
+    free(snap->files[i].data);
+  }
+  free(snap->files);
+  snap->files = NULL;
+  snap->n = snap->cap = 0;
+  snap->skipped = 0;
+}
+
+static int add_file(aw_snapshot *snap, const char *rel, int fd,
+                    const struct stat *st, aw_error *err)
+{
+  aw_read_file *f;
+  size_t got = 0;
+
+  if (snap->n == snap->cap) {
+    size_t cap = snap->cap ? snap->cap * 2 : 32;
+    aw_read_file *v = realloc(snap->files, cap * sizeof *v);
+    if (!v)
+      return aw_fail_sys(err, "allocate", rel, ENOMEM);
+    snap->files = v;
+    snap->cap = cap;
+  }
+  f = &snap->files[snap->n];
+  memset(f, 0, sizeof *f);
+  f->path = strdup(rel);
+  f->data = malloc(st->st_size ? (size_t)st->st_size : 1);
+  if (!f->path || !f->data) {
+    free(f->path);
+    free(f->data);
+    return aw_fail_sys(err, "allocate", rel, ENOMEM);
+  }
+  while (got < (size_t)st->st_size) {
+    ssize_t n = read(fd, f->data + got, (size_t)st->st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;   /* shrank under us: not a whole file */
+      free(f->path);
+      free(f->data);
+      return aw_fail_sys(err, "read file", rel, e);
+    }
+    got += (size_t)n;
+  }
+  f->size = got;
+  f->mode = (unsigned)(st->st_mode & 07777);
+  f->uid = (long long)st->st_uid;
+  f->gid = (long long)st->st_gid;
+  snap->n++;
+  return 0;
+}
+
+/* Reads every regular file below the directory open as `dfd` (closed
+ * here). `rel` holds the directory's relative path, length rlen. Symlinks
+ * and other kinds are counted in skipped, never followed. */
+static int walk(aw_snapshot *snap, int dfd, char *rel, size_t rlen, aw_error *err)
+{
+  DIR *dir = fdopendir(dfd);
+  struct dirent *de;
+  int rc = 0;
+
+  if (!dir) {
+    close(dfd);
+    return aw_fail_sys(err, "read directory", rel, errno);
+  }
+  while (rc == 0) {
+    struct stat st;
+    size_t nlen;
+    int fd;
+    errno = 0;
+    if (!(de = readdir(dir))) {
+      if (errno)
+        rc = aw_fail_sys(err, "read directory", rel, errno);
+      break;
+    }
+    if (de->d_name[0] == '.' &&
+        (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+      continue;
+    nlen = strlen(de->d_name);
+    if (rlen + 1 + nlen > AW_MAX_PATH) {
+      snap->skipped++;
+      continue;
+    }
+    if (rlen)
+      rel[rlen] = '/';
+    memcpy(rel + (rlen ? rlen + 1 : 0), de->d_name, nlen + 1);
+    fd = openat(dirfd(dir), de->d_name,
+                O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ELOOP || errno == ENXIO)   /* a symlink, a socket */
+        snap->skipped++;
+      else
+        rc = aw_fail_sys(err, "open", rel, errno);
+    } else if (fstat(fd, &st) < 0) {
+      rc = aw_fail_sys(err, "inspect", rel, errno);
+      close(fd);
+    } else if (S_ISDIR(st.st_mode)) {
+      rc = walk(snap, fd, rel, rlen ? rlen + 1 + nlen : nlen, err);
+    } else {
+      if (S_ISREG(st.st_mode))
+        rc = add_file(snap, rel, fd, &st, err);
+      else
+        snap->skipped++;
+      close(fd);
+    }
+    rel[rlen] = '\0';
+  }
+  closedir(dir);
+  return rc;
+}
+
+int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err)
+{
+  char rel[AW_MAX_PATH + NAME_MAX + 2];
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  memset(snap, 0, sizeof *snap);
+  if (fd < 0)
+    return aw_fail_sys(err, "open directory", NULL, errno);
+  rel[0] = '\0';
+  if (walk(snap, fd, rel, 0, err) < 0) {
+    aw_snapshot_free(snap);
+    return -1;
+  }
+  return 0;
+}
+
+/* ..data's version name into buf; 0 with buf "" when there is none. */
+static int current_name(int tfd, char *buf, size_t size, aw_error *err)
+{
+  ssize_t n = readlinkat(tfd, AW_DATA_NAME, buf, size - 1);
+  if (n < 0) {
+    buf[0] = '\0';
+    if (errno == ENOENT)
+      return 0;
+    return aw_fail_sys(err, "read link", AW_DATA_NAME, errno == EINVAL ? ENOLINK : errno);
+  }
+  buf[n] = '\0';
+  if ((size_t)n >= size - 1 || !aw_is_version_name(buf))
+    return aw_fail(err, AW_KIND_CONFLICT, "read", AW_DATA_NAME, 6,
+                   "it points outside the writer's version directories");
+  return 0;
+}
+
+int aw_version(const char *target, char *buf, size_t size, aw_error *err)
+{
+  int rc, tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tfd < 0)
+    return aw_fail_sys(err, "open target directory", NULL, errno);
+  rc = current_name(tfd, buf, size, err);
+  close(tfd);
+  return rc;
+}
+
+int aw_read(const char *target, aw_snapshot *snap, aw_error *err)
+{
+  char rel[AW_MAX_PATH + NAME_MAX + 2], again[NAME_MAX + 1];
+  int attempt, locked = 0, rc = -1;
+  int tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  memset(snap, 0, sizeof *snap);
+  if (tfd < 0)
+    return aw_fail_sys(err, "open target directory", NULL, errno);
+  for (attempt = 0;; attempt++) {
+    int vfd;
+    if (attempt == LOCK_FREE_ATTEMPTS) {   /* writers keep winning: wait for one */
+      while (flock(tfd, LOCK_SH) < 0)
+        if (errno != EINTR) {
+          aw_fail_sys(err, "lock", NULL, errno);
+          goto out;
+        }
+      locked = 1;
+    }
+    aw_snapshot_free(snap);
+    if (current_name(tfd, snap->version, sizeof snap->version, err) < 0)
+      goto out;
+    if (!snap->version[0]) {
+      rc = 0;   /* nothing published yet: no version, no files */
+      goto out;
+    }
+    vfd = openat(tfd, snap->version, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (vfd < 0) {
+      if (errno == ENOENT && !locked)
+        continue;   /* swapped and removed since the readlink */
+      aw_fail_sys(err, "open version", snap->version, errno);
+      goto out;
+    }
+    rel[0] = '\0';
+    if (walk(snap, vfd, rel, 0, err) < 0) {
+      if (err->kind == AW_KIND_SYSTEM && err->errnum == ENOENT && !locked)
+        continue;   /* a file went with its version */
+      goto out;
+    }
+    if (current_name(tfd, again, sizeof again, err) < 0)
+      goto out;
+    if (strcmp(again, snap->version) == 0) {
+      rc = 0;
+      goto out;
+    }
+  }
+out:
+  if (rc < 0)
+    aw_snapshot_free(snap);
+  close(tfd);   /* drops the shared lock, if taken */
+  return rc;
+}

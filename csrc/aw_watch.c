@@ -1,0 +1,236 @@
+/*
+ * aw_watch.c - being told of each published version, exactly once.
+ *
+ * Over inotify on the target directory. A publish shows as, in order:
+ *   IN_CREATE  ..<version> (a directory)   the version being built
+ *   IN_CREATE / IN_MOVED_FROM ..data_tmp
+ *   IN_MOVED_TO ..data                      the swap: this is the event
+ *   IN_DELETE  ..<old version>
+ * The swap does not carry the link's content, and by the time a slow
+ * consumer reads ..data a later write may have swapped again. So the
+ * watcher remembers the last version directory created (writers are
+ * serialized) and reports that one at the swap; a version removed before
+ * any swap (a failed write) is forgotten. Only when it saw no creation
+ * (it started mid-write, or the queue overflowed) does it read ..data.
+ *
+ * When the target directory itself goes away, the watch is re-added as
+ * soon as the path is a directory again. Where inotify is unavailable the
+ * watcher polls ..data every AW_WATCH_POLL_MS milliseconds instead.
+ */
+#define _GNU_SOURCE
+#include "aw_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/inotify.h>
+#endif
+
+#define QUEUE 64   /* versions reported but not yet taken */
+
+struct aw_watch {
+  char *target;
+  int fd;                   /* inotify descriptor, or -1 when polling */
+  int wd;                   /* watch on the target, or -1 while it is gone */
+  char created[NAME_MAX + 1];   /* last version directory created */
+  char last[NAME_MAX + 1];      /* last version reported (or current at start) */
+  char queue[QUEUE][NAME_MAX + 1];
+  unsigned head, count;
+};
+
+static long now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* The version ..data names now, or "" when there is none or it is not ours. */
+static void read_current(const aw_watch *w, char *buf, size_t size)
+{
+  aw_error ignored;
+  if (aw_version(w->target, buf, size, &ignored) < 0)
+    buf[0] = '\0';
+}
+
+/* Queues `version` unless it is the one reported last. */
+static void report(aw_watch *w, const char *version)
+{
+  if (!version[0] || strcmp(version, w->last) == 0)
+    return;
+  snprintf(w->last, sizeof w->last, "%s", version);
+  if (w->count == QUEUE) {   /* full: the oldest gives way */
+    w->head = (w->head + 1) % QUEUE;
+    w->count--;
+  }
+  snprintf(w->queue[(w->head + w->count) % QUEUE], NAME_MAX + 1, "%s", version);
+  w->count++;
+}
+
+#ifdef __linux__
+#define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_DELETE_SELF | \
+                    IN_MOVE_SELF | IN_ONLYDIR)
+
+static void add_watch(aw_watch *w)
+{
+  w->wd = inotify_add_watch(w->fd, w->target, WATCH_MASK);
+  if (w->wd >= 0) {   /* it may have been filled while unwatched */
+    char now[NAME_MAX + 1];
+    read_current(w, now, sizeof now);
+    report(w, now);
+  }
+}
+
+static void handle(aw_watch *w, const struct inotify_event *ev)
+{
+  const char *name = ev->len ? ev->name : "";
+
+  if (ev->mask & IN_Q_OVERFLOW) {
+    char now[NAME_MAX + 1];
+    w->created[0] = '\0';
+    read_current(w, now, sizeof now);
+    report(w, now);
+    return;
+  }
+  if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+    if (w->wd >= 0 && !(ev->mask & IN_IGNORED))
+      inotify_rm_watch(w->fd, w->wd);
+    w->wd = -1;
+    return;
+  }
+  if ((ev->mask & IN_CREATE) && (ev->mask & IN_ISDIR) && aw_is_version_name(name)) {
+    snprintf(w->created, sizeof w->created, "%s", name);
+  } else if ((ev->mask & IN_DELETE) && strcmp(name, w->created) == 0) {
+    w->created[0] = '\0';   /* built and removed without a swap */
+  } else if ((ev->mask & (IN_MOVED_TO | IN_CREATE)) && strcmp(name, AW_DATA_NAME) == 0) {
+    if (w->created[0]) {
+      report(w, w->created);
+      w->created[0] = '\0';
+    } else {
+      char now[NAME_MAX + 1];
+      read_current(w, now, sizeof now);
+      report(w, now);
+    }
+  }
+}
+
+/* Reads and handles the events that are ready. */
+static int drain(aw_watch *w, aw_error *err)
+{
+  char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+  for (;;) {
+    ssize_t n = read(w->fd, buf, sizeof buf);
+    char *p;
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN)
+        return 0;
+      return aw_fail_sys(err, "read events", NULL, errno);
+    }
+    for (p = buf; p < buf + n;) {
+      const struct inotify_event *ev = (const struct inotify_event *)p;
+      handle(w, ev);
+      p += sizeof *ev + ev->len;
+    }
+  }
+}
+#endif
+
+int aw_watch_open(aw_watch **out, const char *target, int flags, aw_error *err)
+{
+  aw_watch *w = calloc(1, sizeof *w);
+
+  *out = NULL;
+  if (!w || !(w->target = strdup(target))) {
+    free(w);
+    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  }
+  w->fd = w->wd = -1;
+  if (aw_check_target(target, err) < 0) {
+    aw_watch_close(w);
+    return -1;
+  }
+#ifdef __linux__
+  if (!(flags & AW_WATCH_POLL))
+    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (w->fd >= 0) {
+    w->wd = inotify_add_watch(w->fd, target, WATCH_MASK);
+    if (w->wd < 0) {
+      aw_fail_sys(err, "watch", NULL, errno);
+      aw_watch_close(w);
+      return -1;
+    }
+  }
+#else
+  (void)flags;
+#endif
+  read_current(w, w->last, sizeof w->last);   /* not reported: not new */
+  *out = w;
+  return 0;
+}
+
+int aw_watch_fd(const aw_watch *w)
+{
+  return w->fd;
+}
+
+int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
+                  aw_error *err)
+{
+  long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+  for (;;) {
+    long left, wait_ms;
+    if (w->count) {
+      snprintf(version, size, "%s", w->queue[w->head]);
+      w->head = (w->head + 1) % QUEUE;
+      w->count--;
+      return 1;
+    }
+    left = deadline < 0 ? -1 : deadline - now_ms();
+    if (deadline >= 0 && left <= 0)
+      return 0;
+    /* Poll ..data without inotify, and while the target is gone. */
+    wait_ms = (w->fd < 0 || w->wd < 0) ? AW_WATCH_POLL_MS : left;
+    if (left >= 0 && wait_ms > left)
+      wait_ms = left;
+#ifdef __linux__
+    if (w->fd >= 0) {
+      struct pollfd pfd = { w->fd, POLLIN, 0 };
+      int r = poll(&pfd, 1, (int)(wait_ms > INT_MAX ? INT_MAX : wait_ms));
+      if (r < 0 && errno != EINTR)
+        return aw_fail_sys(err, "wait for events", NULL, errno);
+      if (r > 0 && drain(w, err) < 0)
+        return -1;
+      if (w->wd < 0)
+        add_watch(w);
+      continue;
+    }
+#endif
+    {
+      char now[NAME_MAX + 1];
+      struct timespec nap = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+      nanosleep(&nap, NULL);
+      read_current(w, now, sizeof now);
+      report(w, now);
+    }
+  }
+}
+
+void aw_watch_close(aw_watch *w)
+{
+  if (!w)
+    return;
+  if (w->fd >= 0)
+    close(w->fd);
+  free(w->target);
+  free(w);
+}

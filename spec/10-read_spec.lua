@@ -1,0 +1,107 @@
+-- The reader's side: aw.read gives one whole version through one
+-- resolution of ..data, even while a writer swaps; aw.version names it.
+local aw = require("atomicwriter")
+local H = require("helpers")
+
+describe("aw.read and aw.version", function()
+  local target
+  before_each(function() target = H.tmpdir("read") end)
+  after_each(H.cleanup)
+
+  it("return nothing published yet as an empty table and no version", function()
+    local files, version = aw.read(target)
+    assert.are.same({}, files)
+    assert.is_nil(version)
+    assert.is_nil(aw.version(target))
+    assert.is_nil(select(2, aw.version(target)))
+  end)
+
+  it("read every file with data, mode and owner, and the version's name", function()
+    assert.is_true(aw.write(target, {
+      a = "1", ["d/e/f"] = { data = "\0bin", mode = "0600" }, empty = "",
+    }))
+    local files, version = aw.read(target)
+    assert.are.equal(H.readlink(target .. "/..data"), version)
+    assert.are.equal(version, aw.version(target))
+    assert.are.same({
+      a = { data = "1", mode = 420, uid = files.a.uid, gid = files.a.gid },
+      ["d/e/f"] = { data = "\0bin", mode = 384, uid = files.a.uid, gid = files.a.gid },
+      empty = { data = "", mode = 420, uid = files.a.uid, gid = files.a.gid },
+    }, files)
+  end)
+
+  if H.is_root then
+    it("report owners as written (root)", function()
+      assert.is_true(aw.write(target, { a = { data = "1", uid = 123, gid = 456 } }))
+      local files = aw.read(target)
+      assert.are.same({ 123, 456 }, { files.a.uid, files.a.gid })
+    end)
+  else
+    pending("report owners as written (needs root)")
+  end
+
+  it("fail with nil, message, code naming the target", function()
+    local files, msg, code = aw.read(target .. "/missing")
+    assert.is_nil(files)
+    assert.are.equal("ENOENT", code)
+    assert.truthy(msg:find(target .. "/missing", 1, true))
+    assert.are.equal("ENOENT", select(3, aw.version(target .. "/missing")))
+  end)
+
+  it("refuse a planted ..data with code conflict", function()
+    assert(os.execute("ln -s /etc " .. H.quote(target .. "/..data")))
+    assert.are.equal("conflict", select(3, aw.read(target)))
+    assert.are.equal("conflict", select(3, aw.version(target)))
+  end)
+
+  it("never follow a symlink planted inside the version", function()
+    assert.is_true(aw.write(target, { a = "1" }))
+    assert(os.execute("ln -s /etc/passwd " .. H.quote(target .. "/..data/passwd")))
+    local files = aw.read(target)
+    assert.is_nil(files.passwd)
+    assert.are.equal("1", files.a.data)
+  end)
+
+  it("always read one whole version while another process writes 300 times", function()
+    local function payload(tag)
+      return { top = string.rep(tag, 3000), ["d/one"] = tag:lower():rep(9000), ["d/two"] = tag }
+    end
+    local A, B = payload("A"), payload("B")
+    assert.is_true(aw.write(target, A))
+    local done = target .. ".done"
+    local writer = io.popen("export LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./csrc/?.so;;'; " ..
+      H.LUA .. " -e " .. H.quote(([[
+        local aw = require("atomicwriter")
+        local function payload(tag)
+          return { top = string.rep(tag, 3000), ["d/one"] = tag:lower():rep(9000), ["d/two"] = tag }
+        end
+        local A, B = payload("A"), payload("B")
+        for i = 1, 300 do assert(aw.write(%q, i %% 2 == 1 and B or A, { sync = false })) end
+        io.open(%q, "w"):close()
+      ]]):format(target, done)) .. " 2>&1")
+    local reads, bad, deadline = 0, 0, os.time() + 60
+    local versions = {}
+    while not H.lstat(done) and os.time() < deadline do
+      local files, version = aw.read(target)
+      assert.is_not_nil(files, version)
+      local tag = files.top and files.top.data:sub(1, 1)
+      local expect = tag == "A" and A or B
+      for path, data in pairs(expect) do
+        if not files[path] or files[path].data ~= data then bad = bad + 1 end
+      end
+      for path in pairs(files) do
+        if not expect[path] then bad = bad + 1 end
+      end
+      versions[version] = true
+      reads = reads + 1
+    end
+    local out = writer:read("*a")
+    assert.is_true(writer:close(), out)
+    local distinct = 0
+    for _ in pairs(versions) do distinct = distinct + 1 end
+    print(("# read: %d reads during 300 writes, %d distinct versions, %d torn or mixed"):format(
+      reads, distinct, bad))
+    assert.are.equal(0, bad)
+    assert.is_true(reads > 10)
+  end)
+end)

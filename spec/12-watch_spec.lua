@@ -1,0 +1,139 @@
+-- aw.watch: each published version reported exactly once, none missed,
+-- the timeout honoured; it survives the target emptied and refilled.
+local aw = require("atomicwriter")
+local H = require("helpers")
+
+local function now_ms()
+  local p = io.popen("date +%s%3N")
+  local t = tonumber(p:read("*l"))
+  p:close()
+  return t
+end
+
+-- Every version the watcher reports until it is quiet for `quiet` seconds.
+local function drain(w, quiet)
+  local got = {}
+  for _ = 1, 10000 do
+    local v = w:wait(quiet or 0.3)
+    if not v then break end
+    got[#got + 1] = v
+  end
+  return got
+end
+
+for _, mode in ipairs({ "inotify", "poll" }) do
+  describe("aw.watch (" .. mode .. ")", function()
+    local target, opts
+    before_each(function()
+      target = H.tmpdir("watch")
+      opts = { poll = mode == "poll" }
+    end)
+    after_each(H.cleanup)
+
+    it("honours the timeout when nothing is published", function()
+      local w = assert(aw.watch(target, opts))
+      local t0 = now_ms()
+      assert.is_nil(w:wait(0.3))
+      local waited = now_ms() - t0
+      assert.is_true(waited >= 280 and waited < 2000, "waited " .. waited .. " ms")
+      assert.is_nil(w:wait(0))
+      w:close()
+    end)
+
+    it("does not report the version current when it starts", function()
+      assert.is_true(aw.write(target, { a = "0" }))
+      local w = assert(aw.watch(target, opts))
+      assert.is_nil(w:wait(0.3))
+      assert.is_true(aw.write(target, { a = "1" }))
+      assert.are.equal(aw.version(target), w:wait(2))
+      w:close()
+    end)
+
+    if mode == "inotify" then
+      it("reports each of 50 writes by another process once, in order, none missed", function()
+        local w = assert(aw.watch(target, opts))
+        assert.is_number(w:fd())
+        local ok, out = H.lua(([[
+          local aw = require("atomicwriter")
+          for i = 1, 50 do
+            assert(aw.write(%q, { n = tostring(i), ["d/x"] = "x" }, { sync = false }))
+            print(aw.version(%q))
+            assert(aw.write(%q, { n = tostring(i), ["d/x"] = "x" }) == false)  -- no-op: no report
+            aw.write(%q, { ["/bad"] = "x" })                                  -- refused: no report
+          end
+        ]]):format(target, target, target, target))
+        assert(ok, out)
+        local expected = {}
+        for v in out:gmatch("[^\n]+") do expected[#expected + 1] = v end
+        assert.are.equal(50, #expected)
+        local got = drain(w)
+        print(("# watch: 50 writes, %d reports"):format(#got))
+        assert.are.same(expected, got)
+        w:close()
+      end)
+
+      it("does not report a failed write's half-built version", function()
+        assert.is_true(aw.write(target, { a = "1" }))
+        local w = assert(aw.watch(target, opts))
+        H.write_file(target .. "/b", "user file")
+        assert.are.equal("conflict", select(3, aw.write(target, { a = "2", b = "x" })))
+        assert.is_true(aw.write(target, { a = "3" }))
+        assert.are.same({ aw.version(target) }, drain(w))
+        w:close()
+      end)
+    else
+      it("has no descriptor and reports each version it sees once", function()
+        local w = assert(aw.watch(target, opts))
+        assert.is_nil(w:fd())
+        local seen = {}
+        for i = 1, 5 do
+          assert.is_true(aw.write(target, { n = tostring(i) }))
+          seen[#seen + 1] = aw.version(target)
+          assert.are.equal(seen[#seen], w:wait(2))
+        end
+        assert.is_nil(w:wait(0.3))
+        w:close()
+      end)
+    end
+
+    it("survives the target emptied and filled again", function()
+      local w = assert(aw.watch(target, opts))
+      assert.is_true(aw.write(target, { a = "1" }))
+      assert.are.equal(aw.version(target), w:wait(2))
+      assert(H.sh("rm -rf " .. H.quote(target) .. "/* " .. H.quote(target) .. "/..?*"))
+      assert.are.same({}, H.ls(target))
+      assert.is_true(aw.write(target, { a = "2" }))
+      assert.are.equal(aw.version(target), w:wait(2))
+      w:close()
+    end)
+
+    it("survives the target directory removed and made again", function()
+      local w = assert(aw.watch(target, opts))
+      assert(H.sh("rm -rf " .. H.quote(target) .. " && mkdir " .. H.quote(target)))
+      H.sh("sleep 0.3")
+      assert.is_true(aw.write(target, { a = "again" }))
+      assert.are.equal(aw.version(target), w:wait(3))
+      assert.is_nil(w:wait(0.3))
+      w:close()
+    end)
+
+    it("closes once, from close, __gc or __close alike", function()
+      local w = assert(aw.watch(target, opts))
+      w:close()
+      w:close()
+      assert.truthy(tostring(w):find("closed", 1, true))
+      assert.has_error(function() w:wait(0) end)
+      local _ = aw.watch(target, opts)
+      _ = nil
+      collectgarbage()
+      collectgarbage()
+    end)
+
+    it("fails with nil, message, code for a missing target", function()
+      local w, msg, code = aw.watch(target .. "/missing", opts)
+      assert.is_nil(w)
+      assert.are.equal("ENOENT", code)
+      assert.truthy(msg:find(target .. "/missing", 1, true))
+    end)
+  end)
+end
