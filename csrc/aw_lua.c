@@ -143,10 +143,11 @@ static int snapshot_lua_gc(lua_State *L)
 static int core_lua_read(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
+  const char *prefix = luaL_optstring(L, 2, NULL);
   aw_snapshot *snap = new_snapshot(L);
   aw_error err;
   if (aw_read(target, snap, &err) < 0)
-    return push_error(L, &err, luaL_optstring(L, 2, NULL), target);
+    return push_error(L, &err, prefix, target);
   push_files(L, snap);
   if (snap->version[0])
     lua_pushstring(L, snap->version);
@@ -160,10 +161,11 @@ static int core_lua_read(lua_State *L)
 static int core_lua_read_tree(lua_State *L)
 {
   const char *dir = luaL_checkstring(L, 1);
+  const char *prefix = luaL_optstring(L, 2, NULL);
   aw_snapshot *snap = new_snapshot(L);
   aw_error err;
   if (aw_read_tree(dir, snap, &err) < 0)
-    return push_error(L, &err, luaL_optstring(L, 2, NULL), dir);
+    return push_error(L, &err, prefix, dir);
   push_files(L, snap);
   lua_pushinteger(L, (lua_Integer)snap->skipped);
   aw_snapshot_free(snap);
@@ -213,13 +215,14 @@ static int core_lua_watch(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
   int flags = lua_toboolean(L, 2) ? AW_WATCH_POLL : 0;
+  const char *prefix = luaL_optstring(L, 3, NULL);
   watcher *self = (watcher *)lua_newuserdata(L, sizeof *self);
   aw_error err;
   self->w = NULL;
   luaL_getmetatable(L, WATCHER);
   lua_setmetatable(L, -2);
   if (aw_watch_open(&self->w, target, flags, &err) < 0)
-    return push_error(L, &err, luaL_optstring(L, 3, NULL), target);
+    return push_error(L, &err, prefix, target);
   return 1;
 }
 

@@ -32,6 +32,9 @@ build = {
     },
     atomicwriter = "lua/atomicwriter/init.lua",
   },
+  install = {
+    bin = { atomicwriter = "bin/atomicwriter" },
+  },
 }
 test = {
   type = "busted",
