@@ -159,22 +159,25 @@ int aw_write_all(int fd, const char *data, size_t size)
   return 0;
 }
 
+/* Reads `size` bytes, no more: the caller took the size from fstat on
+ * this descriptor, so a read to end of file would cost one call per file
+ * and say nothing new. */
 int aw_same_content(int fd, const char *data, size_t size)
 {
   char buf[65536];
   size_t off = 0;
 
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
+  while (off < size) {
+    size_t want = size - off < sizeof buf ? size - off : sizeof buf;
+    ssize_t n = read(fd, buf, want);
     if (n < 0) {
       if (errno == EINTR)
         continue;
       return -1;
     }
-    if (n == 0)
-      return off == size;
-    if ((size_t)n > size - off || memcmp(buf, data + off, (size_t)n) != 0)
+    if (n == 0 || memcmp(buf, data + off, (size_t)n) != 0)
       return 0;
     off += (size_t)n;
   }
+  return 1;
 }

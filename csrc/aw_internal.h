@@ -47,7 +47,8 @@ int aw_is_version_name(const char *name);
 int aw_remove_tree(int dirfd, const char *name, aw_error *err);
 int aw_lock(int fd, long timeout_ms, aw_error *err);
 int aw_write_all(int fd, const char *data, size_t size);
-/* Compares the open file `fd` with data; 1 same, 0 differs, -1 error (errno). */
+/* Compares the first `size` bytes of the open file `fd` (whose size is
+ * `size`) with data; 1 same, 0 differs, -1 error (errno). */
 int aw_same_content(int fd, const char *data, size_t size);
 
 #endif /* AW_INTERNAL_H */

@@ -308,6 +308,35 @@ static int check_visible_names(writer *w)
 /* 4. Compare with the current version                                 */
 /* ------------------------------------------------------------------ */
 
+/* 1 when the file `name` in directory `dfd` holds exactly `f` (bytes,
+ * mode, and owner where given), 0 when not, -1 on error. Opened first and
+ * inspected through the descriptor: four calls for a file that matches. */
+static int same_file(writer *w, int dfd, const char *name, const aw_file *f)
+{
+  struct stat st;
+  int same = 0;
+  int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+  if (fd < 0) {
+    if (errno == ELOOP || errno == EACCES || errno == ENXIO)
+      return 0;   /* replaced by a link, unreadable, a socket: not ours as is */
+    return sys(w, "open current file", w->rel);
+  }
+  if (fstat(fd, &st) < 0) {
+    sys(w, "inspect current file", w->rel);
+    close(fd);
+    return -1;
+  }
+  if (S_ISREG(st.st_mode) && (unsigned)(st.st_mode & 07777) == f->mode &&
+      (f->uid < 0 || (long long)st.st_uid == f->uid) &&
+      (f->gid < 0 || (long long)st.st_gid == f->gid) &&
+      (size_t)st.st_size == f->size &&
+      (same = aw_same_content(fd, f->data, f->size)) < 0)
+    sys(w, "read current file", w->rel);
+  close(fd);
+  return same;
+}
+
 /* Marks plan entries whose file in the current version is identical.
  * Returns the number of entries that differ from or are missing in the
  * plan (extras), or -1 on error. `rel`[0..rlen) names directory `dfd`. */
@@ -365,38 +394,15 @@ static long compare_dir(writer *w, int dfd, size_t rlen)
       extra += r;
     } else if (type == S_IFREG) {
       long idx = aw_plan_find(&w->plan, w->rel, clen);
-      struct stat st;
-      const aw_file *f;
-      int same = 0;
+      int same;
       if (idx < 0) {
         extra++;
         continue;
       }
-      f = w->plan.entries[idx].file;
-      if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        extra = sys(w, "inspect current file", w->rel);
+      same = same_file(w, dirfd(dir), de->d_name, w->plan.entries[idx].file);
+      if (same < 0) {
+        extra = -1;
         break;
-      }
-      if (S_ISREG(st.st_mode) && (unsigned)(st.st_mode & 07777) == f->mode &&
-          (f->uid < 0 || (long long)st.st_uid == f->uid) &&
-          (f->gid < 0 || (long long)st.st_gid == f->gid) &&
-          (size_t)st.st_size == f->size) {
-        if (f->size == 0) {
-          same = 1;
-        } else {
-          int fd = openat(dirfd(dir), de->d_name,
-                          O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-          if (fd < 0) {
-            extra = sys(w, "open current file", w->rel);
-            break;
-          }
-          same = aw_same_content(fd, f->data, f->size);
-          close(fd);
-          if (same < 0) {
-            extra = sys(w, "read current file", w->rel);
-            break;
-          }
-        }
       }
       w->plan.entries[idx].same = same;
     } else {
