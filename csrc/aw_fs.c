@@ -44,6 +44,54 @@ int aw_is_version_name(const char *name)
 }
 
 /* ------------------------------------------------------------------ */
+/* Reading directories                                                 */
+/* ------------------------------------------------------------------ */
+
+#define DIR_BUF 32768
+
+int aw_dir_open(aw_dir *d, int fd)
+{
+  d->fd = fd;
+  d->pos = d->len = 0;
+  d->buf = malloc(DIR_BUF);
+  if (!d->buf) {
+    errno = ENOMEM;
+    return -1;
+  }
+  return 0;
+}
+
+int aw_dir_next(aw_dir *d, const char **name, unsigned char *type)
+{
+  for (;;) {
+    const struct dirent64 *de;
+    if (d->pos >= d->len) {
+      ssize_t n = getdents64(d->fd, d->buf, DIR_BUF);
+      if (n < 0)
+        return -1;
+      if (n == 0)
+        return 0;
+      d->pos = 0;
+      d->len = (size_t)n;
+    }
+    de = (const struct dirent64 *)(const void *)(d->buf + d->pos);
+    d->pos += de->d_reclen;
+    if (de->d_name[0] == '.' &&
+        (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+      continue;
+    *name = de->d_name;
+    *type = de->d_type;
+    return 1;
+  }
+}
+
+void aw_dir_close(aw_dir *d)
+{
+  free(d->buf);
+  d->buf = NULL;
+}
+
+/* ------------------------------------------------------------------ */
 /* Removing a tree                                                     */
 /* ------------------------------------------------------------------ */
 
@@ -51,48 +99,41 @@ int aw_is_version_name(const char *name)
  * opened with O_NOFOLLOW, so a symlink inside is removed, never followed. */
 static int empty_dir(int fd, aw_error *err)
 {
-  DIR *dir = fdopendir(fd);
-  struct dirent *de;
-  int rc = 0;
+  aw_dir dir;
+  const char *name;
+  unsigned char type;
+  int r, rc = 0;
 
-  if (!dir) {
+  if (aw_dir_open(&dir, fd) < 0) {
     close(fd);
-    return aw_fail_sys(err, "open directory to remove", NULL, errno);
+    return aw_fail_sys(err, "read directory to remove", NULL, errno);
   }
-  for (;;) {
-    errno = 0;
-    de = readdir(dir);
-    if (!de) {
-      if (errno)
-        rc = aw_fail_sys(err, "read directory to remove", NULL, errno);
-      break;
-    }
-    if (de->d_name[0] == '.' &&
-        (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-      continue;
-    if (aw_remove_tree(dirfd(dir), de->d_name, err) < 0) {
+  while ((r = aw_dir_next(&dir, &name, &type)) > 0)
+    if (aw_remove_tree(fd, name, type, err) < 0) {
       rc = -1;
       break;
     }
-  }
-  closedir(dir);
+  if (r < 0)
+    rc = aw_fail_sys(err, "read directory to remove", NULL, errno);
+  aw_dir_close(&dir);
+  close(fd);
   return rc;
 }
 
-int aw_remove_tree(int dirfd, const char *name, aw_error *err)
+int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *err)
 {
   int fd;
 
-  if (unlinkat(dirfd, name, 0) == 0)
-    return 0;
-  if (errno == ENOENT)
-    return 0;
-  if (errno != EISDIR && errno != EPERM)
-    return aw_fail_sys(err, "remove", name, errno);
+  if (type != DT_DIR) {
+    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+      return 0;
+    if (errno != EISDIR && errno != EPERM)
+      return aw_fail_sys(err, "remove", name, errno);
+  }
   /* A directory (Linux says EISDIR, POSIX allows EPERM). */
   fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
-    return aw_fail_sys(err, "open directory to remove", name, errno);
+    return errno == ENOENT ? 0 : aw_fail_sys(err, "open directory to remove", name, errno);
   if (empty_dir(fd, err) < 0)
     return -1;
   if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)

@@ -43,8 +43,25 @@ int aw_plan_has_dir(const aw_plan *plan, const char *dir, size_t len);
 int aw_plan_has_top(const aw_plan *plan, const char *name, size_t len);
 
 /* ---- aw_fs.c: file-system steps relative to directory descriptors ---- */
+
+/* Reading a directory straight from its descriptor with getdents64: no
+ * dup, fdopendir and closedir around it. The descriptor is the caller's. */
+typedef struct aw_dir {
+  int fd;
+  char *buf;
+  size_t pos, len;
+} aw_dir;
+
+int aw_dir_open(aw_dir *d, int fd);
+/* 1 with the next entry (never "." or ".."; type is a DT_* value, maybe
+ * DT_UNKNOWN), 0 at the end, -1 on error with errno set. */
+int aw_dir_next(aw_dir *d, const char **name, unsigned char *type);
+void aw_dir_close(aw_dir *d);   /* frees the buffer, not the descriptor */
+
 int aw_is_version_name(const char *name);
-int aw_remove_tree(int dirfd, const char *name, aw_error *err);
+/* Removes `name` in dirfd, a whole tree if a directory; `type` is its DT_*
+ * value when known (DT_UNKNOWN otherwise). Never follows a symlink. */
+int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *err);
 int aw_lock(int fd, long timeout_ms, aw_error *err);
 int aw_write_all(int fd, const char *data, size_t size);
 /* Compares the first `size` bytes of the open file `fd` (whose size is

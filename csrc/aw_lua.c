@@ -32,7 +32,7 @@ static long long opt_id(lua_State *L, int list, lua_Integer at)
 {
   long long id;
   lua_rawgeti(L, list, at);
-  id = lua_toboolean(L, -1) ? (long long)lua_tointeger(L, -1) : -1;
+  id = lua_toboolean(L, -1) ? aw_compat_towhole(L, -1) : -1;
   lua_pop(L, 1);
   return id;
 }
@@ -111,9 +111,9 @@ static void push_files(lua_State *L, const aw_snapshot *snap)
     lua_setfield(L, -2, "data");
     lua_pushinteger(L, (lua_Integer)f->mode);
     lua_setfield(L, -2, "mode");
-    lua_pushinteger(L, (lua_Integer)f->uid);
+    aw_compat_pushwhole(L, f->uid);
     lua_setfield(L, -2, "uid");
-    lua_pushinteger(L, (lua_Integer)f->gid);
+    aw_compat_pushwhole(L, f->gid);
     lua_setfield(L, -2, "gid");
     lua_setfield(L, -2, f->path);
   }
@@ -237,7 +237,10 @@ static int watcher_lua_wait(lua_State *L)
   if (!lua_isnoneornil(L, 2)) {
     lua_Number t = luaL_checknumber(L, 2);
     luaL_argcheck(L, t >= 0, 2, "timeout must be >= 0");
-    timeout_ms = (long)(t * 1000.0 + 0.5);
+    /* math.huge, or more than a 32-bit long holds (~24.8 days): forever,
+     * as for a writer's timeout (a cast of infinity is undefined). */
+    if (t * 1000.0 + 0.5 < 2147483647.0)
+      timeout_ms = (long)(t * 1000.0 + 0.5);
   }
   r = aw_watch_next(self->w, timeout_ms, version, sizeof version, &err);
   if (r < 0)

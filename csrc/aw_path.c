@@ -26,13 +26,12 @@ static unsigned weight(unsigned char c)
 
 int aw_path_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-  size_t i, n = alen < blen ? alen : blen;
-  for (i = 0; i < n; i++) {
-    unsigned wa = weight((unsigned char)a[i]), wb = weight((unsigned char)b[i]);
-    if (wa != wb)
-      return wa < wb ? -1 : 1;
-  }
-  return alen < blen ? -1 : alen > blen;
+  size_t i = 0, n = alen < blen ? alen : blen;
+  while (i < n && a[i] == b[i])   /* only the first difference is weighed */
+    i++;
+  if (i == n)
+    return alen < blen ? -1 : alen > blen;
+  return weight((unsigned char)a[i]) < weight((unsigned char)b[i]) ? -1 : 1;
 }
 
 static int entry_cmp(const void *x, const void *y)

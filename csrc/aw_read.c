@@ -85,37 +85,27 @@ static int add_file(aw_snapshot *snap, const char *rel, int fd,
  * and other kinds are counted in skipped, never followed. */
 static int walk(aw_snapshot *snap, int dfd, char *rel, size_t rlen, aw_error *err)
 {
-  DIR *dir = fdopendir(dfd);
-  struct dirent *de;
-  int rc = 0;
+  aw_dir dir;
+  const char *name;
+  unsigned char type;
+  int r, rc = 0;
 
-  if (!dir) {
+  if (aw_dir_open(&dir, dfd) < 0) {
     close(dfd);
     return aw_fail_sys(err, "read directory", rel, errno);
   }
-  while (rc == 0) {
+  while (rc == 0 && (r = aw_dir_next(&dir, &name, &type)) > 0) {
     struct stat st;
-    size_t nlen;
+    size_t nlen = strlen(name);
     int fd;
-    errno = 0;
-    if (!(de = readdir(dir))) {
-      if (errno)
-        rc = aw_fail_sys(err, "read directory", rel, errno);
-      break;
-    }
-    if (de->d_name[0] == '.' &&
-        (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-      continue;
-    nlen = strlen(de->d_name);
-    if (rlen + 1 + nlen > AW_MAX_PATH) {
+    if (rlen + 1 + nlen > AW_MAX_PATH || type == DT_LNK) {
       snap->skipped++;
       continue;
     }
     if (rlen)
       rel[rlen] = '/';
-    memcpy(rel + (rlen ? rlen + 1 : 0), de->d_name, nlen + 1);
-    fd = openat(dirfd(dir), de->d_name,
-                O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    memcpy(rel + (rlen ? rlen + 1 : 0), name, nlen + 1);
+    fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ELOOP || errno == ENXIO)   /* a symlink, a socket */
         snap->skipped++;
@@ -135,7 +125,10 @@ static int walk(aw_snapshot *snap, int dfd, char *rel, size_t rlen, aw_error *er
     }
     rel[rlen] = '\0';
   }
-  closedir(dir);
+  if (rc == 0 && r < 0)
+    rc = aw_fail_sys(err, "read directory", rel, errno);
+  aw_dir_close(&dir);
+  close(dfd);
   return rc;
 }
 

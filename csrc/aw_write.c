@@ -44,9 +44,16 @@
 #define LINK_PREFIX "..data/"
 #define LINK_PREFIX_LEN (sizeof LINK_PREFIX - 1)
 
-/* Names of the writer's own visible links found in the target. */
+/* The entries of the target directory, by name, read once at the start:
+ * the writer's own visible links, and what is anyone else's. */
+enum { OURS, FOREIGN_FILE, FOREIGN_DIR, FOREIGN_LINK };
+typedef struct name_entry {
+  char *name;
+  int kind;
+} name_entry;
+
 typedef struct names {
-  char **v;
+  name_entry *v;
   size_t n, cap;
 } names;
 
@@ -68,7 +75,7 @@ typedef struct writer {
   char next[64];             /* next version name, "" until made */
   int tmp_made;              /* ..data_tmp exists and is ours */
   int published;             /* ..data points at next */
-  names links;               /* our visible links, by name */
+  names names;               /* the target's entries, by name */
   dirlevel *dirs;            /* open directories of the next version */
   size_t depth, cap;
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
@@ -78,25 +85,26 @@ typedef struct writer {
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-static int names_add(names *l, const char *name)
+static int names_add(names *l, const char *name, int kind)
 {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
-    char **v = realloc(l->v, cap * sizeof *v);
+    name_entry *v = realloc(l->v, cap * sizeof *v);
     if (!v)
       return -1;
     l->v = v;
     l->cap = cap;
   }
-  if (!(l->v[l->n] = strdup(name)))
+  if (!(l->v[l->n].name = strdup(name)))
     return -1;
+  l->v[l->n].kind = kind;
   l->n++;
   return 0;
 }
 
 static int names_cmp(const void *a, const void *b)
 {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+  return strcmp(((const name_entry *)a)->name, ((const name_entry *)b)->name);
 }
 
 static void names_sort(names *l)
@@ -105,53 +113,49 @@ static void names_sort(names *l)
     qsort(l->v, l->n, sizeof *l->v, names_cmp);
 }
 
-/* Binary search of a sorted list for the first `len` bytes of `name`. */
-static int names_has(const names *l, const char *name, size_t len)
+/* The kind of the entry named by the first `len` bytes of `name`, or -1
+ * when the target has none (binary search of the sorted list). */
+static int names_kind(const names *l, const char *name, size_t len)
 {
   size_t lo = 0, hi = l->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    int c = strncmp(l->v[mid], name, len);
+    int c = strncmp(l->v[mid].name, name, len);
     if (c == 0)
-      c = l->v[mid][len] != '\0';
+      c = l->v[mid].name[len] != '\0';
     if (c == 0)
-      return 1;
+      return l->v[mid].kind;
     if (c < 0)
       lo = mid + 1;
     else
       hi = mid;
   }
-  return 0;
+  return -1;
 }
 
 static void names_free(names *l)
 {
   size_t i;
   for (i = 0; i < l->n; i++)
-    free(l->v[i]);
+    free(l->v[i].name);
   free(l->v);
   l->v = NULL;
   l->n = l->cap = 0;
 }
 
-static int is_dot(const char *name)
-{
-  return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
-}
-
 /* The type of a directory entry, asking the file system when d_type
  * does not say. Returns a S_IF* value, or 0 with errno set. */
-static unsigned entry_type(int dfd, const struct dirent *de)
+static unsigned entry_type(int dfd, const char *name, unsigned char d_type)
 {
   struct stat st;
-  switch (de->d_type) {
+  switch (d_type) {
   case DT_DIR: return S_IFDIR;
   case DT_REG: return S_IFREG;
   case DT_LNK: return S_IFLNK;
   case DT_UNKNOWN: break;
   default: return S_IFSOCK;  /* any other kind: never ours */
   }
-  if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return 0;
   return st.st_mode & S_IFMT;
 }
@@ -224,10 +228,10 @@ static int read_current(writer *w)
 /* 2. Recover what a crashed writer left                               */
 /* ------------------------------------------------------------------ */
 
-static int recover_entry(writer *w, int dfd, const struct dirent *de)
+static int recover_entry(writer *w, const char *name, unsigned char d_type)
 {
-  const char *name = de->d_name;
-  unsigned type = entry_type(dfd, de);
+  unsigned type = entry_type(w->tfd, name, d_type);
+  int kind;
 
   if (!type)
     return errno == ENOENT ? 0 : sys(w, "inspect", name);
@@ -239,39 +243,34 @@ static int recover_entry(writer *w, int dfd, const struct dirent *de)
     return 0;
   }
   if (type == S_IFDIR && aw_is_version_name(name) && strcmp(name, w->cur) != 0)
-    return aw_remove_tree(w->tfd, name, w->err);   /* an orphan version */
-  if (type == S_IFLNK && is_our_link(w->tfd, name) && names_add(&w->links, name) < 0)
-    return aw_fail_sys(w->err, "remember link", name, ENOMEM);
+    return aw_remove_tree(w->tfd, name, DT_DIR, w->err);   /* an orphan version */
+  if (type == S_IFLNK)
+    kind = is_our_link(w->tfd, name) ? OURS : FOREIGN_LINK;
+  else
+    kind = type == S_IFDIR ? FOREIGN_DIR : FOREIGN_FILE;
+  if (names_add(&w->names, name, kind) < 0)
+    return aw_fail_sys(w->err, "remember entry", name, ENOMEM);
   return 0;
 }
 
+/* Reads the target once: repairs what a crashed writer left, and notes
+ * every other entry for the checks and link updates that follow. */
 static int recover(writer *w)
 {
-  int fd = dup(w->tfd);
-  DIR *dir;
-  struct dirent *de;
-  int rc = 0;
+  aw_dir dir;
+  const char *name;
+  unsigned char type;
+  int r, rc = 0;
 
-  if (fd < 0)
+  if (aw_dir_open(&dir, w->tfd) < 0)
     return sys(w, "read target directory", NULL);
-  if (!(dir = fdopendir(fd))) {
-    close(fd);
-    return sys(w, "read target directory", NULL);
-  }
-  for (;;) {
-    errno = 0;
-    if (!(de = readdir(dir))) {
-      if (errno)
-        rc = sys(w, "read target directory", NULL);
+  while ((r = aw_dir_next(&dir, &name, &type)) > 0)
+    if (strcmp(name, AW_DATA_NAME) != 0 && (rc = recover_entry(w, name, type)) < 0)
       break;
-    }
-    if (is_dot(de->d_name) || strcmp(de->d_name, AW_DATA_NAME) == 0)
-      continue;
-    if ((rc = recover_entry(w, dirfd(dir), de)) < 0)
-      break;
-  }
-  closedir(dir);
-  names_sort(&w->links);
+  if (r < 0)
+    rc = sys(w, "read target directory", NULL);
+  aw_dir_close(&dir);
+  names_sort(&w->names);
   return rc;
 }
 
@@ -279,27 +278,29 @@ static int recover(writer *w)
 /* 3. Visible names must be free or ours                               */
 /* ------------------------------------------------------------------ */
 
+/* A first element of the plan, once per run of entries sharing it. */
+static int is_new_top(const aw_plan *plan, size_t i)
+{
+  const aw_entry *e = &plan->entries[i], *prev = i ? &plan->entries[i - 1] : NULL;
+  return !prev || prev->top_len != e->top_len || memcmp(e->path, prev->path, e->top_len) != 0;
+}
+
 static int check_visible_names(writer *w)
 {
+  static const char *const why[] = {
+    NULL, "it is a file the writer did not create",
+    "it is a directory the writer did not create", "it is a symlink the writer did not create",
+  };
   size_t i;
-  struct stat st;
 
   for (i = 0; i < w->plan.n; i++) {
     const aw_entry *e = &w->plan.entries[i];
-    if (i > 0 && e->top_len == w->plan.entries[i - 1].top_len &&
-        memcmp(e->path, w->plan.entries[i - 1].path, e->top_len) == 0)
-      continue;   /* same first element as the previous entry */
-    if (names_has(&w->links, e->path, e->top_len))
+    int kind;
+    if (!is_new_top(&w->plan, i))
       continue;
-    memcpy(w->rel, e->path, e->top_len);
-    w->rel[e->top_len] = '\0';
-    if (fstatat(w->tfd, w->rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
-      return conflict(w, w->rel, e->top_len,
-                      S_ISLNK(st.st_mode) ? "it is a symlink the writer did not create"
-                      : S_ISDIR(st.st_mode) ? "it is a directory the writer did not create"
-                      : "it is a file the writer did not create");
-    if (errno != ENOENT)
-      return sys(w, "inspect", w->rel);
+    kind = names_kind(&w->names, e->path, e->top_len);
+    if (kind > OURS)
+      return conflict(w, e->path, e->top_len, why[kind]);
   }
   return 0;
 }
@@ -339,39 +340,30 @@ static int same_file(writer *w, int dfd, const char *name, const aw_file *f)
 
 /* Marks plan entries whose file in the current version is identical.
  * Returns the number of entries that differ from or are missing in the
- * plan (extras), or -1 on error. `rel`[0..rlen) names directory `dfd`. */
+ * plan (extras), or -1 on error. `rel`[0..rlen) names directory `dfd`,
+ * which stays open. */
 static long compare_dir(writer *w, int dfd, size_t rlen)
 {
-  DIR *dir = fdopendir(dfd);
-  struct dirent *de;
+  aw_dir dir;
+  const char *name;
+  unsigned char d_type;
   long extra = 0;
+  int r;
 
-  if (!dir) {
-    close(dfd);
+  if (aw_dir_open(&dir, dfd) < 0)
     return sys(w, "read current version", w->rel);
-  }
-  for (;;) {
-    size_t nlen, clen;
+  while ((r = aw_dir_next(&dir, &name, &d_type)) > 0) {
+    size_t nlen = strlen(name), clen = rlen ? rlen + 1 + nlen : nlen;
     unsigned type;
-    errno = 0;
-    if (!(de = readdir(dir))) {
-      if (errno)
-        extra = sys(w, "read current version", w->rel);
-      break;
-    }
-    if (is_dot(de->d_name))
-      continue;
-    nlen = strlen(de->d_name);
-    clen = rlen ? rlen + 1 + nlen : nlen;
     if (clen > AW_MAX_PATH) {
       extra++;
       continue;
     }
     if (rlen)
       w->rel[rlen] = '/';
-    memcpy(w->rel + (rlen ? rlen + 1 : 0), de->d_name, nlen + 1);
+    memcpy(w->rel + (rlen ? rlen + 1 : 0), name, nlen + 1);
 
-    type = entry_type(dirfd(dir), de);
+    type = entry_type(dfd, name, d_type);
     if (type == 0) {
       if (errno == ENOENT)
         continue;
@@ -379,19 +371,19 @@ static long compare_dir(writer *w, int dfd, size_t rlen)
       break;
     }
     if (type == S_IFDIR && aw_plan_has_dir(&w->plan, w->rel, clen)) {
-      int sub = openat(dirfd(dir), de->d_name,
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      long r;
+      int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      long sub_extra;
       if (sub < 0) {
         extra = sys(w, "open current version directory", w->rel);
         break;
       }
-      r = compare_dir(w, sub, clen);
-      if (r < 0) {
+      sub_extra = compare_dir(w, sub, clen);
+      close(sub);
+      if (sub_extra < 0) {
         extra = -1;
         break;
       }
-      extra += r;
+      extra += sub_extra;
     } else if (type == S_IFREG) {
       long idx = aw_plan_find(&w->plan, w->rel, clen);
       int same;
@@ -399,7 +391,7 @@ static long compare_dir(writer *w, int dfd, size_t rlen)
         extra++;
         continue;
       }
-      same = same_file(w, dirfd(dir), de->d_name, w->plan.entries[idx].file);
+      same = same_file(w, dfd, name, w->plan.entries[idx].file);
       if (same < 0) {
         extra = -1;
         break;
@@ -409,8 +401,10 @@ static long compare_dir(writer *w, int dfd, size_t rlen)
       extra++;   /* a directory, link or device the payload does not have */
     }
   }
+  if (r < 0)
+    extra = sys(w, "read current version", w->rel);
   w->rel[rlen] = '\0';
-  closedir(dir);
+  aw_dir_close(&dir);
   return extra;
 }
 
@@ -419,15 +413,11 @@ static int compare_current(writer *w)
 {
   long extra;
   size_t i;
-  int fd;
 
   if (w->cfd < 0)
     return 0;
-  fd = dup(w->cfd);
-  if (fd < 0)
-    return sys(w, "read current version", w->cur);
   w->rel[0] = '\0';
-  extra = compare_dir(w, fd, 0);
+  extra = compare_dir(w, w->cfd, 0);
   if (extra < 0)
     return -1;
   if (extra > 0)
@@ -648,9 +638,7 @@ static int update_links(writer *w)
 
   for (i = 0; i < w->plan.n; i++) {
     const aw_entry *e = &w->plan.entries[i];
-    if ((i > 0 && e->top_len == w->plan.entries[i - 1].top_len &&
-         memcmp(e->path, w->plan.entries[i - 1].path, e->top_len) == 0) ||
-        names_has(&w->links, e->path, e->top_len))
+    if (!is_new_top(&w->plan, i) || names_kind(&w->names, e->path, e->top_len) == OURS)
       continue;
     memcpy(w->rel, e->path, e->top_len);
     w->rel[e->top_len] = '\0';
@@ -666,9 +654,9 @@ static int update_links(writer *w)
     }
     changes++;
   }
-  for (i = 0; i < w->links.n; i++) {
-    const char *name = w->links.v[i];
-    if (aw_plan_has_top(&w->plan, name, strlen(name)))
+  for (i = 0; i < w->names.n; i++) {
+    const char *name = w->names.v[i].name;
+    if (w->names.v[i].kind != OURS || aw_plan_has_top(&w->plan, name, strlen(name)))
       continue;
     if (unlinkat(w->tfd, name, 0) < 0 && errno != ENOENT)
       return sys(w, "remove link", name);
@@ -689,7 +677,7 @@ static int publish(writer *w)
     close(w->cfd);
     w->cfd = -1;
   }
-  if (w->cur[0] && aw_remove_tree(w->tfd, w->cur, w->err) < 0)
+  if (w->cur[0] && aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err) < 0)
     return -1;
   return sync_target(w);
 }
@@ -709,7 +697,7 @@ static void abandon(writer *w)
   if (w->tmp_made)
     unlinkat(w->tfd, AW_DATA_TMP_NAME, 0);
   if (w->next[0] && !w->published)
-    aw_remove_tree(w->tfd, w->next, &ignored);
+    aw_remove_tree(w->tfd, w->next, DT_DIR, &ignored);
 }
 
 void aw_options_init(aw_options *opts)
@@ -768,7 +756,7 @@ out:
     close(w.cfd);
   if (w.tfd >= 0)
     close(w.tfd);   /* releases the lock */
-  names_free(&w.links);
+  names_free(&w.names);
   aw_plan_free(&w.plan);
   return rc;
 }
