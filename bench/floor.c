@@ -7,8 +7,10 @@
  *   open(target)                                  a directory fd for the *at calls
  *   mkdirat(target, "..<version>", 0755)          the version directory
  *   openat(target, "..<version>")                 its fd
- *   mkdirat(version, "dNN", 0755)                 each subdirectory
- *   per file: openat(O_CREAT|O_EXCL|O_WRONLY) + write + fchmod + close
+ *   mkdirat(version, "dNN", 0755)                 each subdirectory, just
+ *                                                 before its files
+ *   per file: openat(version, "dNN/fNNNN", O_CREAT|O_EXCL|O_WRONLY)
+ *             + write + fchmod + close
  *   [sync]  syncfs(version)                       as the module with sync=true
  *   symlinkat(version, target, "..data_tmp")
  *   renameat("..data_tmp" -> "..data")
@@ -18,7 +20,9 @@
  *   close(version), close(target)
  *
  * No reading, no checking, no lock, no recovery. Every iteration goes into a
- * fresh empty target, created before and removed after the timed region.
+ * fresh empty target, created before and removed after the timed region;
+ * after the removal (untimed) a syncfs, so that each timed iteration starts
+ * on a quiescent file system instead of paying for the previous removal.
  *
  * Usage:
  *   floor -d BASE -n NFILES -b SIZE [-D NSUBDIRS] [-s] [-w WARMUP] [-i ITERS] [-k]
@@ -28,8 +32,7 @@
  *   -D NSUB    files spread over NSUB subdirectories "dNN" (0: all top level)
  *              names: "dNN/fNNNN" (file i in subdirectory i / (NFILES/NSUB))
  *              or "fNNNN"; the same names the Lua driver uses
- *   -s         sync variant (the module's sync=true syscalls); also syncfs
- *              after each untimed removal so every iteration starts clean
+ *   -s         sync variant (the module's sync=true syscalls)
  *   -w, -i     warm-up and measured iterations (default 1 and 10)
  *   -k         profile mode: use the existing empty targets BASE/t<k>
  *              (k = 0 .. WARMUP+ITERS-1), make and remove nothing, so that
@@ -93,7 +96,8 @@ static void rmtree_at(int dfd, const char *name)
 typedef struct plan {
   int nfiles, nsub, sync;
   size_t size;
-  char *buf;            /* the bytes of every file */
+  char *buf;            /* the bytes of all files, one distinct copy each
+                           (as the module's payload: one string per file) */
   char (*paths)[32];    /* "dNN/fNNNN" or "fNNNN" */
   char (*subs)[16];     /* "dNN" */
   char (*tops)[32];     /* visible names */
@@ -138,14 +142,17 @@ static long long project(const plan *pl, const char *target)
   vfd = openat(tfd, version, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (vfd < 0)
     die("open", version);
-  for (i = 0; i < pl->nsub; i++)
-    if (mkdirat(vfd, pl->subs[i], 0755) < 0)
-      die("mkdir", pl->subs[i]);
   for (i = 0; i < pl->nfiles; i++) {
-    int fd = openat(vfd, pl->paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd;
+    /* Each subdirectory just before its files, as the module goes: on
+     * ext4 that is ~20% faster than making all of them first. */
+    if (pl->nsub && i % (pl->nfiles / pl->nsub) == 0 &&
+        mkdirat(vfd, pl->subs[i / (pl->nfiles / pl->nsub)], 0755) < 0)
+      die("mkdir", pl->subs[i / (pl->nfiles / pl->nsub)]);
+    fd = openat(vfd, pl->paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
       die("create", pl->paths[i]);
-    write_all(fd, pl->buf, pl->size, pl->paths[i]);
+    write_all(fd, pl->buf + (size_t)i * pl->size, pl->size, pl->paths[i]);
     if (fchmod(fd, 0644) < 0)
       die("fchmod", pl->paths[i]);
     if (close(fd) < 0)
@@ -198,7 +205,7 @@ int main(int argc, char **argv)
   struct rusage ru;
   int bfd;
 
-  while ((opt = getopt(argc, argv, "d:n:b:D:sw:i:k")) != -1) {
+  while ((opt = getopt(argc, argv, "d:n:b:D:sw:i:kh")) != -1) {
     switch (opt) {
     case 'd': base = optarg; break;
     case 'n': nfiles = parse(optarg, "-n"); break;
@@ -208,10 +215,15 @@ int main(int argc, char **argv)
     case 'w': warm = parse(optarg, "-w"); break;
     case 'i': iters = parse(optarg, "-i"); break;
     case 'k': keep = 1; break;
+    case 'h':
     default:
-      fprintf(stderr, "usage: floor -d BASE -n NFILES -b SIZE [-D NSUB] [-s] "
-                      "[-w WARMUP] [-i ITERS] [-k]\n");
-      return 2;
+      fprintf(opt == 'h' ? stdout : stderr,
+              "usage: floor -d BASE -n NFILES -b SIZE [-D NSUB] [-s] "
+              "[-w WARMUP] [-i ITERS] [-k]\n"
+              "  a first projection of NFILES files of SIZE bytes (in NSUB\n"
+              "  subdirectories) into fresh targets BASE/f<k>, timed; -s with the\n"
+              "  module's sync=true syncs; -k uses existing BASE/t<k>, no cleanup\n");
+      return opt == 'h' ? 0 : 2;
     }
   }
   if (!base || nfiles < 1 || nfiles > 9999 || size < 0 || nsub > 99 ||
@@ -226,7 +238,7 @@ int main(int argc, char **argv)
   pl.nsub = (int)nsub;
   pl.size = (size_t)size;
   pl.sync = sync;
-  pl.buf = malloc(pl.size ? pl.size : 1);
+  pl.buf = malloc(pl.size * (size_t)nfiles + 1);
   pl.paths = calloc((size_t)nfiles, sizeof *pl.paths);
   pl.subs = calloc((size_t)(nsub ? nsub : 1), sizeof *pl.subs);
   pl.tops = calloc((size_t)nfiles, sizeof *pl.tops);
@@ -236,8 +248,8 @@ int main(int argc, char **argv)
   if (!pl.buf || !pl.paths || !pl.subs || !pl.tops || !pl.links || !times || !sorted)
     die("malloc", NULL);
   /* Resident, non-zero bytes, like a Lua string's. */
-  for (i = 0; i < (int)pl.size; i++)
-    pl.buf[i] = (char)('a' + i % 26);
+  for (size_t b = 0; b < pl.size * (size_t)nfiles; b++)
+    pl.buf[b] = (char)('a' + b % 26);
   for (i = 0; i < pl.nsub; i++)
     snprintf(pl.subs[i], sizeof pl.subs[i], "d%02d", i);
   for (i = 0; i < pl.nfiles; i++) {
@@ -265,8 +277,10 @@ int main(int argc, char **argv)
       die("mkdir", target);
     t = project(&pl, target);
     if (!keep) {
+      /* Untimed: remove, and let the removal reach the disk now rather
+       * than in the next timed iteration. */
       rmtree_at(bfd, name);
-      if (sync && syncfs(bfd) < 0)
+      if (syncfs(bfd) < 0)
         die("syncfs", base);
     }
     if (k >= warm)
