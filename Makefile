@@ -1,11 +1,13 @@
 # atomicwriter - build, test, demo, install.
 # Variables follow LuaRocks' names; override any of them on the command line
-# (make check LUA=lua5.3).
+# (make check LUA=lua5.3). LUA is one of lua5.1 lua5.2 lua5.3 lua5.4 luajit
+# (a name on PATH, or a path to one of them).
 
 LUA        ?= lua5.4
-LUA_VERSION ?= $(if $(filter luajit,$(LUA)),5.1,$(patsubst lua%,%,$(LUA)))
+LUA_NAME    = $(notdir $(LUA))
+LUA_VERSION ?= $(if $(filter luajit,$(LUA_NAME)),5.1,$(patsubst lua%,%,$(LUA_NAME)))
 # Debian's layout; pkg-config may not be installed yet when make starts.
-LUA_INCDIR ?= /usr/include/$(if $(filter luajit,$(LUA)),luajit-2.1,lua$(LUA_VERSION))
+LUA_INCDIR ?= /usr/include/$(if $(filter luajit,$(LUA_NAME)),luajit-2.1,lua$(LUA_VERSION))
 BUSTED     ?= /usr/bin/busted
 
 CC         ?= cc
@@ -20,19 +22,36 @@ INCDIR     ?= $(PREFIX)/include
 ARDIR      ?= $(PREFIX)/lib
 DESTDIR    ?=
 
-CORE_SRC   = csrc/aw_error.c csrc/aw_path.c csrc/aw_fs.c csrc/aw_write.c
+CORE_SRC   = csrc/aw_error.c csrc/aw_path.c csrc/aw_fs.c csrc/aw_write.c \
+             csrc/aw_read.c csrc/aw_watch.c
 CORE_HDR   = csrc/aw.h csrc/aw_internal.h
-BUILD      = build/$(LUA)
+BUILD      = build/$(LUA_NAME)
 CORE_PIC   = $(CORE_SRC:csrc/%.c=$(BUILD)/%.o)
-MODULE     = csrc/atomicwriter/core.so
-STATICLIB  = build/libatomicwriter.a
+# Lua 5.4's module is built in place (csrc/atomicwriter/core.so: the demo,
+# README and specs' default); any other Lua's goes below build/$(LUA_NAME)/,
+# so checks under several versions never load or replace each other's.
+# spec/run.sh reaches it through AW_CPATH (busted --cpath, child processes).
+DEFAULT_LUA = lua5.4
+MODDIR     = $(if $(filter $(DEFAULT_LUA),$(LUA_NAME)),csrc,$(BUILD))
+MODULE     = $(MODDIR)/atomicwriter/core.so
+STATICLIB  = $(if $(filter $(DEFAULT_LUA),$(LUA_NAME)),build,$(BUILD))/libatomicwriter.a
+SPEC_ENV   = LUA=$(LUA) BUSTED=$(BUSTED) AW_CPATH='./$(MODDIR)/?.so'
 ALL_CFLAGS = -std=c99 $(WARN) $(CFLAGS) -fPIC
 
-# Debian packages `make check` installs when they are missing.
-DEB_PKGS   ?= lua5.4 liblua5.4-dev lua-busted luarocks pkg-config valgrind strace procps
+# Debian packages `make check` installs when they are missing: the selected
+# interpreter and its headers (lua5.1's are liblua5.1-0-dev), and the tools.
+# Debian's lua-busted, lua-filesystem and lua-penlight serve every version.
+LUA_DEB_PKGS = $(if $(filter luajit,$(LUA_NAME)),luajit libluajit-5.1-dev,$(LUA_NAME) \
+  lib$(LUA_NAME)$(if $(filter lua5.1,$(LUA_NAME)),-0)-dev)
+DEB_PKGS   ?= $(LUA_DEB_PKGS) lua-busted luarocks pkg-config valgrind strace procps
 
-.PHONY: all check deps spec memcheck demo bench install clean clean-module print
-all: $(MODULE) $(STATICLIB)
+# The interpreters check-matrix runs the suite under.
+LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
+# `make check` ends with memcheck; MEMCHECK=no leaves it out.
+MEMCHECK   ?= yes
+
+.PHONY: all check check-matrix deps spec memcheck demo bench install clean clean-module print
+all: $(MODULE) $(STATICLIB) examples
 
 $(BUILD)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
 	@mkdir -p $(BUILD)
@@ -45,6 +64,10 @@ $(MODULE): $(CORE_PIC) $(BUILD)/aw_lua.o
 $(STATICLIB): $(CORE_PIC)
 	ar rcs $@ $^
 
+# The embedding examples: a C host with the module linked in, and a
+# C-only user of the core library (examples/README.md).
+include examples/examples.mk
+
 # Installs what a fresh Debian machine lacks (as root, or through sudo).
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -56,15 +79,27 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# The whole suite; ends with a line "N passed, M failed".
+# The whole suite under $(LUA); ends with a line "N passed, M failed".
 check: deps
 	$(MAKE) clean-module
 	$(MAKE) all
-	LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
-	$(MAKE) --no-print-directory memcheck
+	$(SPEC_ENV) sh spec/run.sh
+	$(if $(filter yes,$(MEMCHECK)),$(MAKE) --no-print-directory memcheck)
+
+# The suite under every Lua in $(LUAS), one "N passed, M failed" line each
+# (.ci/run sums them). memcheck runs under $(DEFAULT_LUA) only: the C core
+# is the same code under every version, the binding differs only in
+# compat.h, and valgrind would add ~25 s per version. `make check LUA=...`
+# alone runs it under any version.
+check-matrix:
+	@rc=0; for l in $(LUAS); do \
+	  m=no; [ "$$l" = $(DEFAULT_LUA) ] && m=$(MEMCHECK); \
+	  echo "=== make check LUA=$$l MEMCHECK=$$m"; \
+	  $(MAKE) --no-print-directory check LUA=$$l MEMCHECK=$$m || rc=1; \
+	done; exit $$rc
 
 spec: all
-	LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
+	$(SPEC_ENV) sh spec/run.sh
 
 # The specs that run in-process under valgrind memcheck: any error or leak
 # in the C code fails the run (child processes are not traced; the reader
@@ -72,11 +107,11 @@ spec: all
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
   --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 memcheck: all
-	LUA=$(LUA) BUSTED=$(BUSTED) WRAP="$(VALGRIND)" sh spec/run.sh \
+	$(SPEC_ENV) WRAP="$(VALGRIND)" sh spec/run.sh \
 	  $(filter-out spec/08-readers_spec.lua spec/09-crash_spec.lua,$(wildcard spec/0*_spec.lua))
 
 demo: all
-	$(LUA) examples/demo.lua
+	AW_CPATH='./$(MODDIR)/?.so' $(LUA) examples/demo.lua
 
 # Benchmark against the bare system calls (bench/README.md); not part of check.
 bench: all
@@ -87,6 +122,9 @@ install: all
 	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(ARDIR)
 	install -m 0755 $(MODULE) $(DESTDIR)$(LIBDIR)/atomicwriter/core.so
 	install -m 0644 lua/atomicwriter/init.lua $(DESTDIR)$(LUADIR)/atomicwriter/init.lua
+	install -d $(DESTDIR)$(BINDIR)
+	sed '1s|.*|#!/usr/bin/env $(LUA_NAME)|' bin/atomicwriter > $(DESTDIR)$(BINDIR)/atomicwriter
+	chmod 0755 $(DESTDIR)$(BINDIR)/atomicwriter
 	install -m 0644 csrc/aw.h $(DESTDIR)$(INCDIR)/aw.h
 	install -m 0644 $(STATICLIB) $(DESTDIR)$(ARDIR)/libatomicwriter.a
 
@@ -100,3 +138,5 @@ print:
 	@echo "LUA=$(LUA) LUA_VERSION=$(LUA_VERSION) LUA_INCDIR=$(LUA_INCDIR)"
 	@echo "CC=$(CC) CFLAGS=$(CFLAGS) WARN=$(WARN) LIBFLAG=$(LIBFLAG)"
 	@echo "PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) LUADIR=$(LUADIR) BINDIR=$(BINDIR)"
+	@echo "MODULE=$(MODULE) STATICLIB=$(STATICLIB)"
+	@echo "DEB_PKGS=$(DEB_PKGS)"

@@ -1,7 +1,8 @@
 -- make demo: project a sample payload into a temporary directory, update
 -- it, and show the tree before and after (links shown, nothing followed).
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
-package.cpath = "./csrc/?.so;" .. package.cpath
+-- `make demo LUA=...` points AW_CPATH at that version's module.
+package.cpath = (os.getenv("AW_CPATH") or "./csrc/?.so") .. ";" .. package.cpath
 local aw = require("atomicwriter")
 
 local function sh(cmd)

@@ -18,7 +18,7 @@ follows a symlink it did not create.
   license = "MIT",
 }
 dependencies = {
-  "lua >= 5.4, < 5.5",
+  "lua >= 5.1",
 }
 build = {
   type = "builtin",

@@ -127,6 +127,25 @@ describe("validation", function()
     refused({ a = { data = "x", gid = 2 ^ 32 } }, "gid")
   end)
 
+  -- Lua 5.3+ writes 2^32 as "4294967296.0" and raises in format("%d", 1e300);
+  -- 5.1 and LuaJIT print floats as "4294967296": messages read the same on all.
+  it("writes numbers in messages the same under every Lua", function()
+    assert.truthy(refused({ a = { data = "x", gid = 2 ^ 32 } }, "gid"):find("not 4294967296$"))
+    assert.truthy(refused({ a = { data = "x", uid = 0 / 0 } }, "uid"):find("not nan$"))
+    refused({ a = { data = "x", mode = 2 ^ 53 } }, "mode 9007199254740992 is not within")
+    refused({ a = { data = "x", mode = 1e300 } }, "mode 1e+300 is not within")
+    refused({ a = { data = "x", mode = math.huge } }, "mode inf is not within")
+    refused({ a = { data = "x", mode = 0 / 0 } }, "not nan")
+    refused({ [2 ^ 53] = "x" }, '"9007199254740992"')
+  end)
+
+  it("takes math.huge as no timeout and raises for a NaN timeout", function()
+    assert.has_error(function() aw.write(target, {}, { timeout = 0 / 0 }) end)
+    assert.are.equal(before, H.snapshot(target))
+    assert.is_true(aw.write(target, { keep = "published\n", more = "x" }, { timeout = math.huge }))
+    assert.is_true(aw.write(target, { keep = "published\n" }, { timeout = 1e300 }))
+  end)
+
   it("raises for programming errors: target, payload or options of the wrong type", function()
     assert.has_error(function() aw.write(nil, {}) end)
     assert.has_error(function() aw.write(42, {}) end)

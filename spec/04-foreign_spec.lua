@@ -10,9 +10,9 @@ describe("foreign entries in the target", function()
     root = H.tmpdir("foreign")
     target = root .. "/target"
     outside = root .. "/elsewhere"
-    assert(os.execute("mkdir " .. H.quote(target) .. " " .. H.quote(outside)))
+    assert(H.sh("mkdir " .. H.quote(target) .. " " .. H.quote(outside)))
     H.write_file(outside .. "/secret", "do not touch")
-    assert(os.execute("mkdir " .. H.quote(outside .. "/..2020_01_01_00_00_00.000000001")))
+    assert(H.sh("mkdir " .. H.quote(outside .. "/..2020_01_01_00_00_00.000000001")))
     outside_snap = H.snapshot(outside)
   end)
   after_each(H.cleanup)
@@ -29,27 +29,27 @@ describe("foreign entries in the target", function()
   end
 
   it("refuses a planted ..data symlink pointing outside", function()
-    assert(os.execute("ln -s ../elsewhere " .. H.quote(target .. "/..data")))
+    assert(H.sh("ln -s ../elsewhere " .. H.quote(target .. "/..data")))
     conflict({ secret = "overwritten?" }, "..data")
   end)
 
   it("refuses a planted ..data pointing at a version-like name that is a symlink", function()
-    assert(os.execute("ln -s ../elsewhere/..2020_01_01_00_00_00.000000001 " ..
+    assert(H.sh("ln -s ../elsewhere/..2020_01_01_00_00_00.000000001 " ..
       H.quote(target .. "/..2020_01_01_00_00_00.000000001")))
-    assert(os.execute("ln -s ..2020_01_01_00_00_00.000000001 " .. H.quote(target .. "/..data")))
+    assert(H.sh("ln -s ..2020_01_01_00_00_00.000000001 " .. H.quote(target .. "/..data")))
     conflict({ a = "1" }, "..data")
   end)
 
   it("refuses a ..data that is a directory or a file", function()
-    assert(os.execute("mkdir " .. H.quote(target .. "/..data")))
+    assert(H.sh("mkdir " .. H.quote(target .. "/..data")))
     conflict({ a = "1" }, "..data")
-    assert(os.execute("rmdir " .. H.quote(target .. "/..data")))
+    assert(H.sh("rmdir " .. H.quote(target .. "/..data")))
     H.write_file(target .. "/..data", "x")
     conflict({ a = "1" }, "..data")
   end)
 
   it("refuses a ..data_tmp that is not a symlink", function()
-    assert(os.execute("mkdir " .. H.quote(target .. "/..data_tmp")))
+    assert(H.sh("mkdir " .. H.quote(target .. "/..data_tmp")))
     conflict({ a = "1" }, "..data_tmp")
   end)
 
@@ -61,23 +61,23 @@ describe("foreign entries in the target", function()
   end)
 
   it("refuses a visible name held by a user's directory", function()
-    assert(os.execute("mkdir " .. H.quote(target .. "/dir")))
+    assert(H.sh("mkdir " .. H.quote(target .. "/dir")))
     H.write_file(target .. "/dir/inside", "user data")
     conflict({ ["dir/inside"] = "ours" }, '"dir"')
   end)
 
   it("refuses a visible name held by a foreign symlink and never writes through it", function()
-    assert(os.execute("ln -s ../elsewhere " .. H.quote(target .. "/link")))
+    assert(H.sh("ln -s ../elsewhere " .. H.quote(target .. "/link")))
     conflict({ ["link/secret"] = "overwritten?" }, '"link"')
-    assert(os.execute("ln -s ..data/other " .. H.quote(target .. "/name")))
+    assert(H.sh("ln -s ..data/other " .. H.quote(target .. "/name")))
     conflict({ name = "x" }, '"name"')
   end)
 
   it("leaves alone, across updates and deletes, entries it never created", function()
     H.write_file(target .. "/user-file", "mine")
-    assert(os.execute("mkdir " .. H.quote(target .. "/user-dir")))
-    assert(os.execute("ln -s ../elsewhere/secret " .. H.quote(target .. "/user-link")))
-    assert(os.execute("ln -s ../elsewhere " .. H.quote(target .. "/..2021_01_01_00_00_00.000000001")))
+    assert(H.sh("mkdir " .. H.quote(target .. "/user-dir")))
+    assert(H.sh("ln -s ../elsewhere/secret " .. H.quote(target .. "/user-link")))
+    assert(H.sh("ln -s ../elsewhere " .. H.quote(target .. "/..2021_01_01_00_00_00.000000001")))
     H.write_file(target .. "/..user-dotdot", "mine too")
     local others = { "user-file", "user-dir", "user-link", "..2021_01_01_00_00_00.000000001", "..user-dotdot" }
     assert.is_true(aw.write(target, { a = "1", ["b/c"] = "2" }))
@@ -93,8 +93,8 @@ describe("foreign entries in the target", function()
   it("does not follow a symlink planted inside the current version", function()
     assert.is_true(aw.write(target, { ["d/f"] = "1", g = "2" }))
     local v = H.versions(target)[1]
-    assert(os.execute("ln -s ../../elsewhere " .. H.quote(target .. "/" .. v .. "/d/sneaky")))
-    assert(os.execute("rm " .. H.quote(target .. "/" .. v .. "/g") .. " && ln -s ../../elsewhere/secret " ..
+    assert(H.sh("ln -s ../../elsewhere " .. H.quote(target .. "/" .. v .. "/d/sneaky")))
+    assert(H.sh("rm " .. H.quote(target .. "/" .. v .. "/g") .. " && ln -s ../../elsewhere/secret " ..
       H.quote(target .. "/" .. v .. "/g")))
     assert.is_true(aw.write(target, { ["d/f"] = "1", g = "2" }))
     H.assert_layout(target, { ["d/f"] = "1", g = "2" })

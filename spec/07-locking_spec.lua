@@ -79,12 +79,12 @@ describe("the writer lock", function()
       end
       print("collisions " .. collisions)
     ]]
-    local env = "export LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./csrc/?.so;;'; "
-    local p1 = io.popen(env .. H.LUA .. " -e " .. H.quote(script:format(target, "one")) .. " 2>&1")
-    local p2 = io.popen(env .. H.LUA .. " -e " .. H.quote(script:format(target, "two")) .. " 2>&1")
-    local out1, out2 = p1:read("*a"), p2:read("*a")
-    assert.is_true(p1:close(), out1)
-    assert.is_true(p2:close(), out2)
+    local p1 = H.spawn(H.lua_cmd(script:format(target, "one")))
+    local p2 = H.spawn(H.lua_cmd(script:format(target, "two")))
+    local ok1, out1 = H.finish(p1)
+    local ok2, out2 = H.finish(p2)
+    assert.is_true(ok1, out1)
+    assert.is_true(ok2, out2)
     local c1, c2 = tonumber(out1:match("collisions (%d+)")), tonumber(out2:match("collisions (%d+)"))
     print(("# lock: 200 writes, %d collisions (a writer found the lock held)"):format(c1 + c2))
     local who = H.read(target .. "/who")

@@ -27,8 +27,7 @@ describe("readers during writes", function()
     local A, B = payload("A"), payload("B")
     assert.is_true(aw.write(target, A))
     local done = target .. ".done"
-    local writer = io.popen("export LUA_PATH='./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;' LUA_CPATH='./csrc/?.so;;'; " ..
-      H.LUA .. " -e " .. H.quote(([[
+    local writer = H.spawn(H.lua_cmd(([[
         local aw = require("atomicwriter")
         local function payload(tag)
           return { top = string.rep(tag, 4096), ["d/one"] = string.rep(tag:lower(), 20000),
@@ -40,7 +39,7 @@ describe("readers during writes", function()
           if ok ~= true then io.stderr:write(tostring(msg), "\n") os.exit(1) end
         end
         io.open(%q, "w"):close()
-      ]]):format(WRITES, target, done)) .. " 2>&1")
+      ]]):format(WRITES, target, done)))
 
     local names = { "top", "d/one", "d/two" }
     local stats = { visible = 0, resolved = 0, enoent_visible = 0, enoent_resolved = 0, bad = 0 }
@@ -83,8 +82,8 @@ describe("readers during writes", function()
         end
       end
     end
-    local out = writer:read("*a")
-    assert.is_true(writer:close(), out)
+    local ok, out = H.finish(writer)
+    assert.is_true(ok, out)
     assert.truthy(H.lstat(done), "the writer finished within the time bound")
     os.remove(done)
     print(("# readers: %d writes; %d visible reads, %d resolved-version reads; ENOENT window: " ..

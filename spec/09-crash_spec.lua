@@ -72,7 +72,7 @@ describe("an update killed or failing at each of its system calls", function()
 
   local function fresh(name)
     local target = root .. "/" .. name
-    assert(os.execute("mkdir " .. H.quote(target)))
+    assert(H.sh("mkdir " .. H.quote(target)))
     assert.is_true(aw.write(target, A))
     return target
   end
@@ -120,7 +120,7 @@ describe("an update killed or failing at each of its system calls", function()
           assert.is_not_nil(ok, msg)
           H.assert_layout(target, B)
           seen = seen + 1
-          assert(os.execute("rm -rf " .. H.quote(target)))
+          assert(H.sh("rm -rf " .. H.quote(target)))
         end
       end
       print(("# crash: %d calls, each hit with %s (%d brk skipped): %d left A, %d left B, 0 lost"):format(

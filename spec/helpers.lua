@@ -2,12 +2,19 @@
 -- on-disk layout without following links, and child processes.
 -- Debian has no luaposix for Lua 5.4; lfs (a busted dependency) and the
 -- shell cover what the specs need.
+-- Portable to Lua 5.1-5.4 and LuaJIT: under 5.1 and LuaJIT os.execute
+-- returns a wait status (truthy even on failure) and a popen handle's close
+-- returns true whatever the exit status, so check commands with H.sh, or
+-- H.spawn and H.finish, never with `assert(os.execute(...))` or `p:close()`.
 local lfs = require("lfs")
 local assert = require("luassert")
 
 local H = {}
 
 H.LUA = os.getenv("LUA") or "lua5.4"
+-- Where atomicwriter.core for H.LUA is (spec/run.sh sets it from the Makefile).
+H.CPATH = os.getenv("AW_CPATH") or "./csrc/?.so"
+H.MODULE = H.CPATH:gsub("%?", "atomicwriter/core", 1)
 H.is_root = (io.popen("id -u"):read("*l") == "0")
 
 local function q(s)
@@ -15,12 +22,27 @@ local function q(s)
 end
 H.quote = q
 
---- Runs a shell command; returns ok, combined output.
-function H.sh(cmd)
-  local p = io.popen("exec 2>&1; " .. cmd)
+--- Starts a shell command, its stdout and stderr to a pipe; H.finish(p)
+-- waits for it. The exit status is printed after the output, since 5.1's
+-- close does not report it.
+function H.spawn(cmd)
+  return assert(io.popen("exec 2>&1; (" .. cmd .. "\n); printf '\\n%d' $?"))
+end
+
+--- Waits for a command from H.spawn; returns ok (exit status 0), output.
+function H.finish(p)
   local out = p:read("*a")
-  local ok = p:close()
-  return ok == true or ok == 0, out
+  p:close()
+  local body, status = out:match("^(.*)\n(%d+)$")
+  if not body then
+    return false, out
+  end
+  return status == "0", body
+end
+
+--- Runs a shell command; returns ok (exit status 0), combined output.
+function H.sh(cmd)
+  return H.finish(H.spawn(cmd))
 end
 
 local made = {}
@@ -158,13 +180,21 @@ function H.snapshot(dir)
   return out
 end
 
---- Runs Lua code in a child interpreter with this checkout's paths;
+--- Shell statements that give a child interpreter this checkout's paths
+-- and the module built for H.LUA.
+H.ENV = "export LUA_PATH='./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;' " ..
+  "LUA_CPATH=" .. q(H.CPATH .. ";;") .. "; "
+
+--- The shell command that runs Lua code in a child H.LUA with H.ENV;
 -- `pre` comes right before the interpreter: shell statements ending in
--- ";" ("umask 077;") or a wrapper command ("strace -f"). Returns ok, output.
+-- ";" ("umask 077;") or a wrapper command ("strace -f").
+function H.lua_cmd(code, pre)
+  return H.ENV .. (pre or "") .. " " .. H.LUA .. " -e " .. q(code)
+end
+
+--- Runs Lua code in a child interpreter (see H.lua_cmd); returns ok, output.
 function H.lua(code, pre)
-  local cmd = "export LUA_PATH='./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;' " ..
-    "LUA_CPATH='./csrc/?.so;;'; " .. (pre or "") .. " " .. H.LUA .. " -e " .. q(code)
-  return H.sh(cmd)
+  return H.sh(H.lua_cmd(code, pre))
 end
 
 --- Runs Lua code as user nobody (root only, through setpriv), with a
@@ -173,7 +203,7 @@ end
 function H.lua_as_nobody(code)
   local dir = H.tmpdir("nobody")
   local ok, out = H.sh("mkdir -p " .. q(dir .. "/atomicwriter") .. " && cp lua/atomicwriter/*.lua " ..
-    q(dir .. "/atomicwriter/") .. " && cp csrc/atomicwriter/core.so " .. q(dir .. "/atomicwriter/") ..
+    q(dir .. "/atomicwriter/") .. " && cp " .. q(H.MODULE) .. " " .. q(dir .. "/atomicwriter/") ..
     " && chmod -R a+rX " .. q(dir))
   assert(ok, out)
   return H.sh("cd / && LUA_PATH=" .. q(dir .. "/?/init.lua;;") .. " LUA_CPATH=" .. q(dir .. "/?.so;;") ..

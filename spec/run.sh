@@ -3,12 +3,17 @@
 # with the line "N passed, M failed" (CI reads it); exits non-zero when a
 # test failed or errored, or when busted or the wrapper itself failed.
 # Usage: LUA=lua5.4 sh spec/run.sh [busted arguments or spec files]
+# AW_CPATH is the Lua C path of the module built for $LUA (the Makefile sets
+# it: ./csrc/?.so for Lua 5.4, ./build/<lua>/?.so otherwise); busted and the
+# specs' child processes (spec/helpers.lua) load atomicwriter.core from it.
 LUA=${LUA:-lua5.4}
 BUSTED=${BUSTED:-/usr/bin/busted}
+AW_CPATH=${AW_CPATH:-./csrc/?.so}
+export AW_CPATH
 out=$(mktemp)
 rc=$(mktemp)
 trap 'rm -f "$out" "$rc"' EXIT
-{ $WRAP "$LUA" "$BUSTED" --output=TAP "$@"; echo $? > "$rc"; } 2>&1 | tee "$out"
+{ $WRAP "$LUA" "$BUSTED" --cpath="$AW_CPATH" --output=TAP "$@"; echo $? > "$rc"; } 2>&1 | tee "$out"
 status=$(cat "$rc")
 passed=$(grep -c '^ok ' "$out")
 skipped=$(grep -c '^ok .*# SKIP' "$out")

@@ -22,6 +22,20 @@ local function is_whole(v)
   return type(v) == "number" and v == floor(v) and v == v
 end
 
+--- A value as text for a message, numbers written the same under every Lua
+-- (5.3+ writes 2^32 as "4294967296.0", 5.1 as "4294967296"; NaN's sign
+-- varies; format("%d") raises on 5.3+ for a float beyond the integers).
+local function show(v)
+  if type(v) ~= "number" then
+    return tostring(v)
+  elseif v ~= v then
+    return "nan"
+  elseif v == floor(v) and v >= -2^53 and v <= 2^53 then
+    return format("%.0f", v)
+  end
+  return format("%.14g", v)
+end
+
 --- Quotes a payload path for a message, escaping bytes a terminal would not print.
 local function quote(path)
   return '"' .. path:gsub('[%c"\\\127]', function(c)
@@ -48,12 +62,12 @@ local function parse_mode(mode)
     return nil, format("mode %q is not an octal permission within 0000-0777", mode)
   end
   if not is_whole(mode) then
-    return nil, format("mode must be an integer or an octal string, not %s", tostring(mode))
+    return nil, format("mode must be an integer or an octal string, not %s", show(mode))
   end
   if mode >= 0 and mode <= MAX_MODE then
     return mode
   end
-  local text = format("%d", mode)
+  local text = show(mode)
   if text:match("^[0-7][0-7][0-7]$") then
     return nil, format("mode %s is not a permission (0-0777): Lua has no octal literals; " ..
       "write the string \"0%s\" or the number %d", text, text, tonumber(text, 8))
@@ -68,7 +82,7 @@ local function parse_id(v, field)
   if is_whole(v) and v >= 0 and v <= MAX_ID then
     return v
   end
-  return nil, format("%s must be a whole number within 0-%d, not %s", field, MAX_ID, tostring(v))
+  return nil, format("%s must be a whole number within 0-%d, not %s", field, MAX_ID, show(v))
 end
 
 -- Turns the payload into the flat list the core reads: path, data, mode,
@@ -77,7 +91,7 @@ local function flatten(target, payload, opts)
   local list, n = {}, 0
   for path, spec in pairs(payload) do
     if type(path) ~= "string" then
-      return refuse(target, opts, tostring(path), "payload keys must be strings (paths)")
+      return refuse(target, opts, show(path), "payload keys must be strings (paths)")
     end
     local data, mode, uid, gid, why = spec, DEFAULT_MODE, false, false, nil
     if type(spec) == "table" then
@@ -116,24 +130,29 @@ local function check_options(opts, level)
   for k, v in pairs(opts) do
     local want = KNOWN_OPTIONS[k]
     if not want then
-      error(format("unknown option %s", tostring(k)), level + 1)
+      error(format("unknown option %s", show(k)), level + 1)
     end
     if type(v) ~= want then
       error(format("option '%s' must be a %s, not %s", k, want, type(v)), level + 1)
     end
     checked[k] = v
   end
-  if checked.timeout and checked.timeout < 0 then
+  if checked.timeout and not (checked.timeout >= 0) then   -- NaN too
     error("option 'timeout' must be >= 0 seconds", level + 1)
   end
   return checked
 end
 
+-- Milliseconds for the core, -1 for forever: no timeout, math.huge, or one
+-- beyond what a 32-bit long holds (2^31 - 1 ms, about 24.8 days).
+local MAX_TIMEOUT_MS = 2147483647
+
 local function timeout_ms(opts)
-  if opts.timeout == nil then
+  local ms = opts.timeout and floor(opts.timeout * 1000 + 0.5)
+  if not ms or ms > MAX_TIMEOUT_MS then
     return -1
   end
-  return floor(opts.timeout * 1000 + 0.5)
+  return ms
 end
 
 local function do_write(target, payload, opts)
