@@ -3,13 +3,6 @@
 local aw = require("atomicwriter")
 local H = require("helpers")
 
-local function now_ms()
-  local p = io.popen("date +%s%3N")
-  local t = tonumber(p:read("*l"))
-  p:close()
-  return t
-end
-
 describe("the writer lock", function()
   local target
   before_each(function() target = H.tmpdir("lock") end)
@@ -30,9 +23,9 @@ describe("the writer lock", function()
   it("gives up after opts.timeout with code busy while another process holds it", function()
     assert.is_true(aw.write(target, { a = "1" }))
     hold_lock(3)
-    local t0 = now_ms()
+    local t0 = H.now_ms()
     local ok, msg, code = aw.write(target, { a = "2" }, { timeout = 0.3 })
-    local waited = now_ms() - t0
+    local waited = H.now_ms() - t0
     assert.is_nil(ok)
     assert.are.equal("busy", code)
     assert.truthy(msg:find(target, 1, true), msg)
@@ -44,9 +37,9 @@ describe("the writer lock", function()
 
   it("waits for the holder when no timeout is given, then writes", function()
     hold_lock(0.5)
-    local t0 = now_ms()
+    local t0 = H.now_ms()
     assert.is_true(aw.write(target, { a = "after" }))
-    assert.is_true(now_ms() - t0 >= 300)
+    assert.is_true(H.now_ms() - t0 >= 300)
     assert.are.equal("after", H.read(target .. "/a"))
   end)
 

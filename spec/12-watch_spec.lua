@@ -3,13 +3,6 @@
 local aw = require("atomicwriter")
 local H = require("helpers")
 
-local function now_ms()
-  local p = io.popen("date +%s%3N")
-  local t = tonumber(p:read("*l"))
-  p:close()
-  return t
-end
-
 -- Every version the watcher reports until it is quiet for `quiet` seconds.
 local function drain(w, quiet)
   local got = {}
@@ -32,9 +25,9 @@ for _, mode in ipairs({ "inotify", "poll" }) do
 
     it("honours the timeout when nothing is published", function()
       local w = assert(aw.watch(target, opts))
-      local t0 = now_ms()
+      local t0 = H.now_ms()
       assert.is_nil(w:wait(0.3))
-      local waited = now_ms() - t0
+      local waited = H.now_ms() - t0
       assert.is_true(waited >= 280 and waited < 2000, "waited " .. waited .. " ms")
       assert.is_nil(w:wait(0))
       w:close()

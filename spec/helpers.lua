@@ -45,6 +45,14 @@ function H.sh(cmd)
   return H.finish(H.spawn(cmd))
 end
 
+--- Wall-clock milliseconds (os.time counts seconds, os.clock CPU time).
+function H.now_ms()
+  local p = io.popen("date +%s%3N")
+  local t = tonumber(p:read("*l"))
+  p:close()
+  return t
+end
+
 local made = {}
 
 --- A new empty directory under /tmp, removed by H.cleanup().
