@@ -60,6 +60,9 @@ local function assert_whole(target, what)
   local p = is_a and A or B
   assert.are.equal(p.a, H.read(target .. "/a"), what)
   assert.are.equal(p["d/b"], H.read(target .. "/d/b"), what)
+  if is_a then   -- Guarantee 2: B's new name has no link before the swap
+    assert.is_nil(H.lstat(target .. "/new"), what .. ": a link to a file not published yet")
+  end
   return is_a and "A" or "B"
 end
 
