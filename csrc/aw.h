@@ -31,6 +31,7 @@ extern "C" {
 /* Limits of the contract's validation rules. */
 #define AW_MAX_PATH    4096   /* bytes in a payload path */
 #define AW_MAX_ELEMENT 255    /* bytes in one element of a path */
+#define AW_MAX_ID      4294967294LL  /* largest uid/gid; (uid_t)-1 means "unchanged" */
 
 /* Names the writer reserves in the target. */
 #define AW_DATA_NAME     "..data"

@@ -95,50 +95,139 @@ void aw_dir_close(aw_dir *d)
 /* Removing a tree                                                     */
 /* ------------------------------------------------------------------ */
 
-/* Empties the directory open as `fd` (which it closes). Subdirectories are
- * opened with O_NOFOLLOW, so a symlink inside is removed, never followed. */
-static int empty_dir(int fd, aw_error *err)
+/* A tree is removed depth first with one descriptor open at a time, so
+ * any depth a payload may have (2048 levels in 4096 bytes) fits within the
+ * process's descriptor limit. Going back up opens ".." and checks it is the
+ * directory it came down from. Nothing is ever followed: subdirectories are
+ * opened with O_NOFOLLOW, and a symlink inside is removed as a name. */
+typedef struct level {
+  char *name;        /* this directory's name in its parent */
+  dev_t dev;         /* the parent's identity, checked on the way up */
+  ino_t ino;
+} level;
+
+/* Removes every entry of `fd` but directories; sets *sub to the name of
+ * the first subdirectory met (malloc'd), or NULL when none is left. */
+static int clear_files(int fd, char **sub, aw_error *err)
 {
   aw_dir dir;
   const char *name;
   unsigned char type;
   int r, rc = 0;
 
-  if (aw_dir_open(&dir, fd) < 0) {
-    close(fd);
+  *sub = NULL;
+  if (aw_dir_open(&dir, fd) < 0)
     return aw_fail_sys(err, "read directory to remove", NULL, errno);
-  }
-  while ((r = aw_dir_next(&dir, &name, &type)) > 0)
-    if (aw_remove_tree(fd, name, type, err) < 0) {
-      rc = -1;
+  while ((r = aw_dir_next(&dir, &name, &type)) > 0) {
+    if (type != DT_DIR && (unlinkat(fd, name, 0) == 0 || errno == ENOENT))
+      continue;
+    if (type != DT_DIR && errno != EISDIR && errno != EPERM) {
+      rc = aw_fail_sys(err, "remove", name, errno);
       break;
     }
+    if (!(*sub = strdup(name)))
+      rc = aw_fail_sys(err, "allocate", name, ENOMEM);
+    break;
+  }
   if (r < 0)
     rc = aw_fail_sys(err, "read directory to remove", NULL, errno);
   aw_dir_close(&dir);
-  close(fd);
   return rc;
 }
 
 int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *err)
 {
-  int fd;
+  level *stack = NULL;
+  size_t depth = 0, cap = 0;
+  int fd, rc = -1, first_errno = 0;
 
   if (type != DT_DIR) {
     if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
       return 0;
-    if (errno != EISDIR && errno != EPERM)
+    if (errno != EISDIR && errno != EPERM)   /* Linux says EISDIR, POSIX EPERM */
       return aw_fail_sys(err, "remove", name, errno);
+    first_errno = errno;
   }
-  /* A directory (Linux says EISDIR, POSIX allows EPERM). */
   fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return errno == ENOENT ? 0 : aw_fail_sys(err, "open directory to remove", name, errno);
-  if (empty_dir(fd, err) < 0)
-    return -1;
-  if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    return aw_fail_sys(err, "remove directory", name, errno);
-  return 0;
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    /* Not a directory after all: the unlink's own failure is the reason. */
+    return aw_fail_sys(err, "remove", name,
+                       errno == ENOTDIR && first_errno ? first_errno : errno);
+  }
+  for (;;) {
+    char *sub;
+    struct stat st;
+    if (clear_files(fd, &sub, err) < 0)
+      break;
+    if (sub) {   /* down into the first subdirectory */
+      int child;
+      if (fstat(fd, &st) < 0) {
+        aw_fail_sys(err, "inspect directory to remove", sub, errno);
+        free(sub);
+        break;
+      }
+      if (depth == cap) {
+        level *grown = realloc(stack, (cap = cap ? cap * 2 : 16) * sizeof *stack);
+        if (!grown) {
+          aw_fail_sys(err, "allocate", sub, ENOMEM);
+          free(sub);
+          break;
+        }
+        stack = grown;
+      }
+      stack[depth].name = sub;
+      stack[depth].dev = st.st_dev;
+      stack[depth].ino = st.st_ino;
+      depth++;
+      child = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child < 0) {
+        aw_fail_sys(err, "open directory to remove", sub, errno);
+        break;
+      }
+      close(fd);
+      fd = child;
+      continue;
+    }
+    if (depth == 0) {   /* the top is empty */
+      close(fd);
+      fd = -1;
+      if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        aw_fail_sys(err, "remove directory", name, errno);
+      else
+        rc = 0;
+      break;
+    }
+    {   /* up again, and remove the emptied directory */
+      int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      level *l = &stack[depth - 1];
+      if (up < 0 || fstat(up, &st) < 0) {
+        aw_fail_sys(err, "open parent of directory to remove", l->name, errno);
+        if (up >= 0)
+          close(up);
+        break;
+      }
+      close(fd);
+      fd = up;
+      if (st.st_dev != l->dev || st.st_ino != l->ino) {
+        aw_fail_sys(err, "remove directory (moved during removal)", l->name, ESTALE);
+        break;
+      }
+      if (unlinkat(fd, l->name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+        aw_fail_sys(err, "remove directory", l->name, errno);
+        break;
+      }
+      free(l->name);
+      depth--;
+    }
+  }
+  if (fd >= 0)
+    close(fd);
+  while (depth > 0)
+    free(stack[--depth].name);
+  free(stack);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -69,6 +69,8 @@ static int core_lua_write(lua_State *L)
       return luaL_error(L, "atomicwriter.core.write: malformed entry %d", (int)i + 1);
     f->path = lua_tolstring(L, -3, &f->path_len);
     f->data = lua_tolstring(L, -2, &f->size);
+    if (lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 0777)
+      return luaL_error(L, "atomicwriter.core.write: mode of entry %d out of range", (int)i + 1);
     f->mode = (unsigned)lua_tointeger(L, -1);
     lua_pop(L, 3);   /* the strings stay alive in the list */
     f->uid = opt_id(L, 2, at + 4);
@@ -77,8 +79,13 @@ static int core_lua_write(lua_State *L)
   aw_options_init(&opts);
   opts.sync = sync;
   opts.timeout_ms = (long)timeout_ms;
-  if (aw_write(target, files, (size_t)n, &opts, &changed, &err) < 0)
-    return push_error(L, &err, prefix, target);
+  if (aw_write(target, files, (size_t)n, &opts, &changed, &err) < 0) {
+    push_error(L, &err, prefix, target);
+    if (!changed)
+      return 3;
+    lua_pushboolean(L, 1);   /* failed after the swap: the payload is published */
+    return 4;
+  }
   lua_pushboolean(L, changed);
   return 1;
 }

@@ -164,6 +164,10 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
     if (files[i].mode > 0777)
       return aw_fail(err, AW_KIND_INVALID, "invalid mode for", files[i].path,
                      files[i].path_len, "the mode is not within 0-0777");
+    if (files[i].uid < -1 || files[i].uid > AW_MAX_ID ||
+        files[i].gid < -1 || files[i].gid > AW_MAX_ID)
+      return aw_fail(err, AW_KIND_INVALID, "invalid owner for", files[i].path,
+                     files[i].path_len, "uid and gid are -1 (none) or within 0-4294967294");
     total += files[i].path_len + 1;
   }
   plan->entries = calloc(nfiles ? nfiles : 1, sizeof *plan->entries);

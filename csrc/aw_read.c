@@ -156,7 +156,10 @@ static int current_name(int tfd, char *buf, size_t size, aw_error *err)
     buf[0] = '\0';
     if (errno == ENOENT)
       return 0;
-    return aw_fail_sys(err, "read link", AW_DATA_NAME, errno == EINVAL ? ENOLINK : errno);
+    if (errno == EINVAL)
+      return aw_fail(err, AW_KIND_CONFLICT, "read", AW_DATA_NAME, 6,
+                     "it is not a symlink the writer created");
+    return aw_fail_sys(err, "read link", AW_DATA_NAME, errno);
   }
   buf[n] = '\0';
   if ((size_t)n >= size - 1 || !aw_is_version_name(buf))
@@ -167,7 +170,10 @@ static int current_name(int tfd, char *buf, size_t size, aw_error *err)
 
 int aw_version(const char *target, char *buf, size_t size, aw_error *err)
 {
-  int rc, tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int rc, tfd;
+  if (size < 2)
+    return aw_fail_sys(err, "read version", NULL, EINVAL);
+  tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (tfd < 0)
     return aw_fail_sys(err, "open target directory", NULL, errno);
   rc = current_name(tfd, buf, size, err);

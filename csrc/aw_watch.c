@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -45,11 +46,11 @@ struct aw_watch {
   unsigned head, count;
 };
 
-static long now_ms(void)
+static long long now_ms(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The version ..data names now, or "" when there is none or it is not ours. */
@@ -92,6 +93,8 @@ static void handle(aw_watch *w, const struct inotify_event *ev)
 {
   const char *name = ev->len ? ev->name : "";
 
+  if (!(ev->mask & IN_Q_OVERFLOW) && ev->wd != w->wd)
+    return;   /* left over from a watch that was removed */
   if (ev->mask & IN_Q_OVERFLOW) {
     char now[NAME_MAX + 1];
     w->created[0] = '\0';
@@ -144,6 +147,19 @@ static int drain(aw_watch *w, aw_error *err)
 }
 #endif
 
+/* Waits for a write in flight to end (the writers' lock, shared), so that
+ * the version read next as "current" is not one whose creation the watch
+ * missed. Best effort: where locks are not supported it does not wait. */
+static void settle(const char *target)
+{
+  int fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  while (flock(fd, LOCK_SH) < 0 && errno == EINTR)
+    ;
+  close(fd);
+}
+
 int aw_watch_open(aw_watch **out, const char *target, int flags, aw_error *err)
 {
   aw_watch *w = calloc(1, sizeof *w);
@@ -172,6 +188,7 @@ int aw_watch_open(aw_watch **out, const char *target, int flags, aw_error *err)
 #else
   (void)flags;
 #endif
+  settle(target);
   read_current(w, w->last, sizeof w->last);   /* not reported: not new */
   *out = w;
   return 0;
@@ -182,19 +199,49 @@ int aw_watch_fd(const aw_watch *w)
   return w->fd;
 }
 
+/* Takes in what happened since the last look, without waiting. */
+static int look(aw_watch *w, aw_error *err)
+{
+  char now[NAME_MAX + 1];
+#ifdef __linux__
+  if (w->fd >= 0) {
+    if (drain(w, err) < 0)
+      return -1;
+    if (w->wd < 0)
+      add_watch(w);   /* the target was gone: is it back? */
+    return 0;
+  }
+#else
+  (void)err;
+#endif
+  read_current(w, now, sizeof now);
+  report(w, now);
+  return 0;
+}
+
+static int pop(aw_watch *w, char *version, size_t size)
+{
+  if (!w->count)
+    return 0;
+  snprintf(version, size, "%s", w->queue[w->head]);
+  w->head = (w->head + 1) % QUEUE;
+  w->count--;
+  return 1;
+}
+
 int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
                   aw_error *err)
 {
-  long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+  long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 
   for (;;) {
-    long left, wait_ms;
-    if (w->count) {
-      snprintf(version, size, "%s", w->queue[w->head]);
-      w->head = (w->head + 1) % QUEUE;
-      w->count--;
+    long long left, wait_ms;
+    if (pop(w, version, size))
       return 1;
-    }
+    if (look(w, err) < 0)   /* even with no time to wait: wait(0) polls */
+      return -1;
+    if (pop(w, version, size))
+      return 1;
     left = deadline < 0 ? -1 : deadline - now_ms();
     if (deadline >= 0 && left <= 0)
       return 0;
@@ -202,25 +249,19 @@ int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
     wait_ms = (w->fd < 0 || w->wd < 0) ? AW_WATCH_POLL_MS : left;
     if (left >= 0 && wait_ms > left)
       wait_ms = left;
+    if (wait_ms < 0 || wait_ms > INT_MAX)
+      wait_ms = INT_MAX;
 #ifdef __linux__
     if (w->fd >= 0) {
       struct pollfd pfd = { w->fd, POLLIN, 0 };
-      int r = poll(&pfd, 1, (int)(wait_ms > INT_MAX ? INT_MAX : wait_ms));
-      if (r < 0 && errno != EINTR)
+      if (poll(&pfd, 1, (int)wait_ms) < 0 && errno != EINTR)
         return aw_fail_sys(err, "wait for events", NULL, errno);
-      if (r > 0 && drain(w, err) < 0)
-        return -1;
-      if (w->wd < 0)
-        add_watch(w);
       continue;
     }
 #endif
     {
-      char now[NAME_MAX + 1];
-      struct timespec nap = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+      struct timespec nap = { (time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L };
       nanosleep(&nap, NULL);
-      read_current(w, now, sizeof now);
-      report(w, now);
     }
   }
 }

@@ -166,7 +166,9 @@ static int is_our_link(int tfd, const char *name)
   char buf[NAME_MAX + LINK_PREFIX_LEN + 2];
   size_t len = strlen(name);
   ssize_t n = readlinkat(tfd, name, buf, sizeof buf);
-  return n >= 0 && (size_t)n == LINK_PREFIX_LEN + len &&
+  if (n < 0)   /* not a link (EINVAL) or gone: not ours; else an error */
+    return errno == EINVAL || errno == ENOENT ? 0 : -1;
+  return (size_t)n == LINK_PREFIX_LEN + len &&
          memcmp(buf, LINK_PREFIX, LINK_PREFIX_LEN) == 0 &&
          memcmp(buf + LINK_PREFIX_LEN, name, len) == 0;
 }
@@ -244,9 +246,12 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
   }
   if (type == S_IFDIR && aw_is_version_name(name) && strcmp(name, w->cur) != 0)
     return aw_remove_tree(w->tfd, name, DT_DIR, w->err);   /* an orphan version */
-  if (type == S_IFLNK)
-    kind = is_our_link(w->tfd, name) ? OURS : FOREIGN_LINK;
-  else
+  if (type == S_IFLNK) {
+    int ours = is_our_link(w->tfd, name);
+    if (ours < 0)
+      return sys(w, "read link", name);
+    kind = ours ? OURS : FOREIGN_LINK;
+  } else
     kind = type == S_IFDIR ? FOREIGN_DIR : FOREIGN_FILE;
   if (names_add(&w->names, name, kind) < 0)
     return aw_fail_sys(w->err, "remember entry", name, ENOMEM);
@@ -331,7 +336,7 @@ static int same_file(writer *w, int dfd, const char *name, const aw_file *f)
   if (S_ISREG(st.st_mode) && (unsigned)(st.st_mode & 07777) == f->mode &&
       (f->uid < 0 || (long long)st.st_uid == f->uid) &&
       (f->gid < 0 || (long long)st.st_gid == f->gid) &&
-      (size_t)st.st_size == f->size &&
+      (unsigned long long)st.st_size == (unsigned long long)f->size &&
       (same = aw_same_content(fd, f->data, f->size)) < 0)
     sys(w, "read current file", w->rel);
   close(fd);
@@ -476,10 +481,8 @@ static int dirs_push(writer *w, int fd, const char *path, size_t end)
   if (w->depth == w->cap) {
     size_t cap = w->cap ? w->cap * 2 : 16;
     dirlevel *d = realloc(w->dirs, cap * sizeof *d);
-    if (!d) {
-      close(fd);
+    if (!d)
       return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
-    }
     w->dirs = d;
     w->cap = cap;
   }
@@ -529,8 +532,10 @@ static long enter_parent(writer *w, const aw_entry *e)
       w->rel[i] = '\0';
       return sys(w, "create directory", w->rel);
     }
-    if (dirs_push(w, fd, e->path, i) < 0)
+    if (dirs_push(w, fd, e->path, i) < 0) {
+      close(fd);
       return -1;
+    }
     if (fchmod(fd, 0755) < 0) {
       memcpy(w->rel, e->path, i);
       w->rel[i] = '\0';
@@ -646,11 +651,14 @@ static int update_links(writer *w)
     memcpy(target + LINK_PREFIX_LEN, e->path, e->top_len);
     target[LINK_PREFIX_LEN + e->top_len] = '\0';
     if (symlinkat(target, w->tfd, w->rel) < 0) {
-      if (errno == EEXIST && is_our_link(w->tfd, w->rel))
-        continue;
-      if (errno == EEXIST)
+      int ours;
+      if (errno != EEXIST)
+        return sys(w, "create link", w->rel);
+      if ((ours = is_our_link(w->tfd, w->rel)) < 0)
+        return sys(w, "read link", w->rel);
+      if (!ours)
         return conflict(w, w->rel, e->top_len, "an entry appeared there during the write");
-      return sys(w, "create link", w->rel);
+      continue;
     }
     changes++;
   }
@@ -665,21 +673,32 @@ static int update_links(writer *w)
   return changes;
 }
 
+/* Once ..data is swapped the new version is what readers see: every
+ * later step still runs when one fails (links, old version, sync), and
+ * the first failure is the one reported. */
 static int publish(writer *w)
 {
+  aw_error later;
+  aw_error *first = w->err;
+  int rc = 0;
+
   if (build_version(w) < 0 || swap_data(w) < 0)
     return -1;
-  if (sync_target(w) < 0)
-    return -1;
-  if (update_links(w) < 0)
-    return -1;
+  w->err = &later;
+  if (sync_target(w) < 0 && rc == 0)
+    rc = -1, *first = later;
+  if (update_links(w) < 0 && rc == 0)
+    rc = -1, *first = later;
   if (w->cfd >= 0) {
     close(w->cfd);
     w->cfd = -1;
   }
-  if (w->cur[0] && aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err) < 0)
-    return -1;
-  return sync_target(w);
+  if (w->cur[0] && aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err) < 0 && rc == 0)
+    rc = -1, *first = later;
+  if (sync_target(w) < 0 && rc == 0)
+    rc = -1, *first = later;
+  w->err = first;
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */

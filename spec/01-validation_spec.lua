@@ -157,6 +157,23 @@ describe("validation", function()
     assert.are.equal(before, H.snapshot(target))
   end)
 
+  it("refuses a target path holding a NUL byte, in every call", function()
+    local bad = target .. "\0/../elsewhere"
+    for _, call in ipairs({
+      function() return aw.write(bad, { a = "1" }) end,
+      function() return aw.new(bad) end,
+      function() return aw.read(bad) end,
+      function() return aw.version(bad) end,
+      function() return aw.watch(bad) end,
+    }) do
+      local ok, msg, code = call()
+      assert.is_nil(ok)
+      assert.are.equal("invalid", code)
+      assert.truthy(msg:find("NUL", 1, true), msg)
+    end
+    assert.are.equal(before, H.snapshot(target))
+  end)
+
   it("prefixes messages with log_context", function()
     local ok, msg = aw.write(target, { ["/abs"] = "x" }, { log_context = "myapp" })
     assert.is_nil(ok)

@@ -129,3 +129,66 @@ describe("a write onto a full file system", function()
     H.assert_layout(target, B2)
   end)
 end)
+
+describe("a failure after the swap", function()
+  local target
+  before_each(function()
+    target = H.tmpdir("late")
+    assert.is_true(aw.write(target, { a = "A", gone = "G" }))
+  end)
+  after_each(H.cleanup)
+
+  local CHILD = [[
+    local aw = require("atomicwriter")
+    print(aw.write(%q, { a = "B", new = "N" }))
+  ]]
+
+  it("still finishes the links and the old version, and says the payload is published", function()
+    if not H.sh("command -v strace") then
+      pending("strace is not installed")
+      return
+    end
+    -- the first fsync is the target's, right after the rename
+    local ok, out = H.lua(CHILD:format(target), "strace -qq -o /dev/null -e inject=fsync:error=EIO:when=1")
+    assert(ok, out)
+    assert.truthy(out:find("\tEIO\ttrue\n$"), out)
+    H.assert_layout(target, { a = "B", new = "N" })
+    assert.is_false(aw.write(target, { a = "B", new = "N" }))
+  end)
+
+  it("reports a name taken during the write as a conflict, not an errno", function()
+    if not H.sh("command -v strace") then
+      pending("strace is not installed")
+      return
+    end
+    -- hold the writer at its second symlinkat (the first visible link) and
+    -- meanwhile put a user's file where the link "new" goes
+    local p = H.spawn(H.lua_cmd(CHILD:format(target),
+      "strace -qq -o /dev/null -e inject=symlinkat:delay_enter=800000:when=2"))
+    H.sh("sleep 0.4")
+    H.write_file(target .. "/new", "user file")
+    local ok, out = H.finish(p)
+    assert(ok, out)
+    assert.truthy(out:find("\tconflict\ttrue\n$"), out)
+    assert.are.equal("user file", H.read(target .. "/new"))
+    assert.are.equal("B", H.read(target .. "/a"))
+  end)
+end)
+
+describe("a payload nested deeper than the descriptors allow", function()
+  local target
+  before_each(function() target = H.tmpdir("deep") end)
+  after_each(H.cleanup)
+
+  it("fails with EMFILE and leaves the target clean for the next write", function()
+    local ok, out = H.lua(([[
+      local aw = require("atomicwriter")
+      assert(aw.write(%q, { small = "1" }))
+      print(aw.write(%q, { [("d/"):rep(200) .. "f"] = "deep" }))
+      print(aw.write(%q, { small = "2" }))
+    ]]):format(target, target, target), "ulimit -n 64;")
+    assert(ok, out)
+    assert.truthy(out:find("^nil\t[^\n]*\tEMFILE\ntrue\n$"), out)
+    H.assert_layout(target, { small = "2" })
+  end)
+end)

@@ -48,6 +48,12 @@ describe("aw.read and aw.version", function()
     assert.are.equal("ENOENT", select(3, aw.version(target .. "/missing")))
   end)
 
+  it("refuse a ..data that is a file with code conflict", function()
+    H.write_file(target .. "/..data", "not a link")
+    assert.are.equal("conflict", select(3, aw.read(target)))
+    assert.are.equal("conflict", select(3, aw.version(target)))
+  end)
+
   it("refuse a planted ..data with code conflict", function()
     assert(H.sh("ln -s /etc " .. H.quote(target .. "/..data")))
     assert.are.equal("conflict", select(3, aw.read(target)))

@@ -33,6 +33,14 @@ for _, mode in ipairs({ "inotify", "poll" }) do
       w:close()
     end)
 
+    it("returns a version already published with wait(0), without waiting", function()
+      local w = assert(aw.watch(target, opts))
+      assert.is_true(aw.write(target, { a = "1" }))
+      assert.are.equal(aw.version(target), w:wait(0))
+      assert.is_nil(w:wait(0))
+      w:close()
+    end)
+
     it("does not report the version current when it starts", function()
       assert.is_true(aw.write(target, { a = "0" }))
       local w = assert(aw.watch(target, opts))

@@ -155,6 +155,25 @@ local function timeout_ms(opts)
   return ms
 end
 
+-- Raises for an argument of the wrong type: a programming error.
+local function check_type(fname, n, value, want)
+  if type(value) ~= want then
+    error(format("bad argument #%d to '%s' (%s expected, got %s)", n, fname, want, type(value)), 3)
+  end
+end
+
+-- The checked options for a call on `target`, or nil, message, "invalid"
+-- when the target path holds a NUL byte (the system would cut it there
+-- and act on another path).
+local function target_options(target, opts)
+  local checked = check_options(opts, 3)
+  if target:find("\0", 1, true) then
+    local prefix = checked.log_context and (checked.log_context .. ": ") or ""
+    return nil, prefix .. quote(target) .. ": the target path contains a NUL byte", "invalid"
+  end
+  return checked
+end
+
 local function do_write(target, payload, opts)
   local list, n, code = flatten(target, payload, opts)
   if not list then
@@ -173,13 +192,13 @@ end
 --   target already held exactly this payload
 -- @return or nil, message, code ("invalid", "conflict", "busy", errno name)
 function M.write(target, payload, opts)
-  if type(target) ~= "string" then
-    error("bad argument #1 to 'write' (string expected, got " .. type(target) .. ")", 2)
+  check_type("write", 1, target, "string")
+  check_type("write", 2, payload, "table")
+  local checked, msg, code = target_options(target, opts)
+  if not checked then
+    return nil, msg, code
   end
-  if type(payload) ~= "table" then
-    error("bad argument #2 to 'write' (table expected, got " .. type(payload) .. ")", 2)
-  end
-  return do_write(target, payload, check_options(opts, 2))
+  return do_write(target, payload, checked)
 end
 
 local Writer = {}
@@ -196,9 +215,7 @@ function Writer:write(payload)
   if getmetatable(self) ~= Writer then
     error("bad argument #1 to 'write' (atomicwriter.writer expected)", 2)
   end
-  if type(payload) ~= "table" then
-    error("bad argument #1 to 'write' (table expected, got " .. type(payload) .. ")", 2)
-  end
+  check_type("write", 1, payload, "table")
   return do_write(self.target, payload, self.opts)
 end
 
@@ -206,11 +223,13 @@ end
 -- @treturn table a writer, or nil, message, code when target is not an
 --   existing directory
 function M.new(target, opts)
-  if type(target) ~= "string" then
-    error("bad argument #1 to 'new' (string expected, got " .. type(target) .. ")", 2)
+  check_type("new", 1, target, "string")
+  local checked, msg, code = target_options(target, opts)
+  if not checked then
+    return nil, msg, code
   end
-  local checked = check_options(opts, 2)
-  local ok, msg, code = core.check_target(target, checked.log_context)
+  local ok
+  ok, msg, code = core.check_target(target, checked.log_context)
   if not ok then
     return nil, msg, code
   end
@@ -223,19 +242,23 @@ end
 -- @treturn string|nil the version's name, nil when nothing is published yet
 -- @return or nil, message, code
 function M.read(target, opts)
-  if type(target) ~= "string" then
-    error("bad argument #1 to 'read' (string expected, got " .. type(target) .. ")", 2)
+  check_type("read", 1, target, "string")
+  local checked, msg, code = target_options(target, opts)
+  if not checked then
+    return nil, msg, code
   end
-  return core.read(target, check_options(opts, 2).log_context)
+  return core.read(target, checked.log_context)
 end
 
 --- The name of the current version of `target`, or nil when none is
 -- published (nil, message, code on failure).
 function M.version(target, opts)
-  if type(target) ~= "string" then
-    error("bad argument #1 to 'version' (string expected, got " .. type(target) .. ")", 2)
+  check_type("version", 1, target, "string")
+  local checked, msg, code = target_options(target, opts)
+  if not checked then
+    return nil, msg, code
   end
-  return core.version(target, check_options(opts, 2).log_context)
+  return core.version(target, checked.log_context)
 end
 
 --- Watches `target` for published versions: `watcher:wait([seconds])`
@@ -245,10 +268,11 @@ end
 --   of using inotify (for NFS or FUSE); `log_context`
 -- @return a watcher, or nil, message, code
 function M.watch(target, opts)
-  if type(target) ~= "string" then
-    error("bad argument #1 to 'watch' (string expected, got " .. type(target) .. ")", 2)
+  check_type("watch", 1, target, "string")
+  local checked, msg, code = target_options(target, opts)
+  if not checked then
+    return nil, msg, code
   end
-  local checked = check_options(opts, 2)
   return core.watch(target, checked.poll, checked.log_context)
 end
 
