@@ -96,8 +96,6 @@ static const char *clean_path(const char *in, size_t len, char *out,
     return "the path is empty";
   if (memchr(in, '\0', len))
     return "the path contains a NUL byte";
-  if (len > AW_MAX_PATH)
-    return "the path is longer than 4096 bytes";
   if (in[0] == '/')
     return "the path is absolute";
 
@@ -127,6 +125,8 @@ static const char *clean_path(const char *in, size_t len, char *out,
   *out_len = o;
   if (o == 0)
     return "the path cleans to '.'";
+  if (o > AW_MAX_PATH)   /* counted once cleaned, as the contract says */
+    return "the path is longer than 4096 bytes";
   if (out[0] == '.' && out[1] == '.')
     return "the first element starts with '..' (names reserved for the writer)";
   return NULL;

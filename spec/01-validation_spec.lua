@@ -100,6 +100,15 @@ describe("validation", function()
     refused({ a = { data = 5 } }, "data")
   end)
 
+  it("refuses an unknown field in a table spec, such as a typo", function()
+    refused({ a = { data = "x", mdoe = "0600" } }, "mdoe")
+  end)
+
+  it("counts the 4096 bytes once the path is cleaned", function()
+    assert.is_true(aw.write(target, { ["a" .. ("/"):rep(5000) .. "b"] = "x" }))
+    assert.are.equal("x", H.read(target .. "/a/b"))
+  end)
+
   it("refuses a non-string key", function()
     refused({ "positional" }, "keys")
   end)

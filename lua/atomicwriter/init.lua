@@ -85,6 +85,8 @@ local function parse_id(v, field)
   return nil, format("%s must be a whole number within 0-%d, not %s", field, MAX_ID, show(v))
 end
 
+local SPEC_FIELDS = { data = true, mode = true, uid = true, gid = true }
+
 -- Turns the payload into the flat list the core reads: path, data, mode,
 -- uid|false, gid|false per file. Returns list, count or nil, message, code.
 local function flatten(target, payload, opts)
@@ -95,6 +97,12 @@ local function flatten(target, payload, opts)
     end
     local data, mode, uid, gid, why = spec, DEFAULT_MODE, false, false, nil
     if type(spec) == "table" then
+      for field in pairs(spec) do
+        if not SPEC_FIELDS[field] then
+          return refuse(target, opts, path, "unknown field " .. show(field) ..
+            " (a file spec has data, mode, uid, gid)")
+        end
+      end
       data = spec.data
       if type(data) ~= "string" then
         return refuse(target, opts, path, "field 'data' must be a string, not " .. type(data))
