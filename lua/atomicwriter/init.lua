@@ -163,17 +163,21 @@ local function timeout_ms(opts)
   return ms
 end
 
--- Raises for an argument of the wrong type: a programming error.
-local function check_type(fname, n, value, want)
+-- Raises for an argument of the wrong type: a programming error, blamed
+-- on the caller `level` frames up.
+local function check_type(fname, n, value, want, level)
   if type(value) ~= want then
-    error(format("bad argument #%d to '%s' (%s expected, got %s)", n, fname, want, type(value)), 3)
+    error(format("bad argument #%d to '%s' (%s expected, got %s)", n, fname, want, type(value)),
+      level + 1)
   end
 end
 
--- The checked options for a call on `target`, or nil, message, "invalid"
--- when the target path holds a NUL byte (the system would cut it there
--- and act on another path).
-local function target_options(target, opts)
+-- Checks the target argument of `fname` and the options (raising for a
+-- programming error); returns the checked options, or nil, message,
+-- "invalid" when the target path holds a NUL byte (the system would cut
+-- it there and act on another path).
+local function target_options(fname, target, opts)
+  check_type(fname, 1, target, "string", 3)
   local checked = check_options(opts, 3)
   if target:find("\0", 1, true) then
     local prefix = checked.log_context and (checked.log_context .. ": ") or ""
@@ -200,9 +204,8 @@ end
 --   target already held exactly this payload
 -- @return or nil, message, code ("invalid", "conflict", "busy", errno name)
 function M.write(target, payload, opts)
-  check_type("write", 1, target, "string")
-  check_type("write", 2, payload, "table")
-  local checked, msg, code = target_options(target, opts)
+  local checked, msg, code = target_options("write", target, opts)
+  check_type("write", 2, payload, "table", 2)
   if not checked then
     return nil, msg, code
   end
@@ -223,7 +226,7 @@ function Writer:write(payload)
   if getmetatable(self) ~= Writer then
     error("bad argument #1 to 'write' (atomicwriter.writer expected)", 2)
   end
-  check_type("write", 1, payload, "table")
+  check_type("write", 1, payload, "table", 2)
   return do_write(self.target, payload, self.opts)
 end
 
@@ -231,8 +234,7 @@ end
 -- @treturn table a writer, or nil, message, code when target is not an
 --   existing directory
 function M.new(target, opts)
-  check_type("new", 1, target, "string")
-  local checked, msg, code = target_options(target, opts)
+  local checked, msg, code = target_options("new", target, opts)
   if not checked then
     return nil, msg, code
   end
@@ -250,8 +252,7 @@ end
 -- @treturn string|nil the version's name, nil when nothing is published yet
 -- @return or nil, message, code
 function M.read(target, opts)
-  check_type("read", 1, target, "string")
-  local checked, msg, code = target_options(target, opts)
+  local checked, msg, code = target_options("read", target, opts)
   if not checked then
     return nil, msg, code
   end
@@ -261,8 +262,7 @@ end
 --- The name of the current version of `target`, or nil when none is
 -- published (nil, message, code on failure).
 function M.version(target, opts)
-  check_type("version", 1, target, "string")
-  local checked, msg, code = target_options(target, opts)
+  local checked, msg, code = target_options("version", target, opts)
   if not checked then
     return nil, msg, code
   end
@@ -276,8 +276,7 @@ end
 --   of using inotify (for NFS or FUSE); `log_context`
 -- @return a watcher, or nil, message, code
 function M.watch(target, opts)
-  check_type("watch", 1, target, "string")
-  local checked, msg, code = target_options(target, opts)
+  local checked, msg, code = target_options("watch", target, opts)
   if not checked then
     return nil, msg, code
   end
