@@ -98,7 +98,10 @@ static int walk(aw_snapshot *snap, int dfd, char *rel, size_t rlen, aw_error *er
     struct stat st;
     size_t nlen = strlen(name);
     int fd;
-    if (rlen + 1 + nlen > AW_MAX_PATH || type == DT_LNK) {
+    /* Links and special files are skipped before any open: opening a
+     * device or a FIFO can have effects of its own. */
+    if (rlen + 1 + nlen > AW_MAX_PATH || type == DT_LNK || type == DT_CHR ||
+        type == DT_BLK || type == DT_FIFO || type == DT_SOCK) {
       snap->skipped++;
       continue;
     }
