@@ -50,7 +50,7 @@ LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 # `make check` ends with memcheck; MEMCHECK=no leaves it out.
 MEMCHECK   ?= yes
 
-.PHONY: all check check-matrix deps spec memcheck sanitize demo bench install clean clean-module print
+.PHONY: all check check-matrix deps deps-lua spec memcheck sanitize demo bench install clean clean-module print
 all: $(MODULE) $(STATICLIB) examples
 
 $(BUILD)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
@@ -68,9 +68,12 @@ $(STATICLIB): $(CORE_PIC)
 # C-only user of the core library (examples/README.md).
 include examples/examples.mk
 
-# Installs what a fresh Debian machine lacks (as root, or through sudo).
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# Installs what a fresh Debian machine lacks (as root, or through sudo):
+# everything for check, or only the interpreter and headers for the demo.
+deps: PKGS = $(DEB_PKGS)
+deps-lua: PKGS = $(LUA_DEB_PKGS)
+deps deps-lua:
+	@missing=""; for p in $(PKGS); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -130,7 +133,8 @@ sanitize: deps
 	  $(filter-out spec/07-locking_spec.lua spec/08-readers_spec.lua spec/09-crash_spec.lua \
 	    spec/11-embed_spec.lua,$(wildcard spec/*_spec.lua))
 
-demo: all
+demo: deps-lua
+	$(MAKE) --no-print-directory all
 	AW_CPATH='./$(MODDIR)/?.so' $(LUA) examples/demo.lua
 
 # Benchmark against the bare system calls (bench/README.md); not part of check.
