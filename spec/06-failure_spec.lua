@@ -24,10 +24,6 @@ local function assert_still_A(target)
   assert.are.equal("A1", H.read(target .. "/a"))
 end
 
-local function has_strace()
-  return H.sh("command -v strace")
-end
-
 describe("a failing write", function()
   local target
   before_each(function()
@@ -75,7 +71,7 @@ describe("a failing write", function()
   end
 
   it("on a failing rename (injected EIO): EIO, A intact, next write clean", function()
-    if not has_strace() then
+    if not H.has_strace() then
       pending("strace is not installed")
       return
     end
@@ -89,7 +85,7 @@ describe("a failing write", function()
   end)
 
   it("on a failing sync (injected EIO on syncfs): EIO, A intact", function()
-    if not has_strace() then
+    if not H.has_strace() then
       pending("strace is not installed")
       return
     end
@@ -144,7 +140,7 @@ describe("a failure after the swap", function()
   ]]
 
   it("still finishes the links and the old version, and says the payload is published", function()
-    if not H.sh("command -v strace") then
+    if not H.has_strace() then
       pending("strace is not installed")
       return
     end
@@ -157,7 +153,7 @@ describe("a failure after the swap", function()
   end)
 
   it("reports a name taken during the write as a conflict, not an errno", function()
-    if not H.sh("command -v strace") then
+    if not H.has_strace() then
       pending("strace is not installed")
       return
     end

@@ -18,10 +18,6 @@ local CHILD = [[
   print(ok, msg, code)
 ]]
 
-local function has_strace()
-  return H.sh("command -v strace")
-end
-
 -- The calls the update makes, as { name, n }: the n-th call of that name
 -- since the child started (strace counts injections per syscall name).
 local function trace_update(target)
@@ -81,7 +77,7 @@ describe("an update killed or failing at each of its system calls", function()
   end
 
   it("makes a known list of system calls (traced once)", function()
-    if not has_strace() then
+    if not H.has_strace() then
       pending("strace is not installed")
       return
     end
@@ -133,7 +129,7 @@ describe("an update killed or failing at each of its system calls", function()
   end
 
   it("orders the syncs: data and directories, then the swap, then the target", function()
-    if not has_strace() then
+    if not H.has_strace() then
       pending("strace is not installed")
       return
     end
@@ -148,7 +144,7 @@ describe("an update killed or failing at each of its system calls", function()
   end)
 
   it("makes no sync call with sync = false", function()
-    if not has_strace() then
+    if not H.has_strace() then
       pending("strace is not installed")
       return
     end

@@ -53,6 +53,11 @@ function H.now_ms()
   return t
 end
 
+--- True when strace is installed (the fault-injection specs need it).
+function H.has_strace()
+  return (H.sh("command -v strace"))
+end
+
 local made = {}
 
 --- A new empty directory under /tmp, removed by H.cleanup().
