@@ -43,6 +43,28 @@ int aw_is_version_name(const char *name)
   return 1;
 }
 
+/* The version ..data names into buf (size >= 2); 0 with buf "" when there
+ * is no ..data. A ..data that is not a symlink to a version name is not
+ * the writer's: AW_KIND_CONFLICT, reported under `step`. */
+int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_error *err)
+{
+  ssize_t n = readlinkat(tfd, AW_DATA_NAME, buf, size - 1);
+  if (n < 0) {
+    buf[0] = '\0';
+    if (errno == ENOENT)
+      return 0;
+    if (errno == EINVAL)
+      return aw_fail(err, AW_KIND_CONFLICT, step, AW_DATA_NAME, 6,
+                     "it is not a symlink the writer created");
+    return aw_fail_sys(err, "read link", AW_DATA_NAME, errno);
+  }
+  buf[n] = '\0';
+  if ((size_t)n >= size - 1 || !aw_is_version_name(buf))
+    return aw_fail(err, AW_KIND_CONFLICT, step, AW_DATA_NAME, 6,
+                   "it points outside the writer's version directories");
+  return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Reading directories                                                 */
 /* ------------------------------------------------------------------ */

@@ -59,6 +59,7 @@ int aw_dir_next(aw_dir *d, const char **name, unsigned char *type);
 void aw_dir_close(aw_dir *d);   /* frees the buffer, not the descriptor */
 
 int aw_is_version_name(const char *name);
+int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_error *err);
 /* Removes `name` in dirfd, a whole tree if a directory; `type` is its DT_*
  * value when known (DT_UNKNOWN otherwise). Never follows a symlink. */
 int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *err);

@@ -154,21 +154,7 @@ int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err)
 /* ..data's version name into buf; 0 with buf "" when there is none. */
 static int current_name(int tfd, char *buf, size_t size, aw_error *err)
 {
-  ssize_t n = readlinkat(tfd, AW_DATA_NAME, buf, size - 1);
-  if (n < 0) {
-    buf[0] = '\0';
-    if (errno == ENOENT)
-      return 0;
-    if (errno == EINVAL)
-      return aw_fail(err, AW_KIND_CONFLICT, "read", AW_DATA_NAME, 6,
-                     "it is not a symlink the writer created");
-    return aw_fail_sys(err, "read link", AW_DATA_NAME, errno);
-  }
-  buf[n] = '\0';
-  if ((size_t)n >= size - 1 || !aw_is_version_name(buf))
-    return aw_fail(err, AW_KIND_CONFLICT, "read", AW_DATA_NAME, 6,
-                   "it points outside the writer's version directories");
-  return 0;
+  return aw_read_data_link(tfd, buf, size, "read", err);
 }
 
 int aw_version(const char *target, char *buf, size_t size, aw_error *err)

@@ -198,20 +198,11 @@ static int open_target(writer *w)
 static int read_current(writer *w)
 {
   struct stat st;
-  ssize_t n = readlinkat(w->tfd, AW_DATA_NAME, w->cur, sizeof w->cur - 1);
 
-  if (n < 0) {
-    w->cur[0] = '\0';
-    if (errno == ENOENT)
-      return 0;
-    if (errno == EINVAL)
-      return conflict(w, AW_DATA_NAME, 6, "it is not a symlink the writer created");
-    return sys(w, "read link", AW_DATA_NAME);
-  }
-  w->cur[n] = '\0';
-  if ((size_t)n >= sizeof w->cur - 1 || !aw_is_version_name(w->cur))
-    return conflict(w, AW_DATA_NAME, 6,
-                    "it points outside the writer's version directories");
+  if (aw_read_data_link(w->tfd, w->cur, sizeof w->cur, "refusing to replace", w->err) < 0)
+    return -1;
+  if (!w->cur[0])
+    return 0;
   if (fstatat(w->tfd, w->cur, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno != ENOENT)
       return sys(w, "inspect", w->cur);
