@@ -7,6 +7,19 @@
 #include "aw.h"
 
 #include <stddef.h>
+#include <stdint.h>
+
+#define AW_KEY_SIZE 16
+#define AW_DIGEST_SIZE 16
+
+/* What the manifest remembers of a file or directory of a version: the
+ * fields any change of its content (or of a directory's entries) moves.
+ * ctime is not among them: a hard link to the next version changes it. */
+typedef struct aw_ident {
+  uint64_t dev, ino, size;
+  int64_t mtime_sec;
+  int64_t mtime_nsec;
+} aw_ident;
 
 /* One payload file after validation: its cleaned, NUL-terminated path
  * (in the plan's arena) and the caller's spec. */
@@ -16,6 +29,10 @@ typedef struct aw_entry {
   size_t top_len;         /* length of the first element */
   const aw_file *file;    /* caller's spec: data, size, mode, owner */
   int same;               /* the current version holds exactly this file */
+  int hashed;             /* digest holds the keyed digest of the data */
+  int known;              /* id: the current version's file, settled (manifest) */
+  aw_ident id;
+  unsigned char digest[AW_DIGEST_SIZE];
 } aw_entry;
 
 /* A validated payload, sorted element-wise (see aw_path_cmp). */
@@ -68,5 +85,44 @@ int aw_write_all(int fd, const char *data, size_t size);
 /* Compares the first `size` bytes of the open file `fd` (whose size is
  * `size`) with data; 1 same, 0 differs, -1 error (errno). */
 int aw_same_content(int fd, const char *data, size_t size);
+
+/* ---- aw_manifest.c: what the writer remembers of its version ---- */
+#define AW_MANIFEST_NAME "..manifest"
+#define AW_MANIFEST_TMP_NAME "..manifest_tmp"
+enum { AW_M_DIR = 1, AW_M_KNOWN = 2, AW_M_DIGEST = 4 };
+
+typedef struct aw_mentry {
+  const char *path;        /* not NUL-terminated */
+  size_t len;
+  unsigned flags;          /* AW_M_*: a directory; id is settled; digest set */
+  aw_ident id;
+  unsigned char digest[AW_DIGEST_SIZE];
+} aw_mentry;
+
+typedef struct aw_manifest {
+  unsigned char key[AW_KEY_SIZE];
+  char version[64];        /* the version directory it describes */
+  aw_mentry *v;            /* sorted by aw_path_cmp */
+  size_t n, cap;
+  unsigned char *raw;      /* the file as read; loaded paths point into it */
+  size_t raw_len;
+} aw_manifest;
+
+void aw_manifest_init(aw_manifest *m);
+void aw_manifest_free(aw_manifest *m);
+int aw_manifest_new_key(unsigned char key[AW_KEY_SIZE]);
+/* 1 when target's manifest is whole and describes `version`; otherwise 0
+ * and m is empty. Never an error: the manifest is only a shortcut. */
+int aw_manifest_load(aw_manifest *m, int tfd, const char *version);
+int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags,
+                    const aw_ident *id, const unsigned char *digest);
+const aw_mentry *aw_manifest_find(const aw_manifest *m, const char *path, size_t len);
+/* Replaces target's manifest with m (tmp + rename) unless `old`, as read,
+ * already says exactly that. 0, or -1 (nothing left behind). */
+int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd);
+
+/* ---- aw_hash.c: SipHash-2-4, 128-bit result ---- */
+void aw_siphash128(const unsigned char key[AW_KEY_SIZE], const void *data,
+                   size_t len, unsigned char out[AW_DIGEST_SIZE]);
 
 #endif /* AW_INTERNAL_H */

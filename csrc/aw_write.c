@@ -63,6 +63,19 @@ typedef struct dirlevel {
   size_t end;                /* the directory's length in that path */
 } dirlevel;
 
+/* A directory of the current version, as compare_current saw it. */
+typedef struct seen_dir {
+  const char *path;          /* a prefix of a plan path; "" the version */
+  size_t len;
+  aw_ident id;
+  int known;                 /* no entry added or removed since settled */
+} seen_dir;
+
+/* The manifest pays off from this many small files; a bigger file is
+ * compared by reading it (cheaper than hashing it). */
+#define MANIFEST_MIN_FILES 8
+#define MANIFEST_MAX_FILE 32768
+
 typedef struct writer {
   const char *target;
   const aw_options *opts;
@@ -79,6 +92,20 @@ typedef struct writer {
   dirlevel *dirs;            /* open directories of the next version */
   size_t depth, cap;
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
+  /* what compare_current learns, and the manifest it is kept in */
+  int manifest_type;         /* the target's ..manifest: 0 none, S_IF* */
+  int use_manifest;          /* the payload is hashed and a manifest kept */
+  unsigned char key[AW_KEY_SIZE];
+  aw_manifest old;           /* the current version's, as read */
+  int learned;               /* compare found what the manifest did not say */
+  int64_t s0_sec, s0_nsec;   /* the time before the first look */
+  seen_dir *seen;
+  size_t nseen, seen_cap;
+  const char *gone;          /* a directory missing in the current version */
+  size_t gone_len;
+  dirlevel *cdirs;           /* open directories of the current version */
+  size_t cdepth, ccap;
+  size_t mpos;               /* cursor into old: lookups come in plan order */
 } writer;
 
 /* ------------------------------------------------------------------ */
@@ -183,6 +210,25 @@ static int sys(writer *w, const char *step, const char *path)
   return aw_fail_sys(w->err, step, path, errno);
 }
 
+/* Pushes an open directory on a stack of them (see enter_parent). */
+static int push_level(dirlevel **v, size_t *depth, size_t *cap, int fd,
+                      const char *path, size_t end, aw_error *err)
+{
+  if (*depth == *cap) {
+    size_t n = *cap ? *cap * 2 : 16;
+    dirlevel *d = realloc(*v, n * sizeof *d);
+    if (!d)
+      return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+    *v = d;
+    *cap = n;
+  }
+  (*v)[*depth].fd = fd;
+  (*v)[*depth].path = path;
+  (*v)[*depth].end = end;
+  (*depth)++;
+  return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* 1. Open, lock, read ..data                                          */
 /* ------------------------------------------------------------------ */
@@ -232,6 +278,16 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
     if (type != S_IFLNK)
       return conflict(w, name, strlen(name), "it is not a symlink the writer created");
     if (unlinkat(w->tfd, name, 0) < 0 && errno != ENOENT)
+      return sys(w, "remove stale", name);
+    return 0;
+  }
+  if (strcmp(name, AW_MANIFEST_NAME) == 0) {
+    w->manifest_type = (int)type;
+    return 0;
+  }
+  if (strcmp(name, AW_MANIFEST_TMP_NAME) == 0) {   /* a crashed save */
+    if ((type == S_IFREG || type == S_IFLNK) && unlinkat(w->tfd, name, 0) < 0 &&
+        errno != ENOENT)
       return sys(w, "remove stale", name);
     return 0;
   }
@@ -305,123 +361,372 @@ static int check_visible_names(writer *w)
 /* 4. Compare with the current version                                 */
 /* ------------------------------------------------------------------ */
 
-/* 1 when the file `name` in directory `dfd` holds exactly `f` (bytes,
- * mode, and owner where given), 0 when not, -1 on error. Opened first and
+/* Is an identity taken now proof against later changes? Only when the
+ * entry's mtime lies a clock tick before the moment we started looking:
+ * a change after that moment gets a later mtime, even from a file system
+ * whose clock advances by ticks. Whole-second stamps (nanoseconds 0) need
+ * seconds of margin. Otherwise the entry is read again next time. */
+static int settled(const writer *w, const aw_ident *id)
+{
+  int64_t margin = id->mtime_nsec == 0 ? 3000000000 : 20000000;
+  int64_t age = w->s0_sec - id->mtime_sec;
+  if (age > 4)
+    return 1;
+  if (age < -1)
+    return 0;
+  return age * 1000000000 + (w->s0_nsec - id->mtime_nsec) > margin;
+}
+
+static void ident_of(aw_ident *id, const struct stat *st)
+{
+  id->dev = (uint64_t)st->st_dev;
+  id->ino = (uint64_t)st->st_ino;
+  id->size = (uint64_t)st->st_size;
+  id->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+  id->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
+}
+
+static int ident_eq(const aw_ident *a, const aw_ident *b)
+{
+  return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+         a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
+}
+
+/* Mode and owner as the payload asks (owner only where given). */
+static int same_attrs(const struct stat *st, const aw_file *f)
+{
+  return S_ISREG(st->st_mode) && (unsigned)(st->st_mode & 07777) == f->mode &&
+         (f->uid < 0 || (long long)st->st_uid == f->uid) &&
+         (f->gid < 0 || (long long)st->st_gid == f->gid) &&
+         (unsigned long long)st->st_size == (unsigned long long)f->size;
+}
+
+/* 1 when the current version's file holds exactly `e` (bytes, mode, and
+ * owner where given), 0 when not or missing, -1 on error. Opened, then
  * inspected through the descriptor: four calls for a file that matches. */
-static int same_file(writer *w, int dfd, const char *name, const aw_file *f)
+static int read_compare(writer *w, aw_entry *e, int dfd, const char *name)
 {
   struct stat st;
   int same = 0;
   int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 
   if (fd < 0) {
-    if (errno == ELOOP || errno == EACCES || errno == ENXIO)
-      return 0;   /* replaced by a link, unreadable, a socket: not ours as is */
-    return sys(w, "open current file", w->rel);
+    if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EACCES ||
+        errno == ENXIO)
+      return 0;   /* missing, replaced by a link, unreadable, a socket */
+    return sys(w, "open current file", e->path);
   }
   if (fstat(fd, &st) < 0) {
-    sys(w, "inspect current file", w->rel);
+    sys(w, "inspect current file", e->path);
     close(fd);
     return -1;
   }
-  if (S_ISREG(st.st_mode) && (unsigned)(st.st_mode & 07777) == f->mode &&
-      (f->uid < 0 || (long long)st.st_uid == f->uid) &&
-      (f->gid < 0 || (long long)st.st_gid == f->gid) &&
-      (unsigned long long)st.st_size == (unsigned long long)f->size &&
-      (same = aw_same_content(fd, f->data, f->size)) < 0)
-    sys(w, "read current file", w->rel);
+  if (same_attrs(&st, e->file) &&
+      (same = aw_same_content(fd, e->file->data, e->file->size)) < 0)
+    sys(w, "read current file", e->path);
   close(fd);
+  if (same == 1) {
+    ident_of(&e->id, &st);
+    e->known = settled(w, &e->id);
+  }
   return same;
 }
 
-/* Marks plan entries whose file in the current version is identical.
- * Returns the number of entries that differ from or are missing in the
- * plan (extras), or -1 on error. `rel`[0..rlen) names directory `dfd`,
- * which stays open. */
-static long compare_dir(writer *w, int dfd, size_t rlen)
+/* The old manifest's entry for `path`. Lookups come in plan order (a
+ * directory just before what it holds), as the entries are kept: a
+ * cursor moving forward finds each. */
+static const aw_mentry *old_entry(writer *w, const char *path, size_t len)
+{
+  const aw_manifest *m = &w->old;
+  int c = 1;
+  while (w->mpos < m->n &&
+         (c = aw_path_cmp(m->v[w->mpos].path, m->v[w->mpos].len, path, len)) < 0)
+    w->mpos++;
+  return w->mpos < m->n && c == 0 ? &m->v[w->mpos] : NULL;
+}
+
+/* 1 same, 0 differs, 2 when only reading the file can tell: the manifest
+ * has no settled identity for it, or the file no longer has that identity
+ * (changed behind the writer's back, perhaps back to the same bytes). */
+static int manifest_compare(writer *w, aw_entry *e, int dfd, const char *name)
+{
+  const aw_mentry *m;
+  struct stat st;
+
+  if (!e->hashed || !(m = old_entry(w, e->path, e->len)) ||
+      (m->flags & (AW_M_DIR | AW_M_KNOWN | AW_M_DIGEST)) != (AW_M_KNOWN | AW_M_DIGEST))
+    return 2;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return 0;
+    return sys(w, "inspect current file", e->path);
+  }
+  ident_of(&e->id, &st);
+  if (!S_ISREG(st.st_mode) || !ident_eq(&e->id, &m->id))
+    return 2;
+  if (memcmp(m->digest, e->digest, AW_DIGEST_SIZE) != 0 || !same_attrs(&st, e->file))
+    return 0;
+  e->known = 1;
+  return 1;
+}
+
+/* A directory of the current version on the way to the payload's files. */
+static int see_dir(writer *w, const char *path, size_t len, const struct stat *st)
+{
+  seen_dir *d;
+  const aw_mentry *m;
+
+  if (w->nseen == w->seen_cap) {
+    size_t cap = w->seen_cap ? w->seen_cap * 2 : 16;
+    seen_dir *v = realloc(w->seen, cap * sizeof *v);
+    if (!v)
+      return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
+    w->seen = v;
+    w->seen_cap = cap;
+  }
+  d = &w->seen[w->nseen++];
+  d->path = path;
+  d->len = len;
+  ident_of(&d->id, st);
+  m = old_entry(w, path, len);
+  /* its entries are those the manifest knew: nothing added or removed */
+  d->known = m && (m->flags & (AW_M_DIR | AW_M_KNOWN)) == (AW_M_DIR | AW_M_KNOWN) &&
+             ident_eq(&d->id, &m->id);
+  return 0;
+}
+
+static size_t dir_len(const aw_entry *e)
+{
+  const char *slash = memrchr(e->path, '/', e->len);
+  return slash ? (size_t)(slash - e->path) : 0;
+}
+
+static int is_below(const aw_entry *e, const char *dir, size_t len)
+{
+  return e->len > len && e->path[len] == '/' && memcmp(e->path, dir, len) == 0;
+}
+
+static void cdirs_close(writer *w)
+{
+  while (w->cdepth > 1)   /* level 0 is cfd */
+    close(w->cdirs[--w->cdepth].fd);
+}
+
+/* Makes the top of w->cdirs the current version's directory of `e`,
+ * opening what the previous entry did not pass: each must be a real
+ * directory (nothing below the version is followed through a symlink).
+ * One that is not, or is missing, is noted in w->gone, and every file
+ * below it differs. Returns the offset of e's name, or -1 on error. */
+static long look_at_dirs(writer *w, const aw_entry *e)
+{
+  size_t dlen = dir_len(e), i;
+  struct stat st;
+
+  if (w->gone_len) {
+    if (is_below(e, w->gone, w->gone_len))
+      return 0;
+    w->gone_len = 0;
+  }
+  while (w->cdepth > 1) {   /* leave the directories e is not in */
+    const dirlevel *top = &w->cdirs[w->cdepth - 1];
+    if (top->end <= dlen && e->path[top->end] == '/' &&
+        memcmp(top->path, e->path, top->end) == 0)
+      break;
+    close(w->cdirs[--w->cdepth].fd);
+  }
+  for (i = w->cdirs[w->cdepth - 1].end; dlen && i <= dlen; i++) {
+    size_t start = w->cdirs[w->cdepth - 1].end;
+    int fd;
+    if (i == start || (i < dlen && e->path[i] != '/'))
+      continue;
+    if (start)
+      start++;   /* past the '/' */
+    memcpy(w->rel, e->path + start, i - start);
+    w->rel[i - start] = '\0';
+    fd = openat(w->cdirs[w->cdepth - 1].fd, w->rel,
+                O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+      int errnum = errno;
+      if (fd >= 0)
+        close(fd);
+      if (errnum != ENOENT && errnum != ENOTDIR && errnum != ELOOP) {
+        memcpy(w->rel, e->path, i);
+        w->rel[i] = '\0';
+        return aw_fail_sys(w->err, "open current version directory", w->rel, errnum);
+      }
+      w->gone = e->path;
+      w->gone_len = i;
+      return 0;
+    }
+    if (push_level(&w->cdirs, &w->cdepth, &w->ccap, fd, e->path, i, w->err) < 0) {
+      close(fd);
+      return -1;
+    }
+    if (see_dir(w, e->path, i, &st) < 0)
+      return -1;
+  }
+  return dlen ? (long)dlen + 1 : 0;
+}
+
+/* 1 when directory `d` of the current version holds an entry the payload
+ * does not have, 0 when not, -1 on error. Settles d's identity. */
+static int has_extras(writer *w, seen_dir *d)
 {
   aw_dir dir;
   const char *name;
-  unsigned char d_type;
-  long extra = 0;
-  int r;
+  unsigned char type;
+  struct stat st;
+  int r, extra = 0, fd;
 
-  if (aw_dir_open(&dir, dfd) < 0)
-    return sys(w, "read current version", w->rel);
-  while ((r = aw_dir_next(&dir, &name, &d_type)) > 0) {
-    size_t nlen = strlen(name), clen = rlen ? rlen + 1 + nlen : nlen;
-    unsigned type;
-    if (clen > AW_MAX_PATH) {
-      extra++;
-      continue;
-    }
-    if (rlen)
-      w->rel[rlen] = '/';
-    memcpy(w->rel + (rlen ? rlen + 1 : 0), name, nlen + 1);
-
-    type = entry_type(dfd, name, d_type);
-    if (type == 0) {
-      if (errno == ENOENT)
-        continue;
-      extra = sys(w, "inspect current version", w->rel);
+  memcpy(w->rel, d->path, d->len);
+  memcpy(w->rel + d->len, "\0.", 3);   /* "" is the version itself: "." */
+  fd = openat(w->cfd, d->len ? w->rel : w->rel + 1,
+              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 1
+           : sys(w, "open current version directory", w->rel);
+  if (fstat(fd, &st) < 0 || aw_dir_open(&dir, fd) < 0) {
+    sys(w, "read current version", w->rel);
+    close(fd);
+    return -1;
+  }
+  ident_of(&d->id, &st);   /* before the listing: a later change moves it */
+  while (!extra && (r = aw_dir_next(&dir, &name, &type)) > 0) {
+    size_t nlen = strlen(name), off = d->len ? d->len + 1 : 0;
+    if (off + nlen > AW_MAX_PATH) {
+      extra = 1;
       break;
     }
-    if (type == S_IFDIR && aw_plan_has_dir(&w->plan, w->rel, clen)) {
-      int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      long sub_extra;
-      if (sub < 0) {
-        extra = sys(w, "open current version directory", w->rel);
-        break;
-      }
-      sub_extra = compare_dir(w, sub, clen);
-      close(sub);
-      if (sub_extra < 0) {
-        extra = -1;
-        break;
-      }
-      extra += sub_extra;
-    } else if (type == S_IFREG) {
-      long idx = aw_plan_find(&w->plan, w->rel, clen);
-      int same;
-      if (idx < 0) {
-        extra++;
-        continue;
-      }
-      same = same_file(w, dfd, name, w->plan.entries[idx].file);
-      if (same < 0) {
-        extra = -1;
-        break;
-      }
-      w->plan.entries[idx].same = same;
-    } else {
-      extra++;   /* a directory, link or device the payload does not have */
-    }
+    if (d->len)
+      w->rel[d->len] = '/';
+    memcpy(w->rel + off, name, nlen + 1);
+    extra = aw_plan_find(&w->plan, w->rel, off + nlen) < 0 &&
+            !aw_plan_has_dir(&w->plan, w->rel, off + nlen);
   }
-  if (r < 0)
+  if (!extra && r < 0)
     extra = sys(w, "read current version", w->rel);
-  w->rel[rlen] = '\0';
   aw_dir_close(&dir);
+  close(fd);
+  if (extra == 0)
+    d->known = settled(w, &d->id);
   return extra;
 }
 
-/* 1 when the current version holds exactly the plan, 0 when not, -1 error. */
+/* Keyed digests of the payload's small files, for the manifest. */
+static int hash_payload(writer *w)
+{
+  size_t i, small = 0;
+
+  if (w->manifest_type != 0 && w->manifest_type != S_IFREG)
+    return 0;   /* the name is taken by something else: no manifest */
+  for (i = 0; i < w->plan.n; i++)
+    small += w->plan.entries[i].file->size <= MANIFEST_MAX_FILE;
+  if (small < MANIFEST_MIN_FILES)
+    return 0;
+  if (w->manifest_type == S_IFREG && aw_manifest_load(&w->old, w->tfd, w->cur))
+    memcpy(w->key, w->old.key, AW_KEY_SIZE);
+  else if (aw_manifest_new_key(w->key) < 0)
+    return 0;
+  else
+    w->learned = 1;
+  for (i = 0; i < w->plan.n; i++) {
+    aw_entry *e = &w->plan.entries[i];
+    if (e->file->size <= MANIFEST_MAX_FILE) {
+      aw_siphash128(w->key, e->file->data, e->file->size, e->digest);
+      e->hashed = 1;
+    }
+  }
+  w->use_manifest = 1;
+  return 0;
+}
+
+/* Marks the plan entries whose file in the current version is identical;
+ * 1 when the current version holds exactly the plan, 0 when not, -1 on
+ * error. With a manifest, a file costs one fstatat and a directory one
+ * (its listing only when it may have changed); without, each file is
+ * read and each directory listed. */
 static int compare_current(writer *w)
 {
-  long extra;
+  struct timespec ts;
+  struct stat st;
   size_t i;
+  int all_same = 1;
 
   if (w->cfd < 0)
     return 0;
-  w->rel[0] = '\0';
-  extra = compare_dir(w, w->cfd, 0);
-  if (extra < 0)
+  clock_gettime(CLOCK_REALTIME, &ts);
+  w->s0_sec = (int64_t)ts.tv_sec;
+  w->s0_nsec = (int64_t)ts.tv_nsec;
+  if (hash_payload(w) < 0)
     return -1;
-  if (extra > 0)
+  if (fstat(w->cfd, &st) < 0)
+    return sys(w, "inspect current version", w->cur);
+  if (see_dir(w, "", 0, &st) < 0 ||
+      push_level(&w->cdirs, &w->cdepth, &w->ccap, w->cfd, "", 0, w->err) < 0)
+    return -1;
+  for (i = 0; i < w->plan.n; i++) {
+    aw_entry *e = &w->plan.entries[i];
+    int same = 0;
+    long off = look_at_dirs(w, e);
+    int dfd = w->cdirs[w->cdepth - 1].fd;
+    if (off < 0)
+      return -1;
+    if (!w->gone_len && (same = manifest_compare(w, e, dfd, e->path + off)) == 2) {
+      same = read_compare(w, e, dfd, e->path + off);
+      w->learned = 1;
+    }
+    if (same < 0)
+      return -1;
+    e->same = same;
+    all_same &= same;
+  }
+  cdirs_close(w);
+  if (!all_same)
     return 0;
-  for (i = 0; i < w->plan.n; i++)
-    if (!w->plan.entries[i].same)
-      return 0;
+  for (i = 0; i < w->nseen; i++) {
+    int extra;
+    if (w->seen[i].known)
+      continue;
+    w->learned = 1;
+    if ((extra = has_extras(w, &w->seen[i])) != 0)
+      return extra < 0 ? -1 : 0;
+  }
   return 1;
+}
+
+/* The manifest of `version`: every file's digest; the identities that are
+ * settled; with `dirs`, the directories looked at (a version just built
+ * has none settled yet). Merged in aw_path_cmp order. */
+static void remember(writer *w, const char *version, int dirs)
+{
+  aw_manifest m;
+  size_t i = 0, j = 0, nd = dirs ? w->nseen : 0;
+
+  if (!w->use_manifest || (dirs && !w->learned))
+    return;   /* a no-op that learned nothing: the manifest says it all */
+  aw_manifest_init(&m);
+  memcpy(m.key, w->key, AW_KEY_SIZE);
+  snprintf(m.version, sizeof m.version, "%s", version);
+  while (i < nd || j < w->plan.n) {
+    const seen_dir *d = i < nd ? &w->seen[i] : NULL;
+    const aw_entry *e = j < w->plan.n ? &w->plan.entries[j] : NULL;
+    int r;
+    if (d && (!e || aw_path_cmp(d->path, d->len, e->path, e->len) < 0)) {
+      r = aw_manifest_add(&m, d->path, d->len, AW_M_DIR | (d->known ? AW_M_KNOWN : 0),
+                          &d->id, NULL);
+      i++;
+    } else {
+      r = aw_manifest_add(&m, e->path, e->len,
+                          (e->known ? AW_M_KNOWN : 0) | (e->hashed ? AW_M_DIGEST : 0),
+                          e->known ? &e->id : NULL, e->hashed ? e->digest : NULL);
+      j++;
+    }
+    if (r < 0)
+      goto out;
+  }
+  aw_manifest_save(&m, &w->old, w->tfd);   /* a shortcut only: failure is harmless */
+out:
+  aw_manifest_free(&m);
 }
 
 /* ------------------------------------------------------------------ */
@@ -469,19 +774,7 @@ static int make_version_dir(writer *w)
  * walk, no PATH_MAX limit for 4096-byte payload paths). */
 static int dirs_push(writer *w, int fd, const char *path, size_t end)
 {
-  if (w->depth == w->cap) {
-    size_t cap = w->cap ? w->cap * 2 : 16;
-    dirlevel *d = realloc(w->dirs, cap * sizeof *d);
-    if (!d)
-      return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
-    w->dirs = d;
-    w->cap = cap;
-  }
-  w->dirs[w->depth].fd = fd;
-  w->dirs[w->depth].path = path;
-  w->dirs[w->depth].end = end;
-  w->depth++;
-  return 0;
+  return push_level(&w->dirs, &w->depth, &w->cap, fd, path, end, w->err);
 }
 
 static void dirs_close(writer *w)
@@ -568,7 +861,7 @@ fail:
 
 /* An unchanged file is hard-linked from the current version: no copy of
  * its bytes. Falls back to writing where a link is not possible. */
-static int place_file(writer *w, const aw_entry *e)
+static int place_file(writer *w, aw_entry *e)
 {
   long off = enter_parent(w, e);
   int dfd;
@@ -578,11 +871,12 @@ static int place_file(writer *w, const aw_entry *e)
   dfd = w->dirs[w->depth - 1].fd;
   if (e->same && w->cfd >= 0) {
     if (linkat(w->cfd, e->path, dfd, e->path + off, 0) == 0)
-      return 0;
+      return 0;   /* the same inode: its identity is still known */
     if (errno != EXDEV && errno != EMLINK && errno != EPERM &&
         errno != ENOTSUP && errno != ENAMETOOLONG)
       return sys(w, "link unchanged file", e->path);
   }
+  e->known = 0;
   return write_file(w, e, dfd, e->path + off);
 }
 
@@ -686,6 +980,10 @@ static int publish(writer *w)
   }
   if (w->cur[0] && aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err) < 0 && rc == 0)
     rc = -1, *first = later;
+  if (w->use_manifest)
+    remember(w, w->next, 0);
+  else if (w->manifest_type == S_IFREG)
+    unlinkat(w->tfd, AW_MANIFEST_NAME, 0);   /* describes a version now gone */
   if (sync_target(w) < 0 && rc == 0)
     rc = -1, *first = later;
   w->err = first;
@@ -724,6 +1022,7 @@ int aw_write(const char *target, const aw_file *files, size_t nfiles,
   int rc = -1, same, fixed;
 
   memset(&w, 0, sizeof w);
+  aw_manifest_init(&w.old);
   if (!opts) {
     aw_options_init(&defaults);
     opts = &defaults;
@@ -742,6 +1041,7 @@ int aw_write(const char *target, const aw_file *files, size_t nfiles,
       check_visible_names(&w) < 0 || (same = compare_current(&w)) < 0)
     goto out;
   if (same) {
+    remember(&w, w.cur, 1);
     if ((fixed = update_links(&w)) < 0 || (fixed > 0 && sync_target(&w) < 0))
       goto out;
     rc = 0;
@@ -767,6 +1067,10 @@ out:
   if (w.tfd >= 0)
     close(w.tfd);   /* releases the lock */
   names_free(&w.names);
+  aw_manifest_free(&w.old);
+  cdirs_close(&w);
+  free(w.cdirs);
+  free(w.seen);
   aw_plan_free(&w.plan);
   return rc;
 }

@@ -3,26 +3,44 @@
 -- per call, the writer is killed (SIGKILL) at that call, and once per call
 -- the call fails with EIO. After each run a reader sees A or B whole
 -- through ..data, and the next write leaves exactly B and a clean target.
+-- The sweep runs twice: for a small payload, and for one big enough that
+-- the writer keeps a manifest (..manifest) and trusts it for the update.
 local H = require("helpers")
 local aw = require("atomicwriter")
 
 local A = { a = "A1", ["d/b"] = "same", ["d/c"] = "A3", gone = "A4" }
 local B = { a = "B1", ["d/b"] = "same", ["d/c"] = "B3", new = "B5" }
+local CHILD_B = '{ a = "B1", ["d/b"] = "same", ["d/c"] = "B3", new = "B5" }'
 
 local CHILD = [[
   local aw = require("atomicwriter")
-  local B = { a = "B1", ["d/b"] = "same", ["d/c"] = "B3", new = "B5" }
+  local B = %s
+  for i = 1, %d do B["d/e" .. i] = "E" .. i end
   io.open("/aw-crash-marker-begin")
   local ok, msg, code = aw.write(%q, B)
   io.open("/aw-crash-marker-end")
   print(ok, msg, code)
 ]]
 
+local SWEEPS = {
+  { label = "", extra = 0 },
+  -- 8 more unchanged files: the manifest is kept, and A's is settled
+  -- (mtimes set in the past) so that the update trusts it
+  { label = " (with a manifest)", extra = 8 },
+}
+
+local function with_extra(payload, extra)
+  local p = {}
+  for k, v in pairs(payload) do p[k] = v end
+  for i = 1, extra do p["d/e" .. i] = "E" .. i end
+  return p
+end
+
 -- The calls the update makes, as { name, n }: the n-th call of that name
 -- since the child started (strace counts injections per syscall name).
-local function trace_update(target)
+local function trace_update(target, extra)
   local log = target .. ".trace"
-  local ok, out = H.lua(CHILD:format(target), "strace -qq -o " .. H.quote(log))
+  local ok, out = H.lua(CHILD:format(CHILD_B, extra, target), "strace -qq -o " .. H.quote(log))
   assert(ok, out)
   local counts, calls, inside = {}, {}, false
   for line in io.lines(log) do
@@ -50,7 +68,7 @@ end
 
 -- What a reader sees after the fault: A or B whole, and the visible paths
 -- both versions have agree with the version ..data names.
-local function assert_whole(target, what)
+local function assert_whole(target, what, A, B)
   local is_a, is_b = version_is(target, A), version_is(target, B)
   assert.is_true(is_a or is_b, what .. ": ..data shows A or B whole")
   local p = is_a and A or B
@@ -62,7 +80,10 @@ local function assert_whole(target, what)
   return is_a and "A" or "B"
 end
 
-describe("an update killed or failing at each of its system calls", function()
+for _, sweep in ipairs(SWEEPS) do
+local A, B, extra = with_extra(A, sweep.extra), with_extra(B, sweep.extra), sweep.extra
+
+describe("an update killed or failing at each of its system calls" .. sweep.label, function()
   local root, calls
   setup(function()
     root = H.tmpdir("crash")
@@ -73,6 +94,11 @@ describe("an update killed or failing at each of its system calls", function()
     local target = root .. "/" .. name
     assert(H.sh("mkdir " .. H.quote(target)))
     assert.is_true(aw.write(target, A))
+    if extra > 0 then
+      assert(H.sh("find " .. H.quote(target .. "/..data/") .. " -type f -exec touch -m -d @1700000000.5 {} +"))
+      assert.is_false(aw.write(target, A))   -- the no-op settles the manifest
+      assert.are.equal("file", H.lstat(target .. "/..manifest").mode)
+    end
     return target
   end
 
@@ -81,7 +107,7 @@ describe("an update killed or failing at each of its system calls", function()
       pending("strace is not installed")
       return
     end
-    calls = trace_update(fresh("trace"))
+    calls = trace_update(fresh("trace"), extra)
     assert.is_true(#calls > 20, "traced " .. #calls .. " calls")
     local names = {}
     for _, c in ipairs(calls) do names[c.name] = true end
@@ -107,14 +133,15 @@ describe("an update killed or failing at each of its system calls", function()
         else
           local target = fresh(fault:gsub("%W", "") .. i)
           local what = ("%s at call %d, %s"):format(fault, i, c.line)
-          local _, out = H.lua(CHILD:format(target),
+          local _, out = H.lua(CHILD:format(CHILD_B, extra, target),
             ("strace -qq -o /dev/null -e inject=%s:%s:when=%d"):format(c.name, fault, c.n))
           if fault == "signal=KILL" then
             assert.is_nil(out:find("^true"), what .. ": the kill landed (" .. out .. ")")
           else
             assert.is_nil(out:find("Segmentation"), what .. ": " .. out)
           end
-          published[assert_whole(target, what)] = published[assert_whole(target, what)] + 1
+          local whole = assert_whole(target, what, A, B)
+          published[whole] = published[whole] + 1
           local ok, msg = aw.write(target, B)
           assert.is_not_nil(ok, msg)
           H.assert_layout(target, B)
@@ -122,8 +149,8 @@ describe("an update killed or failing at each of its system calls", function()
           assert(H.sh("rm -rf " .. H.quote(target)))
         end
       end
-      print(("# crash: %d calls, each hit with %s (%d brk skipped): %d left A, %d left B, 0 lost"):format(
-        seen, fault, skipped, published.A, published.B))
+      print(("# crash%s: %d calls, each hit with %s (%d brk skipped): %d left A, %d left B, 0 lost"):format(
+        sweep.label, seen, fault, skipped, published.A, published.B))
       assert.are.equal(#calls, seen + skipped)
     end)
   end
@@ -134,13 +161,16 @@ describe("an update killed or failing at each of its system calls", function()
       return
     end
     local order = {}
-    for _, c in ipairs(calls or trace_update(fresh("order"))) do
+    for _, c in ipairs(calls or trace_update(fresh("order"), extra)) do
       if c.name == "syncfs" or c.name == "fsync" or c.name:match("^rename") or c.name == "symlinkat" then
         order[#order + 1] = c.name:match("^rename") and "rename" or c.name
       end
     end
-    -- syncfs before the swap; fsync of the target after it, again after the links
-    assert.are.same({ "syncfs", "symlinkat", "rename", "fsync", "symlinkat", "fsync" }, order)
+    -- syncfs before the swap; fsync of the target after it, again after the
+    -- links (and the manifest's rename, which needs no sync of its own)
+    local expect = { "syncfs", "symlinkat", "rename", "fsync", "symlinkat", "fsync" }
+    if extra > 0 then table.insert(expect, 6, "rename") end
+    assert.are.same(expect, order)
   end)
 
   it("makes no sync call with sync = false", function()
@@ -158,3 +188,4 @@ describe("an update killed or failing at each of its system calls", function()
     assert.are.equal("", H.read(log):gsub("%+%+%+[^\n]*\n", ""))
   end)
 end)
+end

@@ -179,6 +179,12 @@ function H.assert_layout(target, payload, others)
     assert.are.equal("..data/" .. name, H.readlink(target .. "/" .. name), "link of " .. name)
   end
   for _, name in ipairs(others or {}) do expect[name] = true end
+  local manifest = H.lstat(target .. "/..manifest")   -- the writer's, when kept
+  if manifest then
+    assert.are.equal("file", manifest.mode, "..manifest is a regular file")
+    assert.are.equal("rw-------", manifest.permissions, "..manifest is the writer's only")
+    expect["..manifest"] = true
+  end
   local got = {}
   for _, name in ipairs(H.ls(target)) do got[name] = true end
   assert.are.same(expect, got)

@@ -1,0 +1,264 @@
+/*
+ * aw_manifest.c - what the writer remembers of the version it published.
+ *
+ * target/..manifest (mode 0600, the writer's only) describes one version:
+ * for each file its identity when last seen settled (device, inode, size,
+ * mtime) and a keyed digest of the data written; for each directory its
+ * identity. A later write that finds a file with the recorded identity
+ * knows its bytes without reading them, and a directory with the recorded
+ * identity has gained and lost no entry. Nothing depends on the manifest
+ * being there or right: a missing, damaged or foreign one (wrong magic,
+ * byte order, version, or MAC) is ignored, and the writer reads the files.
+ *
+ * File layout, native byte order (the file never leaves the machine):
+ *   "AWMANIF1" u32 0x01020304  u32 count  u32 name_len  name  key[16]
+ *   count x { u32 path_len  u32 flags  u64 dev ino size  i64 mtime_sec
+ *             i64 mtime_nsec  digest[16]  path }
+ *   mac[16] = SipHash-2-4-128(key, everything before)
+ */
+#define _GNU_SOURCE
+#include "aw_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAGIC "AWMANIF1"
+#define MAGIC_LEN 8
+#define BYTE_ORDER_MARK 0x01020304u
+#define ENTRY_FIXED (4 + 4 + 8 * 5 + AW_DIGEST_SIZE)
+#define MAX_FILE_SIZE ((size_t)1 << 30)
+
+void aw_manifest_init(aw_manifest *m)
+{
+  memset(m, 0, sizeof *m);
+}
+
+void aw_manifest_free(aw_manifest *m)
+{
+  free(m->v);
+  free(m->raw);
+  aw_manifest_init(m);
+}
+
+int aw_manifest_new_key(unsigned char key[AW_KEY_SIZE])
+{
+  size_t got = 0;
+  while (got < AW_KEY_SIZE) {
+    ssize_t n = getrandom(key + got, AW_KEY_SIZE - got, 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    got += (size_t)n;
+  }
+  return 0;
+}
+
+int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags,
+                    const aw_ident *id, const unsigned char *digest)
+{
+  aw_mentry *e;
+  if (m->n == m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    aw_mentry *v = realloc(m->v, cap * sizeof *v);
+    if (!v)
+      return -1;
+    m->v = v;
+    m->cap = cap;
+  }
+  e = &m->v[m->n++];
+  memset(e, 0, sizeof *e);
+  e->path = path;
+  e->len = len;
+  e->flags = flags;
+  if (id)
+    e->id = *id;
+  if (digest)
+    memcpy(e->digest, digest, AW_DIGEST_SIZE);
+  return 0;
+}
+
+/* Entries are kept in aw_path_cmp order (the plan's): binary search. */
+const aw_mentry *aw_manifest_find(const aw_manifest *m, const char *path, size_t len)
+{
+  size_t lo = 0, hi = m->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = aw_path_cmp(m->v[mid].path, m->v[mid].len, path, len);
+    if (c == 0)
+      return &m->v[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* ---- reading ---- */
+
+typedef struct cursor {
+  const unsigned char *p, *end;
+} cursor;
+
+static int take(cursor *c, void *out, size_t n)
+{
+  if ((size_t)(c->end - c->p) < n)
+    return -1;
+  memcpy(out, c->p, n);
+  c->p += n;
+  return 0;
+}
+
+static int parse(aw_manifest *m, const char *version)
+{
+  cursor c = { m->raw, m->raw + m->raw_len };
+  char magic[MAGIC_LEN];
+  uint32_t bom, count, name_len, i;
+  unsigned char mac[AW_DIGEST_SIZE];
+
+  if (m->raw_len < AW_DIGEST_SIZE)
+    return -1;
+  c.end -= AW_DIGEST_SIZE;
+  if (take(&c, magic, MAGIC_LEN) < 0 || memcmp(magic, MAGIC, MAGIC_LEN) != 0 ||
+      take(&c, &bom, 4) < 0 || bom != BYTE_ORDER_MARK ||
+      take(&c, &count, 4) < 0 || take(&c, &name_len, 4) < 0 ||
+      name_len != strlen(version) || name_len >= sizeof m->version || (size_t)(c.end - c.p) < name_len ||
+      memcmp(c.p, version, name_len) != 0)
+    return -1;
+  memcpy(m->version, version, name_len + 1);
+  c.p += name_len;
+  if (take(&c, m->key, AW_KEY_SIZE) < 0)
+    return -1;
+  aw_siphash128(m->key, m->raw, m->raw_len - AW_DIGEST_SIZE, mac);
+  if (memcmp(mac, c.end, AW_DIGEST_SIZE) != 0)
+    return -1;
+  if (count > (size_t)(c.end - c.p) / ENTRY_FIXED)
+    return -1;
+  m->v = malloc((count ? count : 1) * sizeof *m->v);
+  if (!m->v)
+    return -1;
+  m->cap = count;
+  for (i = 0; i < count; i++) {
+    aw_mentry *e = &m->v[i];
+    uint32_t len, flags;
+    if (take(&c, &len, 4) < 0 || take(&c, &flags, 4) < 0 ||
+        take(&c, &e->id.dev, 8) < 0 || take(&c, &e->id.ino, 8) < 0 ||
+        take(&c, &e->id.size, 8) < 0 || take(&c, &e->id.mtime_sec, 8) < 0 ||
+        take(&c, &e->id.mtime_nsec, 8) < 0 || take(&c, e->digest, AW_DIGEST_SIZE) < 0 ||
+        len > AW_MAX_PATH || (size_t)(c.end - c.p) < len)
+      return -1;
+    e->path = (const char *)c.p;
+    e->len = len;
+    e->flags = flags;
+    c.p += len;
+    m->n++;
+  }
+  return c.p == c.end ? 0 : -1;
+}
+
+int aw_manifest_load(aw_manifest *m, int tfd, const char *version)
+{
+  struct stat st;
+  size_t got = 0;
+  int fd;
+
+  aw_manifest_free(m);
+  fd = openat(tfd, AW_MANIFEST_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+      (unsigned long long)st.st_size > MAX_FILE_SIZE ||
+      !(m->raw = malloc((size_t)st.st_size)))
+    goto ignore;
+  m->raw_len = (size_t)st.st_size;
+  while (got < m->raw_len) {
+    ssize_t n = read(fd, m->raw + got, m->raw_len - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      goto ignore;
+    got += (size_t)n;
+  }
+  close(fd);
+  fd = -1;
+  if (parse(m, version) == 0)
+    return 1;
+
+ignore:
+  if (fd >= 0)
+    close(fd);
+  aw_manifest_free(m);
+  return 0;
+}
+
+/* ---- writing ---- */
+
+static void put(unsigned char **p, const void *v, size_t n)
+{
+  memcpy(*p, v, n);
+  *p += n;
+}
+
+int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd)
+{
+  uint32_t bom = BYTE_ORDER_MARK, count = (uint32_t)m->n, name_len = (uint32_t)strlen(m->version);
+  size_t size = MAGIC_LEN + 12 + name_len + AW_KEY_SIZE + AW_DIGEST_SIZE, i;
+  unsigned char *buf, *p;
+  int fd = -1, rc = -1, attempt;
+
+  for (i = 0; i < m->n; i++)
+    size += ENTRY_FIXED + m->v[i].len;
+  if (!(buf = malloc(size)))
+    return -1;
+  p = buf;
+  put(&p, MAGIC, MAGIC_LEN);
+  put(&p, &bom, 4);
+  put(&p, &count, 4);
+  put(&p, &name_len, 4);
+  put(&p, m->version, name_len);
+  put(&p, m->key, AW_KEY_SIZE);
+  for (i = 0; i < m->n; i++) {
+    const aw_mentry *e = &m->v[i];
+    uint32_t len = (uint32_t)e->len, flags = e->flags;
+    put(&p, &len, 4);
+    put(&p, &flags, 4);
+    put(&p, &e->id.dev, 8);
+    put(&p, &e->id.ino, 8);
+    put(&p, &e->id.size, 8);
+    put(&p, &e->id.mtime_sec, 8);
+    put(&p, &e->id.mtime_nsec, 8);
+    put(&p, e->digest, AW_DIGEST_SIZE);
+    put(&p, e->path, e->len);
+  }
+  aw_siphash128(m->key, buf, (size_t)(p - buf), p);
+
+  if (old && old->raw_len == size && memcmp(old->raw, buf, size) == 0) {
+    free(buf);   /* the file says exactly this already */
+    return 0;
+  }
+  for (attempt = 0; attempt < 2 && fd < 0; attempt++) {
+    fd = openat(tfd, AW_MANIFEST_TMP_NAME,
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno != EEXIST || unlinkat(tfd, AW_MANIFEST_TMP_NAME, 0) < 0))
+      break;
+  }
+  if (fd >= 0) {
+    int ok = fchmod(fd, 0600) == 0 && aw_write_all(fd, (const char *)buf, size) == 0;
+    if (close(fd) < 0)
+      ok = 0;
+    if (ok && renameat(tfd, AW_MANIFEST_TMP_NAME, tfd, AW_MANIFEST_NAME) == 0)
+      rc = 0;
+    else
+      unlinkat(tfd, AW_MANIFEST_TMP_NAME, 0);
+  }
+  free(buf);
+  return rc;
+}
