@@ -111,7 +111,8 @@ VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
   --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 memcheck: all
 	$(SPEC_ENV) WRAP="$(VALGRIND)" sh spec/run.sh \
-	  $(filter-out spec/08-readers_spec.lua spec/09-crash_spec.lua,$(wildcard spec/0*_spec.lua))
+	  $(filter-out spec/08-readers_spec.lua spec/09-crash_spec.lua,$(wildcard spec/0*_spec.lua)) \
+	  spec/14-manifest_spec.lua
 
 # The in-process specs against a build with AddressSanitizer and
 # UndefinedBehaviorSanitizer (preloaded into the stock interpreter, child

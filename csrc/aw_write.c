@@ -545,8 +545,8 @@ static long look_at_dirs(writer *w, const aw_entry *e)
     w->rel[i - start] = '\0';
     fd = openat(w->cdirs[w->cdepth - 1].fd, w->rel,
                 O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) < 0) {
-      int errnum = errno;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+      int errnum = fd >= 0 && fstat(fd, &st) == 0 ? ENOTDIR : errno;
       if (fd >= 0)
         close(fd);
       if (errnum != ENOENT && errnum != ENOTDIR && errnum != ELOOP) {
