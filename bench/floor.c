@@ -25,7 +25,7 @@
  * on a quiescent file system instead of paying for the previous removal.
  *
  * Usage:
- *   floor -d BASE -n NFILES -b SIZE [-D NSUBDIRS] [-s] [-w WARMUP] [-i ITERS] [-k]
+ *   floor -d BASE -n NFILES -b SIZE [-D NSUBDIRS] [-s] [-u] [-w WARMUP] [-i ITERS] [-k]
  *
  *   -d BASE    directory in which the targets BASE/f<k> are made and removed
  *   -n NFILES  number of files; -b SIZE bytes per file
@@ -33,6 +33,12 @@
  *              names: "dNN/fNNNN" (file i in subdirectory i / (NFILES/NSUB))
  *              or "fNNNN"; the same names the Lua driver uses
  *   -s         sync variant (the module's sync=true syscalls)
+ *   -u         time an update by hard links instead (W2's own floor): the
+ *              target holds a first projection (made untimed); the timed
+ *              part makes a new version with every file hard-linked from
+ *              the current one except file NFILES/2, which is written,
+ *              swaps ..data, and removes the old version (unlinkat of each
+ *              known name, no listing). No reading, no checking.
  *   -w, -i     warm-up and measured iterations (default 1 and 10)
  *   -k         profile mode: use the existing empty targets BASE/t<k>
  *              (k = 0 .. WARMUP+ITERS-1), make and remove nothing, so that
@@ -120,23 +126,27 @@ static void write_all(int fd, const char *p, size_t n, const char *path)
 }
 
 /* The timed projection. */
-static long long project(const plan *pl, const char *target)
+/* A version name of the module's shape (same length, same cost). */
+static void version_name(char *version, size_t size)
 {
   struct timespec ts;
   struct tm tm;
-  char version[64];
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  snprintf(version, size, "..%04d_%02d_%02d_%02d_%02d_%02d.%09ld",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, (long)ts.tv_nsec);
+}
+
+static long long project(const plan *pl, const char *target, char version[64])
+{
   long long t0 = now_ns();
   int tfd, vfd, i;
 
   tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (tfd < 0)
     die("open", target);
-  /* A version name of the module's shape (same length, same cost). */
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  snprintf(version, sizeof version, "..%04d_%02d_%02d_%02d_%02d_%02d.%09ld",
-           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-           tm.tm_sec, (long)ts.tv_nsec);
+  version_name(version, 64);
   if (mkdirat(tfd, version, 0755) < 0)
     die("mkdir", version);
   vfd = openat(tfd, version, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -176,6 +186,67 @@ static long long project(const plan *pl, const char *target)
   return now_ns() - t0;
 }
 
+/* The timed update by hard links: the least an update that keeps its
+ * unchanged files must do in this layout. `old` is the current version. */
+static long long update(const plan *pl, const char *target, const char *old)
+{
+  char version[64];
+  long long t0 = now_ns();
+  int tfd, vfd, ofd, i, changed = pl->nfiles / 2;
+
+  tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tfd < 0)
+    die("open", target);
+  ofd = openat(tfd, old, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (ofd < 0)
+    die("open", old);
+  version_name(version, sizeof version);
+  if (mkdirat(tfd, version, 0755) < 0)
+    die("mkdir", version);
+  vfd = openat(tfd, version, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (vfd < 0)
+    die("open", version);
+  for (i = 0; i < pl->nfiles; i++) {
+    if (pl->nsub && i % (pl->nfiles / pl->nsub) == 0 &&
+        mkdirat(vfd, pl->subs[i / (pl->nfiles / pl->nsub)], 0755) < 0)
+      die("mkdir", pl->subs[i / (pl->nfiles / pl->nsub)]);
+    if (i == changed) {
+      int fd = openat(vfd, pl->paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0)
+        die("create", pl->paths[i]);
+      write_all(fd, pl->buf + (size_t)i * pl->size, pl->size, pl->paths[i]);
+      if (fchmod(fd, 0644) < 0)
+        die("fchmod", pl->paths[i]);
+      if (close(fd) < 0)
+        die("close", pl->paths[i]);
+    } else if (linkat(ofd, pl->paths[i], vfd, pl->paths[i], 0) < 0) {
+      die("link", pl->paths[i]);
+    }
+  }
+  if (pl->sync && syncfs(vfd) < 0)
+    die("syncfs", version);
+  if (symlinkat(version, tfd, "..data_tmp") < 0)
+    die("symlink", "..data_tmp");
+  if (renameat(tfd, "..data_tmp", tfd, "..data") < 0)
+    die("rename", "..data");
+  if (pl->sync && fsync(tfd) < 0)
+    die("fsync", target);
+  for (i = 0; i < pl->nfiles; i++)
+    if (unlinkat(ofd, pl->paths[i], 0) < 0)
+      die("unlink", pl->paths[i]);
+  for (i = 0; i < pl->nsub; i++)
+    if (unlinkat(ofd, pl->subs[i], AT_REMOVEDIR) < 0)
+      die("rmdir", pl->subs[i]);
+  if (unlinkat(tfd, old, AT_REMOVEDIR) < 0)
+    die("rmdir", old);
+  if (pl->sync && fsync(tfd) < 0)
+    die("fsync", target);
+  close(ofd);
+  close(vfd);
+  close(tfd);
+  return now_ns() - t0;
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
   long long x = *(const long long *)a, y = *(const long long *)b;
@@ -199,35 +270,37 @@ int main(int argc, char **argv)
 {
   const char *base = NULL;
   long nfiles = -1, size = -1, nsub = 0, warm = 1, iters = 10;
-  int sync = 0, keep = 0, opt, i, k;
+  int sync = 0, keep = 0, upd = 0, opt, i, k;
   plan pl;
   long long *times, *sorted;
   struct rusage ru;
   int bfd;
 
-  while ((opt = getopt(argc, argv, "d:n:b:D:sw:i:kh")) != -1) {
+  while ((opt = getopt(argc, argv, "d:n:b:D:suw:i:kh")) != -1) {
     switch (opt) {
     case 'd': base = optarg; break;
     case 'n': nfiles = parse(optarg, "-n"); break;
     case 'b': size = parse(optarg, "-b"); break;
     case 'D': nsub = parse(optarg, "-D"); break;
     case 's': sync = 1; break;
+    case 'u': upd = 1; break;
     case 'w': warm = parse(optarg, "-w"); break;
     case 'i': iters = parse(optarg, "-i"); break;
     case 'k': keep = 1; break;
     case 'h':
     default:
       fprintf(opt == 'h' ? stdout : stderr,
-              "usage: floor -d BASE -n NFILES -b SIZE [-D NSUB] [-s] "
+              "usage: floor -d BASE -n NFILES -b SIZE [-D NSUB] [-s] [-u] "
               "[-w WARMUP] [-i ITERS] [-k]\n"
               "  a first projection of NFILES files of SIZE bytes (in NSUB\n"
               "  subdirectories) into fresh targets BASE/f<k>, timed; -s with the\n"
-              "  module's sync=true syncs; -k uses existing BASE/t<k>, no cleanup\n");
+              "  module's sync=true syncs; -u times an update by hard links of\n"
+              "  all files but one instead; -k uses existing BASE/t<k>, no cleanup\n");
       return opt == 'h' ? 0 : 2;
     }
   }
   if (!base || nfiles < 1 || nfiles > 9999 || size < 0 || nsub > 99 ||
-      (nsub && nfiles % nsub) || iters < 1) {
+      (nsub && nfiles % nsub) || iters < 1 || (upd && keep)) {
     fprintf(stderr, "floor: need -d BASE, 1 <= -n <= 9999, -b >= 0, -D <= 99 "
                     "dividing -n, -i >= 1\n");
     return 2;
@@ -275,7 +348,15 @@ int main(int argc, char **argv)
     snprintf(target, sizeof target, "%s/%s", base, name);
     if (!keep && mkdirat(bfd, name, 0755) < 0)
       die("mkdir", target);
-    t = project(&pl, target);
+    {
+      char version[64];
+      t = project(&pl, target, version);
+      if (upd) {   /* the projection was the untimed set-up */
+        if (syncfs(bfd) < 0)
+          die("syncfs", base);
+        t = update(&pl, target, version);
+      }
+    }
     if (!keep) {
       /* Untimed: remove, and let the removal reach the disk now rather
        * than in the next timed iteration. */
@@ -291,8 +372,8 @@ int main(int argc, char **argv)
   memcpy(sorted, times, (size_t)iters * sizeof *times);
   qsort(sorted, (size_t)iters, sizeof *sorted, cmp_ll);
   getrusage(RUSAGE_SELF, &ru);
-  printf("floor files=%ld size=%ld subdirs=%ld sync=%d warmup=%ld iters=%ld\n",
-         nfiles, size, nsub, sync, warm, iters);
+  printf("floor files=%ld size=%ld subdirs=%ld sync=%d update=%d warmup=%ld iters=%ld\n",
+         nfiles, size, nsub, sync, upd, warm, iters);
   printf("ns");
   for (i = 0; i < iters; i++)
     printf(" %lld", times[i]);

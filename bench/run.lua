@@ -75,7 +75,7 @@ local SHAPES = {
   W4 = { files = 10, size = 10 * MiB, subdirs = 0 },
   W5 = { files = 1, size = 100, subdirs = 0 },
 }
-SHAPES.W2, SHAPES.W3, SHAPES.W6 = SHAPES.W1, SHAPES.W1, SHAPES.W1
+SHAPES.W2, SHAPES.W3, SHAPES.W6, SHAPES.W2L = SHAPES.W1, SHAPES.W1, SHAPES.W1, SHAPES.W1
 SHAPES.W5u = SHAPES.W5
 
 local function path_of(shape, i)
@@ -180,9 +180,9 @@ end
 -- Floor batches (a separate process timing itself)
 ------------------------------------------------------------------------
 
-local function floor_batch(shape, sync, dir, warm, iters)
-  local cmd = format("%s -d %s -n %d -b %d -D %d -w %d -i %d%s", shq(FLOOR), shq(dir),
-    shape.files, shape.size, shape.subdirs, warm, iters, sync and " -s" or "")
+local function floor_batch(shape, sync, dir, warm, iters, flags)
+  local cmd = format("%s -d %s -n %d -b %d -D %d -w %d -i %d%s%s", shq(FLOOR), shq(dir),
+    shape.files, shape.size, shape.subdirs, warm, iters, sync and " -s" or "", flags or "")
   local out, ok = sh(cmd)
   local line = out:match("\nns ([%d ]+)")
   if not ok or not line then
@@ -304,7 +304,7 @@ local function measure(fs, spec)
   local rounds, k = 2, KMIN
   if not QUICK then
     local p0 = now()
-    floor_batch(shape, spec.sync, dir, 0, 1)
+    floor_batch(shape, spec.sync, dir, 0, 1, spec.floor_flags)
     local cost_floor = now() - p0
     p0 = now()
     if spec.kind == "w4" then w4_batch(dir, 0, 1) else module_once(side) end
@@ -327,7 +327,7 @@ local function measure(fs, spec)
     local fmed, mmed
     for _, who in ipairs(order) do
       if who == "floor" then
-        local t, rss = floor_batch(shape, spec.sync, dir, WARM, k)
+        local t, rss = floor_batch(shape, spec.sync, dir, WARM, k, spec.floor_flags)
         for _, v in ipairs(t) do res.floor[#res.floor + 1] = v end
         res.floor_rss = math.max(res.floor_rss or 0, rss or 0)
         fmed = median(t)
@@ -374,6 +374,7 @@ local TARGETS = {
   W4 = { max = 1.10, what = "module/floor" },
   W5 = { max = 1.50, what = "module/floor" },
   W5u = { what = "W5u/W5floor", note = "information only" },
+  W2L = { what = "W2/linkfloor", note = "info: vs update by links" },
   W6 = { max = 1.15, what = "module/floor" },
 }
 
@@ -516,6 +517,7 @@ end
 local WORKLOADS = {
   { name = "W1", kind = "first", sync = false, budget = 12 },
   { name = "W2", kind = "update", sync = false, budget = 8 },
+  { name = "W2L", kind = "update", sync = false, budget = 6, floor_flags = " -u" },
   { name = "W3", kind = "noop", sync = false, budget = 6 },
   { name = "W5", kind = "first", sync = false, budget = 5, kmax = 400 },
   { name = "W5u", kind = "update", sync = false, budget = 3, kmax = 400 },
@@ -526,6 +528,7 @@ local WORKLOADS = {
 local DESCR = {
   W1 = "first projection, 1000 x 1 KiB in 10 subdirs",
   W2 = "update, 1 of 1000 files changed (floor: W1's)",
+  W2L = "W2 again, against the floor of an update by hard links (floor -u)",
   W3 = "no-op, identical payload again (floor: W1's)",
   W4 = "first projection, 10 x 10 MiB",
   W5 = "first projection, 1 x 100 B (per-call overhead)",
@@ -580,7 +583,8 @@ local function main()
 
   -- The table: one row per check (W4 has two: time and peak RSS).
   say("")
-  say("Summary (medians; ratio = module / floor; W2, W3 against W1's floor, W5u against W5's)")
+  say("Summary (medians; ratio = module / floor; W2, W3 against W1's floor, W5u against W5's,")
+  say("W2L is W2 against the floor of an update by hard links)")
   local head = format("%-6s %-5s %11s %11s %7s  %-24s %10s  %s",
     "fs", "load", "module", "floor", "ratio", "target", "peak RSS", "result")
   say("%s", head)

@@ -37,6 +37,29 @@ static long long opt_id(lua_State *L, int list, lua_Integer at)
   return id;
 }
 
+/* Runs the write and pushes its results: true | false | nil, message,
+ * code [, true when it failed after the swap: the payload is published]. */
+static int finish_write(lua_State *L, const char *target, const aw_file *files,
+                        size_t n, int sync, lua_Integer timeout_ms, const char *prefix)
+{
+  aw_options opts;
+  aw_error err;
+  int changed;
+
+  aw_options_init(&opts);
+  opts.sync = sync;
+  opts.timeout_ms = (long)timeout_ms;
+  if (aw_write(target, files, n, &opts, &changed, &err) < 0) {
+    push_error(L, &err, prefix, target);
+    if (!changed)
+      return 3;
+    lua_pushboolean(L, 1);   /* failed after the swap: the payload is published */
+    return 4;
+  }
+  lua_pushboolean(L, changed);
+  return 1;
+}
+
 /* core.write(target, list, n, sync, timeout_ms [, log_context])
  * -> true | false | nil, message, code */
 static int core_lua_write(lua_State *L)
@@ -47,9 +70,6 @@ static int core_lua_write(lua_State *L)
   lua_Integer timeout_ms = luaL_checkinteger(L, 5);
   const char *prefix = luaL_optstring(L, 6, NULL);
   aw_file *files;
-  aw_options opts;
-  aw_error err;
-  int changed;
   lua_Integer i;
 
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -76,18 +96,63 @@ static int core_lua_write(lua_State *L)
     f->uid = opt_id(L, 2, at + 4);
     f->gid = opt_id(L, 2, at + 5);
   }
-  aw_options_init(&opts);
-  opts.sync = sync;
-  opts.timeout_ms = (long)timeout_ms;
-  if (aw_write(target, files, (size_t)n, &opts, &changed, &err) < 0) {
-    push_error(L, &err, prefix, target);
-    if (!changed)
-      return 3;
-    lua_pushboolean(L, 1);   /* failed after the swap: the payload is published */
-    return 4;
+  return finish_write(L, target, files, (size_t)n, sync, timeout_ms, prefix);
+}
+
+/* A payload whose keys and specs are all strings (paths and data: mode
+ * 0644, the writer's owner) is read straight from the caller's table;
+ * anything else goes through the Lua side's checks and flat list. */
+static int strings_only(lua_State *L, int t, size_t *n)
+{
+  *n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    int ok = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING;
+    lua_pop(L, 1);
+    if (!ok) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    (*n)++;
   }
-  lua_pushboolean(L, changed);
   return 1;
+}
+
+/* core.strings_only(payload) -> boolean */
+static int core_lua_strings_only(lua_State *L)
+{
+  size_t n;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushboolean(L, strings_only(L, 1, &n));
+  return 1;
+}
+
+/* core.write_strings(target, payload, sync, timeout_ms [, log_context]):
+ * core.write for a payload that passes core.strings_only. */
+static int core_lua_write_strings(lua_State *L)
+{
+  const char *target = luaL_checkstring(L, 1);
+  int sync = lua_toboolean(L, 3);
+  lua_Integer timeout_ms = luaL_checkinteger(L, 4);
+  const char *prefix = luaL_optstring(L, 5, NULL);
+  aw_file *files;
+  size_t n, i = 0;
+
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!strings_only(L, 2, &n))
+    return luaL_error(L, "atomicwriter.core.write_strings: a key or spec is not a string");
+  luaL_argcheck(L, n < ((size_t)-1) / sizeof *files, 2, "too many files");
+  files = (aw_file *)lua_newuserdata(L, (n ? n : 1) * sizeof *files);
+  lua_pushnil(L);
+  while (lua_next(L, 2) && i < n) {   /* the strings stay alive in the payload */
+    aw_file *f = &files[i++];
+    f->path = lua_tolstring(L, -2, &f->path_len);
+    f->data = lua_tolstring(L, -1, &f->size);
+    f->mode = 0644;
+    f->uid = f->gid = -1;
+    lua_pop(L, 1);
+  }
+  return finish_write(L, target, files, i, sync, timeout_ms, prefix);
 }
 
 /* core.check_target(target [, log_context]) -> true | nil, message, code */
@@ -320,6 +385,8 @@ static void create_watcher_meta(lua_State *L)
 
 static const luaL_Reg core_functions[] = {
   { "write", core_lua_write },
+  { "strings_only", core_lua_strings_only },
+  { "write_strings", core_lua_write_strings },
   { "check_target", core_lua_check_target },
   { "read", core_lua_read },
   { "read_tree", core_lua_read_tree },

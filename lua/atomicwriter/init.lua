@@ -187,6 +187,9 @@ local function target_options(fname, target, opts)
 end
 
 local function do_write(target, payload, opts)
+  if core.strings_only(payload) then   -- the common case, checked and read in C
+    return core.write_strings(target, payload, opts.sync, timeout_ms(opts), opts.log_context)
+  end
   local list, n, code = flatten(target, payload, opts)
   if not list then
     return nil, n, code
