@@ -51,7 +51,7 @@ LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 MEMCHECK   ?= yes
 
 .PHONY: all check check-matrix deps deps-lua spec memcheck sanitize demo bench install clean clean-module print
-all: $(MODULE) $(STATICLIB) examples
+all: $(MODULE) $(STATICLIB) examples build/hash-vectors
 
 $(BUILD)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
 	@mkdir -p $(BUILD)
@@ -67,6 +67,11 @@ $(STATICLIB): $(CORE_PIC)
 # The embedding examples: a C host with the module linked in, and a
 # C-only user of the core library (examples/README.md).
 include examples/examples.mk
+
+# The digest's reference vectors (spec/15-hash_spec.lua runs it).
+build/hash-vectors: spec/hash_vectors.c csrc/aw_hash.c csrc/aw_internal.h csrc/aw.h
+	@mkdir -p build
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/hash_vectors.c csrc/aw_hash.c
 
 # Installs what a fresh Debian machine lacks (as root, or through sudo):
 # everything for check, or only the interpreter and headers for the demo.
@@ -123,7 +128,7 @@ memcheck: all
 # which valgrind checks.
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 SAN_DIR   = build/sanitize-$(LUA_NAME)
-sanitize: deps
+sanitize: deps build/hash-vectors
 	$(MAKE) --no-print-directory BUILD=$(SAN_DIR) MODDIR=$(SAN_DIR) \
 	  STATICLIB=$(SAN_DIR)/libatomicwriter.a CFLAGS="-O1 -g $(SAN_FLAGS)" \
 	  LIBFLAG="-shared $(SAN_FLAGS)" $(SAN_DIR)/atomicwriter/core.so
