@@ -106,6 +106,7 @@ typedef struct writer {
   dirlevel *cdirs;           /* open directories of the current version */
   size_t cdepth, ccap;
   size_t mpos;               /* cursor into old: lookups come in plan order */
+  size_t old_files, old_dirs;  /* plan files and seen directories old has */
 } writer;
 
 /* ------------------------------------------------------------------ */
@@ -453,8 +454,10 @@ static int manifest_compare(writer *w, aw_entry *e, int dfd, const char *name)
   const aw_mentry *m;
   struct stat st;
 
-  if (!e->hashed || !(m = old_entry(w, e->path, e->len)) ||
-      (m->flags & (AW_M_DIR | AW_M_KNOWN | AW_M_DIGEST)) != (AW_M_KNOWN | AW_M_DIGEST))
+  if (!(m = old_entry(w, e->path, e->len)) || (m->flags & AW_M_DIR))
+    return 2;
+  w->old_files++;
+  if (!e->hashed || (m->flags & (AW_M_KNOWN | AW_M_DIGEST)) != (AW_M_KNOWN | AW_M_DIGEST))
     return 2;
   if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT || errno == ENOTDIR)
@@ -489,7 +492,8 @@ static int see_dir(writer *w, const char *path, size_t len, const struct stat *s
   d->len = len;
   ident_of(&d->id, st);
   m = old_entry(w, path, len);
-  /* its entries are those the manifest knew: nothing added or removed */
+  w->old_dirs += m && (m->flags & AW_M_DIR);
+  /* nothing added or removed since the manifest saw its entries */
   d->known = m && (m->flags & (AW_M_DIR | AW_M_KNOWN)) == (AW_M_DIR | AW_M_KNOWN) &&
              ident_eq(&d->id, &m->id);
   return 0;
@@ -578,10 +582,24 @@ static int has_extras(writer *w, seen_dir *d)
   struct stat st;
   int r, extra = 0, fd;
 
+  size_t start = 0, i;
+
+  /* one element at a time: no symlink is followed, even one swapped in
+   * since look_at_dirs */
+  fd = openat(w->cfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  for (i = 0; fd >= 0 && d->len && i <= d->len; i++) {
+    int sub;
+    if (i < d->len && d->path[i] != '/')
+      continue;
+    memcpy(w->rel, d->path + start, i - start);
+    w->rel[i - start] = '\0';
+    sub = openat(fd, w->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(fd);
+    fd = sub;
+    start = i + 1;
+  }
   memcpy(w->rel, d->path, d->len);
-  memcpy(w->rel + d->len, "\0.", 3);   /* "" is the version itself: "." */
-  fd = openat(w->cfd, d->len ? w->rel : w->rel + 1,
-              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  w->rel[d->len] = '\0';
   if (fd < 0)
     return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 1
            : sys(w, "open current version directory", w->rel);
@@ -650,7 +668,7 @@ static int compare_current(writer *w)
   struct timespec ts;
   struct stat st;
   size_t i;
-  int all_same = 1;
+  int all_same = 1, same_names;
 
   if (w->cfd < 0)
     return 0;
@@ -683,9 +701,14 @@ static int compare_current(writer *w)
   cdirs_close(w);
   if (!all_same)
     return 0;
+  /* A directory unchanged since the manifest saw it holds the entries the
+   * manifest has below it: those are the plan's only when the manifest
+   * names exactly the plan's files and directories. */
+  same_names = w->old_files == w->plan.n && w->old_dirs == w->nseen &&
+               w->old.n == w->plan.n + w->nseen;
   for (i = 0; i < w->nseen; i++) {
     int extra;
-    if (w->seen[i].known)
+    if (w->seen[i].known && same_names)
       continue;
     w->learned = 1;
     if ((extra = has_extras(w, &w->seen[i])) != 0)

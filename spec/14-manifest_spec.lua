@@ -126,6 +126,21 @@ describe("the manifest", function()
     H.assert_layout(target, p, { "..manifest" })
   end)
 
+  it("publishes a payload that only drops a top-level file, a nested file or a directory", function()
+    -- the directories are unchanged since the manifest saw them: their
+    -- entries are the old payload's, not the new one's
+    for _, drop in ipairs({ { "top" }, { "d1/f04" }, { "d2/f02", "d2/f05", "d2/f08", "d2/f11" } }) do
+      local t = H.tmpdir("manifest-drop")
+      settled(t)
+      assert.is_false(aw.write(t, PAYLOAD))   -- a no-op on a settled manifest
+      local p = copy(PAYLOAD)
+      for _, path in ipairs(drop) do p[path] = nil end
+      assert.is_true(aw.write(t, p), drop[1])
+      H.assert_layout(t, p, { "..manifest" })
+      assert.is_false(aw.write(t, p))
+    end
+  end)
+
   it("sees a file rewritten in place with bytes of the same size", function()
     settled(target)
     local f = assert(io.open(target .. "/..data/d1/f04", "r+b"))
