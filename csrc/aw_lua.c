@@ -101,10 +101,15 @@ static int core_lua_write(lua_State *L)
 
 /* A payload whose keys and specs are all strings (paths and data: mode
  * 0644, the writer's owner) is read straight from the caller's table;
- * anything else goes through the Lua side's checks and flat list. */
+ * anything else, and a table with a metatable (its __pairs decides what it
+ * holds), goes through the Lua side's checks and flat list. */
 static int strings_only(lua_State *L, int t, size_t *n)
 {
   *n = 0;
+  if (lua_getmetatable(L, t)) {   /* __pairs, __index: the Lua side's pairs() */
+    lua_pop(L, 1);
+    return 0;
+  }
   lua_pushnil(L);
   while (lua_next(L, t)) {
     int ok = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING;

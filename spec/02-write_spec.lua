@@ -16,6 +16,22 @@ describe("a first write", function()
     assert.are.equal("a=b\n", H.read(target .. "/user/labels"))
   end)
 
+  it("takes a payload with a metatable for what pairs() gives (__pairs where Lua has it)", function()
+    local real = { a = "1", ["b/c"] = "2", d = { data = "3", mode = "0600" } }
+    local plain = { x = "only", y = "strings" }
+    for _, inner in ipairs({ real, plain }) do
+      local proxy = setmetatable({}, {
+        __pairs = function() return next, inner, nil end,
+        __index = inner,
+      })
+      local expect = {}
+      for k, v in pairs(proxy) do expect[k] = v end
+      local t = H.tmpdir("write-proxy")
+      assert.is_true(aw.write(t, proxy))
+      H.assert_layout(t, expect)
+    end
+  end)
+
   it("names the version directory after the UTC time, to the nanosecond", function()
     assert.is_true(aw.write(target, { a = "1" }))
     local v = H.versions(target)[1]
