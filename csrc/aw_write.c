@@ -733,12 +733,12 @@ static void remember(writer *w, const char *version, int dirs)
   while (i < nd || j < w->plan.n) {
     const seen_dir *d = i < nd ? &w->seen[i] : NULL;
     const aw_entry *e = j < w->plan.n ? &w->plan.entries[j] : NULL;
-    int r;
+    int r = -1;   /* one of d, e is set: the loop's condition */
     if (d && (!e || aw_path_cmp(d->path, d->len, e->path, e->len) < 0)) {
       r = aw_manifest_add(&m, d->path, d->len, AW_M_DIR | (d->known ? AW_M_KNOWN : 0),
                           &d->id, NULL);
       i++;
-    } else {
+    } else if (e) {
       r = aw_manifest_add(&m, e->path, e->len,
                           (e->known ? AW_M_KNOWN : 0) | (e->hashed ? AW_M_DIGEST : 0),
                           e->known ? &e->id : NULL, e->hashed ? e->digest : NULL);
@@ -990,6 +990,7 @@ static int publish(writer *w)
   aw_error *first = w->err;
   int rc = 0;
 
+  memset(&later, 0, sizeof later);   /* filled by the first failing step */
   if (build_version(w) < 0 || swap_data(w) < 0)
     return -1;
   w->err = &later;
