@@ -7,23 +7,26 @@
  *     ..2026_11_25_10_04_05.123456789/  current version  (3) compared, (8) removed
  *     ..2026_11_25_10_04_06.000000001/  next version     (5) built
  *     name       -> ..data/name                          (7) created / removed
+ *     ..manifest  what the writer knows of the current version  (4) read, (8) saved
  *
  * Steps, in order, all relative to the target's directory descriptor and
  * under the target's writer lock:
  *   0. validate and clean the payload (before the target is even opened)
  *   1. open and lock the target; read ..data (must be our own symlink)
- *   2. recover: remove a stale ..data_tmp and orphan version directories
- *      (none is visible: ..data does not point at them)
+ *   2. recover: remove a stale ..data_tmp, ..manifest_tmp and orphan
+ *      version directories (none is visible: ..data does not point at them)
  *   3. refuse visible names held by entries the writer did not create
  *   4. walk the current version: which files are unchanged, is it all equal
- *      (equal: repair missing links, return "unchanged")
+ *      (equal: repair missing links, return "unchanged"); a file the
+ *      manifest knows costs one fstatat, any other is read (see
+ *      compare_current)
  *   5. build the next version: directories 0755, files written with their
  *      exact mode and owner, or hard-linked from the current version when
  *      unchanged; with sync, make it durable (syncfs) before the swap
  *   6. swap: symlink ..data_tmp -> next, rename it over ..data; fsync target
  *   7. only now create the new visible links; remove the writer's links
  *      whose names are gone
- *   8. remove the old version; fsync the target
+ *   8. remove the old version; save the manifest; fsync the target
  * A failure before 6 removes the half-built version and leaves the
  * published one as it was.
  */
