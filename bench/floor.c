@@ -45,7 +45,7 @@
  *              `strace -c` counts only the projection's own calls
  *
  * Output (one key per line, space separated values):
- *   floor files=N size=S subdirs=D sync=0|1 warmup=W iters=I
+ *   floor files=N size=S subdirs=D sync=0|1 update=0|1 warmup=W iters=I
  *   ns <t1> <t2> ...            wall time of each measured iteration
  *   median_ns <m>
  *   maxrss_kib <k>
@@ -125,7 +125,6 @@ static void write_all(int fd, const char *p, size_t n, const char *path)
   }
 }
 
-/* The timed projection. */
 /* A version name of the module's shape (same length, same cost). */
 static void version_name(char *version, size_t size)
 {
@@ -138,6 +137,7 @@ static void version_name(char *version, size_t size)
            tm.tm_sec, (long)ts.tv_nsec);
 }
 
+/* The timed projection; `version` receives the version's name. */
 static long long project(const plan *pl, const char *target, char version[64])
 {
   long long t0 = now_ns();
@@ -300,9 +300,13 @@ int main(int argc, char **argv)
     }
   }
   if (!base || nfiles < 1 || nfiles > 9999 || size < 0 || nsub > 99 ||
-      (nsub && nfiles % nsub) || iters < 1 || (upd && keep)) {
+      (nsub && nfiles % nsub) || iters < 1) {
     fprintf(stderr, "floor: need -d BASE, 1 <= -n <= 9999, -b >= 0, -D <= 99 "
                     "dividing -n, -i >= 1\n");
+    return 2;
+  }
+  if (upd && keep) {
+    fprintf(stderr, "floor: -u makes and removes its targets: it does not go with -k\n");
     return 2;
   }
 

@@ -49,6 +49,8 @@ strace_floor() {
     W1|W2|W3) args="-n 1000 -b 1024 -D 10" ;;
     W6) args="-n 1000 -b 1024 -D 10 -s" ;;
     W5|W5u) args="-n 1 -b 100 -D 0" ;;
+    *) echo "profile.sh: no floor for $1 (W2L's floor, floor -u, makes its own targets)" >&2
+       exit 2 ;;
   esac
   d="$base/f$2"
   rm -rf "$d"
