@@ -65,6 +65,20 @@ int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_erro
   return 0;
 }
 
+void *aw_grow(void *v, size_t n, size_t *cap, size_t size)
+{
+  size_t c;
+  void *p;
+
+  if (n < *cap)
+    return v;
+  c = *cap ? *cap * 2 : 16;
+  if (c > SIZE_MAX / size || !(p = realloc(v, c * size)))
+    return NULL;
+  *cap = c;
+  return p;
+}
+
 /* ------------------------------------------------------------------ */
 /* Reading directories                                                 */
 /* ------------------------------------------------------------------ */
@@ -184,21 +198,19 @@ int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *er
     if (clear_files(fd, &sub, err) < 0)
       break;
     if (sub) {   /* down into the first subdirectory */
+      level *grown;
       int child;
       if (fstat(fd, &st) < 0) {
         aw_fail_sys(err, "inspect directory to remove", sub, errno);
         free(sub);
         break;
       }
-      if (depth == cap) {
-        level *grown = realloc(stack, (cap = cap ? cap * 2 : 16) * sizeof *stack);
-        if (!grown) {
-          aw_fail_sys(err, "allocate", sub, ENOMEM);
-          free(sub);
-          break;
-        }
-        stack = grown;
+      if (!(grown = aw_grow(stack, depth, &cap, sizeof *stack))) {
+        aw_fail_sys(err, "allocate", sub, ENOMEM);
+        free(sub);
+        break;
       }
+      stack = grown;
       stack[depth].name = sub;
       stack[depth].dev = st.st_dev;
       stack[depth].ino = st.st_ino;

@@ -56,10 +56,17 @@ int aw_path_cmp(const char *a, size_t alen, const char *b, size_t blen);
 long aw_plan_find(const aw_plan *plan, const char *path, size_t len);
 /* Nonzero when some entry lies below directory `dir` (dir + "/..."). */
 int aw_plan_has_dir(const aw_plan *plan, const char *dir, size_t len);
+/* Nonzero when entry `e` lies below directory `dir` (dir + "/..."). */
+int aw_entry_below(const aw_entry *e, const char *dir, size_t len);
 /* Nonzero when `name` is the first element of some entry. */
 int aw_plan_has_top(const aw_plan *plan, const char *name, size_t len);
 
 /* ---- aw_fs.c: file-system steps relative to directory descriptors ---- */
+
+/* Room for element `n` of an array of `size`-byte elements with `*cap`
+ * slots: doubles it (from 16) when full. Returns the array, perhaps moved,
+ * or NULL (out of memory) with the old array and *cap untouched. */
+void *aw_grow(void *v, size_t n, size_t *cap, size_t size);
 
 /* Reading a directory straight from its descriptor with getdents64: no
  * dup, fdopendir and closedir around it. The descriptor is the caller's. */
@@ -116,7 +123,6 @@ int aw_manifest_new_key(unsigned char key[AW_KEY_SIZE]);
 int aw_manifest_load(aw_manifest *m, int tfd, const char *version);
 int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags,
                     const aw_ident *id, const unsigned char *digest);
-const aw_mentry *aw_manifest_find(const aw_manifest *m, const char *path, size_t len);
 /* Replaces target's manifest with m (tmp + rename) unless `old`, as read,
  * already says exactly that. 0, or -1 (nothing left behind). */
 int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd);

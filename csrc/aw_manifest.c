@@ -64,15 +64,10 @@ int aw_manifest_new_key(unsigned char key[AW_KEY_SIZE])
 int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags,
                     const aw_ident *id, const unsigned char *digest)
 {
-  aw_mentry *e;
-  if (m->n == m->cap) {
-    size_t cap = m->cap ? m->cap * 2 : 64;
-    aw_mentry *v = realloc(m->v, cap * sizeof *v);
-    if (!v)
-      return -1;
-    m->v = v;
-    m->cap = cap;
-  }
+  aw_mentry *e = aw_grow(m->v, m->n, &m->cap, sizeof *e);
+  if (!e)
+    return -1;
+  m->v = e;
   e = &m->v[m->n++];
   memset(e, 0, sizeof *e);
   e->path = path;
@@ -83,23 +78,6 @@ int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags
   if (digest)
     memcpy(e->digest, digest, AW_DIGEST_SIZE);
   return 0;
-}
-
-/* Entries are kept in aw_path_cmp order (the plan's): binary search. */
-const aw_mentry *aw_manifest_find(const aw_manifest *m, const char *path, size_t len)
-{
-  size_t lo = 0, hi = m->n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = aw_path_cmp(m->v[mid].path, m->v[mid].len, path, len);
-    if (c == 0)
-      return &m->v[mid];
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return NULL;
 }
 
 /* ---- reading ---- */

@@ -63,7 +63,7 @@ long aw_plan_find(const aw_plan *plan, const char *path, size_t len)
   return -1;
 }
 
-static int is_below(const aw_entry *e, const char *dir, size_t len)
+int aw_entry_below(const aw_entry *e, const char *dir, size_t len)
 {
   return e->len > len && e->path[len] == '/' && memcmp(e->path, dir, len) == 0;
 }
@@ -73,7 +73,7 @@ int aw_plan_has_dir(const aw_plan *plan, const char *dir, size_t len)
   size_t i = lower_bound(plan, dir, len);
   if (i < plan->n && plan->entries[i].len == len)
     i++;   /* a file of the same name sorts first; validation refuses it anyway */
-  return i < plan->n && is_below(&plan->entries[i], dir, len);
+  return i < plan->n && aw_entry_below(&plan->entries[i], dir, len);
 }
 
 int aw_plan_has_top(const aw_plan *plan, const char *name, size_t len)
@@ -202,7 +202,7 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
       aw_plan_free(plan);
       return -1;
     }
-    if (is_below(b, a->path, a->len)) {
+    if (aw_entry_below(b, a->path, a->len)) {
       refuse(err, a->path, a->len,
              "the path is a file and also a directory of another path");
       aw_plan_free(plan);

@@ -43,14 +43,10 @@ static int add_file(aw_snapshot *snap, const char *rel, int fd,
   aw_read_file *f;
   size_t got = 0;
 
-  if (snap->n == snap->cap) {
-    size_t cap = snap->cap ? snap->cap * 2 : 32;
-    aw_read_file *v = realloc(snap->files, cap * sizeof *v);
-    if (!v)
-      return aw_fail_sys(err, "allocate", rel, ENOMEM);
-    snap->files = v;
-    snap->cap = cap;
-  }
+  f = aw_grow(snap->files, snap->n, &snap->cap, sizeof *f);
+  if (!f)
+    return aw_fail_sys(err, "allocate", rel, ENOMEM);
+  snap->files = f;
   f = &snap->files[snap->n];
   memset(f, 0, sizeof *f);
   f->path = strdup(rel);

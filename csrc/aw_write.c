@@ -118,14 +118,10 @@ typedef struct writer {
 
 static int names_add(names *l, const char *name, int kind)
 {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    name_entry *v = realloc(l->v, cap * sizeof *v);
-    if (!v)
-      return -1;
-    l->v = v;
-    l->cap = cap;
-  }
+  name_entry *v = aw_grow(l->v, l->n, &l->cap, sizeof *v);
+  if (!v)
+    return -1;
+  l->v = v;
   if (!(l->v[l->n].name = strdup(name)))
     return -1;
   l->v[l->n].kind = kind;
@@ -218,14 +214,10 @@ static int sys(writer *w, const char *step, const char *path)
 static int push_level(dirlevel **v, size_t *depth, size_t *cap, int fd,
                       const char *path, size_t end, aw_error *err)
 {
-  if (*depth == *cap) {
-    size_t n = *cap ? *cap * 2 : 16;
-    dirlevel *d = realloc(*v, n * sizeof *d);
-    if (!d)
-      return aw_fail_sys(err, "allocate", NULL, ENOMEM);
-    *v = d;
-    *cap = n;
-  }
+  dirlevel *d = aw_grow(*v, *depth, cap, sizeof *d);
+  if (!d)
+    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  *v = d;
   (*v)[*depth].fd = fd;
   (*v)[*depth].path = path;
   (*v)[*depth].end = end;
@@ -479,17 +471,12 @@ static int manifest_compare(writer *w, aw_entry *e, int dfd, const char *name)
 /* A directory of the current version on the way to the payload's files. */
 static int see_dir(writer *w, const char *path, size_t len, const struct stat *st)
 {
-  seen_dir *d;
+  seen_dir *d = aw_grow(w->seen, w->nseen, &w->seen_cap, sizeof *d);
   const aw_mentry *m;
 
-  if (w->nseen == w->seen_cap) {
-    size_t cap = w->seen_cap ? w->seen_cap * 2 : 16;
-    seen_dir *v = realloc(w->seen, cap * sizeof *v);
-    if (!v)
-      return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
-    w->seen = v;
-    w->seen_cap = cap;
-  }
+  if (!d)
+    return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
+  w->seen = d;
   d = &w->seen[w->nseen++];
   d->path = path;
   d->len = len;
@@ -506,11 +493,6 @@ static size_t dir_len(const aw_entry *e)
 {
   const char *slash = memrchr(e->path, '/', e->len);
   return slash ? (size_t)(slash - e->path) : 0;
-}
-
-static int is_below(const aw_entry *e, const char *dir, size_t len)
-{
-  return e->len > len && e->path[len] == '/' && memcmp(e->path, dir, len) == 0;
 }
 
 static void cdirs_close(writer *w)
@@ -530,7 +512,7 @@ static long look_at_dirs(writer *w, const aw_entry *e)
   struct stat st;
 
   if (w->gone_len) {
-    if (is_below(e, w->gone, w->gone_len))
+    if (aw_entry_below(e, w->gone, w->gone_len))
       return 0;
     w->gone_len = 0;
   }
