@@ -23,6 +23,13 @@ local function age(target)
   assert(H.sh("find " .. H.quote(target .. "/..data/") .. " -exec touch -h -m -d '-1 hour' {} +"))
 end
 
+-- Overwrites the start of a file in place: same inode, same size.
+local function scribble(path)
+  local f = assert(io.open(path, "r+b"))
+  f:write("CONTENT")
+  f:close()
+end
+
 -- Publishes PAYLOAD, and lets a no-op record a settled manifest.
 local function settled(target)
   assert.is_not_nil(aw.write(target, PAYLOAD))
@@ -143,9 +150,7 @@ describe("the manifest", function()
 
   it("sees a file rewritten in place with bytes of the same size", function()
     settled(target)
-    local f = assert(io.open(target .. "/..data/d1/f04", "r+b"))
-    f:write("CONTENT")
-    f:close()
+    scribble(target .. "/..data/d1/f04")
     assert.is_true(aw.write(target, PAYLOAD))
     H.assert_layout(target, PAYLOAD, { "..manifest" })
   end)
@@ -159,9 +164,7 @@ describe("the manifest", function()
     local path = H.quote(target .. "/..data/d1/f04")
     local ok, mtime = H.sh("stat -c %.9Y " .. path)
     assert(ok, mtime)
-    local f = assert(io.open(target .. "/..data/d1/f04", "r+b"))
-    f:write("CONTENT")
-    f:close()
+    scribble(target .. "/..data/d1/f04")
     assert(H.sh("touch -m -d @" .. mtime:gsub("%s+$", "") .. " " .. path))
     assert.is_true(aw.write(target, PAYLOAD))
     H.assert_layout(target, PAYLOAD, { "..manifest" })
@@ -215,9 +218,7 @@ describe("the manifest", function()
     local mid = math.floor(#good / 2)
     H.write_file(target .. "/..manifest", good:sub(1, mid - 1) ..
       string.char((good:byte(mid) + 1) % 256) .. good:sub(mid + 1))
-    local f = assert(io.open(target .. "/..data/d1/f04", "r+b"))
-    f:write("CONTENT")   -- the damaged manifest must not vouch for this
-    f:close()
+    scribble(target .. "/..data/d1/f04")   -- the damaged manifest must not vouch for this
     assert.is_true(aw.write(target, PAYLOAD))
     H.assert_layout(target, PAYLOAD, { "..manifest" })
 
@@ -235,9 +236,7 @@ describe("the manifest", function()
     settled(other)
     settled(target)
     assert(H.sh("cp " .. H.quote(other .. "/..manifest") .. " " .. H.quote(target .. "/..manifest")))
-    f = assert(io.open(target .. "/..data/d2/f05", "r+b"))
-    f:write("CONTENT")
-    f:close()
+    scribble(target .. "/..data/d2/f05")
     assert.is_true(aw.write(target, PAYLOAD))
     H.assert_layout(target, PAYLOAD, { "..manifest" })
   end)
