@@ -90,8 +90,13 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
   end)
   teardown(H.cleanup)
 
-  local function fresh(name)
-    local target = root .. "/" .. name
+  -- Every target's path has the same length: the traced child and each
+  -- injected one then allocate alike, so the n-th brk or mmap of the trace
+  -- is the n-th of the injected run too.
+  local made = 0
+  local function fresh()
+    made = made + 1
+    local target = ("%s/t%05d"):format(root, made)
     assert(H.sh("mkdir " .. H.quote(target)))
     assert.is_true(aw.write(target, A))
     if extra > 0 then
@@ -107,7 +112,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
       pending("strace is not installed")
       return
     end
-    calls = trace_update(fresh("trace"), extra)
+    calls = trace_update(fresh(), extra)
     assert.is_true(#calls > 20, "traced " .. #calls .. " calls")
     local names = {}
     for _, c in ipairs(calls) do names[c.name] = true end
@@ -131,7 +136,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
         if fault == "error=EIO" and c.name == "brk" then
           skipped = skipped + 1
         else
-          local target = fresh(fault:gsub("%W", "") .. i)
+          local target = fresh()
           local what = ("%s at call %d, %s"):format(fault, i, c.line)
           local _, out = H.lua(CHILD:format(CHILD_B, extra, target),
             ("strace -qq -o /dev/null -e inject=%s:%s:when=%d"):format(c.name, fault, c.n))
@@ -161,7 +166,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
       return
     end
     local order = {}
-    for _, c in ipairs(calls or trace_update(fresh("order"), extra)) do
+    for _, c in ipairs(calls or trace_update(fresh(), extra)) do
       if c.name == "syncfs" or c.name == "fsync" or c.name:match("^rename") or c.name == "symlinkat" then
         order[#order + 1] = c.name:match("^rename") and "rename" or c.name
       end
@@ -178,7 +183,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
       pending("strace is not installed")
       return
     end
-    local target = fresh("nosync")
+    local target = fresh()
     local log = target .. ".trace"
     local ok, out = H.lua(([[
       local aw = require("atomicwriter")
