@@ -13,14 +13,6 @@
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-#define SIPROUND                                                    \
-  do {                                                              \
-    v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);       \
-    v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                          \
-    v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                          \
-    v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);       \
-  } while (0)
-
 static uint64_t load_le64(const unsigned char *p)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -41,40 +33,96 @@ static void store_le64(unsigned char *p, uint64_t x)
     p[i] = (unsigned char)(x >> (8 * i));
 }
 
+/* The state of one computation. Kept in a struct so that two can run side
+ * by side (aw_siphash128_pair); inlined, its words stay in registers. */
+typedef struct sip {
+  uint64_t v0, v1, v2, v3;
+} sip;
+
+static inline void sip_round(sip *s)
+{
+  s->v0 += s->v1; s->v1 = ROTL(s->v1, 13); s->v1 ^= s->v0; s->v0 = ROTL(s->v0, 32);
+  s->v2 += s->v3; s->v3 = ROTL(s->v3, 16); s->v3 ^= s->v2;
+  s->v0 += s->v3; s->v3 = ROTL(s->v3, 21); s->v3 ^= s->v0;
+  s->v2 += s->v1; s->v1 = ROTL(s->v1, 17); s->v1 ^= s->v2; s->v2 = ROTL(s->v2, 32);
+}
+
+static inline void sip_init(sip *s, const unsigned char key[AW_KEY_SIZE])
+{
+  uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
+  s->v0 = 0x736f6d6570736575ULL ^ k0;
+  s->v1 = 0x646f72616e646f6dULL ^ k1 ^ 0xee;   /* 0xee: the 128-bit variant */
+  s->v2 = 0x6c7967656e657261ULL ^ k0;
+  s->v3 = 0x7465646279746573ULL ^ k1;
+}
+
+/* One 8-byte word of the message: two compression rounds. */
+static inline void sip_word(sip *s, uint64_t m)
+{
+  s->v3 ^= m;
+  sip_round(s);
+  sip_round(s);
+  s->v0 ^= m;
+}
+
+/* The last word (the 0..7 bytes left, and the length), then the four
+ * finalization rounds for each half of the result. */
+static void sip_finish(sip *s, const unsigned char *tail, size_t len,
+                       unsigned char out[AW_DIGEST_SIZE])
+{
+  uint64_t b = (uint64_t)len << 56;
+  size_t n = len & 7;
+  int i;
+
+  while (n--)
+    b |= (uint64_t)tail[n] << (8 * n);
+  sip_word(s, b);
+  s->v2 ^= 0xee;
+  for (i = 0; i < 4; i++)
+    sip_round(s);
+  store_le64(out, s->v0 ^ s->v1 ^ s->v2 ^ s->v3);
+  s->v1 ^= 0xdd;
+  for (i = 0; i < 4; i++)
+    sip_round(s);
+  store_le64(out + 8, s->v0 ^ s->v1 ^ s->v2 ^ s->v3);
+}
+
 void aw_siphash128(const unsigned char key[AW_KEY_SIZE], const void *data,
                    size_t len, unsigned char out[AW_DIGEST_SIZE])
 {
   const unsigned char *m = data;
-  uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
-  uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-  uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-  uint64_t b = (uint64_t)len << 56;
-  size_t i, tail = len & 7;
+  size_t i, words = len & ~(size_t)7;
+  sip s;
 
-  v1 ^= 0xee;
-  for (i = 0; i + 8 <= len; i += 8) {
-    uint64_t x = load_le64(m + i);
-    v3 ^= x;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= x;
+  sip_init(&s, key);
+  for (i = 0; i < words; i += 8)
+    sip_word(&s, load_le64(m + i));
+  sip_finish(&s, m + words, len, out);
+}
+
+/* Two digests at once, each the same as aw_siphash128's. One computation
+ * is a chain of dependent steps that leaves most of a core's arithmetic
+ * units idle; a second, independent chain fills them, so the two cost
+ * about 1.4 times one (bench: 0.27 against 0.39 ms per MiB). */
+void aw_siphash128_pair(const unsigned char key[AW_KEY_SIZE],
+                        const void *data_a, size_t len_a, unsigned char out_a[AW_DIGEST_SIZE],
+                        const void *data_b, size_t len_b, unsigned char out_b[AW_DIGEST_SIZE])
+{
+  const unsigned char *a = data_a, *b = data_b;
+  size_t i, words_a = len_a & ~(size_t)7, words_b = len_b & ~(size_t)7;
+  size_t both = words_a < words_b ? words_a : words_b;
+  sip sa, sb;
+
+  sip_init(&sa, key);
+  sip_init(&sb, key);
+  for (i = 0; i < both; i += 8) {
+    sip_word(&sa, load_le64(a + i));
+    sip_word(&sb, load_le64(b + i));
   }
-  while (tail--)
-    b |= (uint64_t)m[i + tail] << (8 * tail);
-  v3 ^= b;
-  SIPROUND;
-  SIPROUND;
-  v0 ^= b;
-  v2 ^= 0xee;
-  SIPROUND;
-  SIPROUND;
-  SIPROUND;
-  SIPROUND;
-  store_le64(out, v0 ^ v1 ^ v2 ^ v3);
-  v1 ^= 0xdd;
-  SIPROUND;
-  SIPROUND;
-  SIPROUND;
-  SIPROUND;
-  store_le64(out + 8, v0 ^ v1 ^ v2 ^ v3);
+  for (; i < words_a; i += 8)
+    sip_word(&sa, load_le64(a + i));
+  for (i = both; i < words_b; i += 8)
+    sip_word(&sb, load_le64(b + i));
+  sip_finish(&sa, a + words_a, len_a, out_a);
+  sip_finish(&sb, b + words_b, len_b, out_b);
 }

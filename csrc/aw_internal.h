@@ -130,5 +130,8 @@ int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd);
 /* ---- aw_hash.c: SipHash-2-4, 128-bit result ---- */
 void aw_siphash128(const unsigned char key[AW_KEY_SIZE], const void *data,
                    size_t len, unsigned char out[AW_DIGEST_SIZE]);
+void aw_siphash128_pair(const unsigned char key[AW_KEY_SIZE],
+                        const void *data_a, size_t len_a, unsigned char out_a[AW_DIGEST_SIZE],
+                        const void *data_b, size_t len_b, unsigned char out_b[AW_DIGEST_SIZE]);
 
 #endif /* AW_INTERNAL_H */

@@ -619,6 +619,7 @@ static int has_extras(writer *w, seen_dir *d)
 static int hash_payload(writer *w)
 {
   size_t i, small = 0;
+  aw_entry *pending = NULL;
 
   if (w->manifest_type != 0 && w->manifest_type != S_IFREG)
     return 0;   /* the name is taken by something else: no manifest */
@@ -632,13 +633,21 @@ static int hash_payload(writer *w)
     return 0;
   else
     w->learned = 1;
-  for (i = 0; i < w->plan.n; i++) {
+  for (i = 0; i < w->plan.n; i++) {   /* two at a time: see aw_siphash128_pair */
     aw_entry *e = &w->plan.entries[i];
-    if (e->file->size <= MANIFEST_MAX_FILE) {
-      aw_siphash128(w->key, e->file->data, e->file->size, e->digest);
-      e->hashed = 1;
+    if (e->file->size > MANIFEST_MAX_FILE)
+      continue;
+    e->hashed = 1;
+    if (!pending) {
+      pending = e;
+      continue;
     }
+    aw_siphash128_pair(w->key, pending->file->data, pending->file->size, pending->digest,
+                       e->file->data, e->file->size, e->digest);
+    pending = NULL;
   }
+  if (pending)
+    aw_siphash128(w->key, pending->file->data, pending->file->size, pending->digest);
   w->use_manifest = 1;
   return 0;
 }

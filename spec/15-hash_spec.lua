@@ -47,4 +47,16 @@ describe("the manifest's digest", function()
     for line in out:gmatch("[^\n]+") do got[#got + 1] = line end
     assert.are.same(SIP128, got)
   end)
+
+  it("is the same when two are computed side by side (lengths len and 63 - len)", function()
+    local ok, out = H.sh("build/hash-vectors pair")
+    assert(ok, out)
+    local got = {}
+    for line in out:gmatch("[^\n]+") do got[#got + 1] = line end
+    local both = {}
+    for _, list in ipairs({ SIP128, SIP128 }) do
+      for _, v in ipairs(list) do both[#both + 1] = v end
+    end
+    assert.are.same(both, got)
+  end)
 end)

@@ -1,15 +1,29 @@
 /*
- * hash_vectors.c - prints aw_siphash128 of the SipHash reference messages
- * (key 00..0f, message 00..len-1, len 0..63), one hex digest per line, for
- * spec/15-hash_spec.lua to compare with the reference vectors.
+ * hash_vectors.c - digests of the SipHash reference messages (key 00..0f,
+ * message 00..len-1, len 0..63), one hex digest per line, for
+ * spec/15-hash_spec.lua to compare with the reference vectors:
+ *   hash-vectors         aw_siphash128 for len 0..63
+ *   hash-vectors pair    aw_siphash128_pair for the lengths (len, 63 - len),
+ *                        len 0..63: the first digest of each pair, then the
+ *                        second, so both lists are the vectors again
  */
 #include "aw_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
-int main(void)
+static void print_hex(const unsigned char d[AW_DIGEST_SIZE])
+{
+  int i;
+  for (i = 0; i < AW_DIGEST_SIZE; i++)
+    printf("%02x", d[i]);
+  printf("\n");
+}
+
+int main(int argc, char **argv)
 {
   unsigned char key[AW_KEY_SIZE], msg[64], out[AW_DIGEST_SIZE];
+  unsigned char second[64][AW_DIGEST_SIZE];
   int i, len;
 
   for (i = 0; i < AW_KEY_SIZE; i++)
@@ -17,10 +31,14 @@ int main(void)
   for (i = 0; i < 64; i++)
     msg[i] = (unsigned char)i;
   for (len = 0; len < 64; len++) {
-    aw_siphash128(key, msg, (size_t)len, out);
-    for (i = 0; i < AW_DIGEST_SIZE; i++)
-      printf("%02x", out[i]);
-    printf("\n");
+    if (argc > 1 && strcmp(argv[1], "pair") == 0)
+      aw_siphash128_pair(key, msg, (size_t)len, out, msg, (size_t)(63 - len), second[63 - len]);
+    else
+      aw_siphash128(key, msg, (size_t)len, out);
+    print_hex(out);
   }
+  if (argc > 1)
+    for (len = 0; len < 64; len++)
+      print_hex(second[len]);
   return 0;
 }
