@@ -65,17 +65,18 @@ static inline void sip_word(sip *s, uint64_t m)
   s->v0 ^= m;
 }
 
-/* The last word (the 0..7 bytes left, and the length), then the four
- * finalization rounds for each half of the result. */
-static void sip_finish(sip *s, const unsigned char *tail, size_t len,
+/* The last word (the 0..7 bytes after the whole words of m, and the
+ * length), then the four finalization rounds for each half of the result.
+ * m is only indexed when bytes are left: it may be NULL when len is 0. */
+static void sip_finish(sip *s, const unsigned char *m, size_t len,
                        unsigned char out[AW_DIGEST_SIZE])
 {
   uint64_t b = (uint64_t)len << 56;
-  size_t n = len & 7;
+  size_t words = len & ~(size_t)7, n = len & 7;
   int i;
 
   while (n--)
-    b |= (uint64_t)tail[n] << (8 * n);
+    b |= (uint64_t)m[words + n] << (8 * n);
   sip_word(s, b);
   s->v2 ^= 0xee;
   for (i = 0; i < 4; i++)
@@ -97,13 +98,14 @@ void aw_siphash128(const unsigned char key[AW_KEY_SIZE], const void *data,
   sip_init(&s, key);
   for (i = 0; i < words; i += 8)
     sip_word(&s, load_le64(m + i));
-  sip_finish(&s, m + words, len, out);
+  sip_finish(&s, m, len, out);
 }
 
 /* Two digests at once, each the same as aw_siphash128's. One computation
  * is a chain of dependent steps that leaves most of a core's arithmetic
  * units idle; a second, independent chain fills them, so the two cost
- * about 1.4 times one (bench: 0.27 against 0.39 ms per MiB). */
+ * about 1.4 times one (0.28 against 0.38 ms per MiB of 1 KiB files, in a C
+ * loop on the project's machine). */
 void aw_siphash128_pair(const unsigned char key[AW_KEY_SIZE],
                         const void *data_a, size_t len_a, unsigned char out_a[AW_DIGEST_SIZE],
                         const void *data_b, size_t len_b, unsigned char out_b[AW_DIGEST_SIZE])
@@ -123,6 +125,6 @@ void aw_siphash128_pair(const unsigned char key[AW_KEY_SIZE],
     sip_word(&sa, load_le64(a + i));
   for (i = both; i < words_b; i += 8)
     sip_word(&sb, load_le64(b + i));
-  sip_finish(&sa, a + words_a, len_a, out_a);
-  sip_finish(&sb, b + words_b, len_b, out_b);
+  sip_finish(&sa, a, len_a, out_a);
+  sip_finish(&sb, b, len_b, out_b);
 }

@@ -59,4 +59,12 @@ describe("the manifest's digest", function()
     end
     assert.are.same(both, got)
   end)
+
+  it("takes the empty message as NULL, which aw.h allows for data of size 0", function()
+    local ok, out = H.sh("build/hash-vectors null")
+    assert(ok, out)
+    local got = {}
+    for line in out:gmatch("[^\n]+") do got[#got + 1] = line end
+    assert.are.same({ SIP128[1], SIP128[1], SIP128[1] }, got)
+  end)
 end)

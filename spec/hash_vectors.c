@@ -6,6 +6,9 @@
  *   hash-vectors pair    aw_siphash128_pair for the lengths (len, 63 - len),
  *                        len 0..63: the first digest of each pair, then the
  *                        second, so both lists are the vectors again
+ *   hash-vectors null    the empty message given as NULL (aw.h allows NULL
+ *                        data of size 0): aw_siphash128, then both digests
+ *                        of aw_siphash128_pair, three times vector 0
  */
 #include "aw_internal.h"
 
@@ -24,20 +27,33 @@ int main(int argc, char **argv)
 {
   unsigned char key[AW_KEY_SIZE], msg[64], out[AW_DIGEST_SIZE];
   unsigned char second[64][AW_DIGEST_SIZE];
-  int i, len;
+  const char *mode = argc > 1 ? argv[1] : "";
+  int i, len, pair = strcmp(mode, "pair") == 0;
 
   for (i = 0; i < AW_KEY_SIZE; i++)
     key[i] = (unsigned char)i;
   for (i = 0; i < 64; i++)
     msg[i] = (unsigned char)i;
+  if (strcmp(mode, "null") == 0) {
+    aw_siphash128(key, NULL, 0, out);
+    print_hex(out);
+    aw_siphash128_pair(key, NULL, 0, out, NULL, 0, second[0]);
+    print_hex(out);
+    print_hex(second[0]);
+    return 0;
+  }
+  if (!pair && *mode) {
+    fprintf(stderr, "usage: hash-vectors [pair | null]\n");
+    return 2;
+  }
   for (len = 0; len < 64; len++) {
-    if (argc > 1 && strcmp(argv[1], "pair") == 0)
+    if (pair)
       aw_siphash128_pair(key, msg, (size_t)len, out, msg, (size_t)(63 - len), second[63 - len]);
     else
       aw_siphash128(key, msg, (size_t)len, out);
     print_hex(out);
   }
-  if (argc > 1)
+  if (pair)
     for (len = 0; len < 64; len++)
       print_hex(second[len]);
   return 0;
