@@ -1,0 +1,43 @@
+-- The documentation a newcomer reads first: short, and every link leads
+-- somewhere that exists.
+local H = require("helpers")
+
+local DOCS = { "README.md", "docs/design.md", "docs/performance.md", "bench/README.md",
+  "examples/README.md" }
+
+-- The anchor GitHub makes of a heading: lower case, punctuation dropped,
+-- spaces to hyphens.
+local function anchor(heading)
+  return (heading:lower():gsub("[^%w%- ]", ""):gsub(" ", "-"))
+end
+
+local function anchors(text)
+  local set = {}
+  for heading in text:gmatch("\n#+ ([^\n]+)") do set[anchor(heading)] = true end
+  return set
+end
+
+describe("the documentation", function()
+  it("keeps README.md under 13 KB (the details live in docs/)", function()
+    local size = #assert(H.read("README.md"))
+    assert.is_true(size < 13 * 1024, ("README.md is %d bytes"):format(size))
+  end)
+
+  it("links only to files and headings that exist", function()
+    for _, doc in ipairs(DOCS) do
+      local text = assert(H.read(doc), doc)
+      local dir = doc:match("^(.*)/") or "."
+      for link in text:gmatch("%]%(([^)%s]+)%)") do
+        if not link:match("^%a+:") then          -- no http:, mailto:
+          local file, frag = link:match("^([^#]*)#?(.*)$")
+          local path = file == "" and doc or (dir .. "/" .. file)
+          assert.truthy(H.lstat(path), doc .. " links to a missing " .. link)
+          if frag ~= "" then
+            local target = assert(H.read(path), path)
+            assert.truthy(anchors("\n" .. target)[frag], doc .. " links to a missing heading " .. link)
+          end
+        end
+      end
+    end
+  end)
+end)
