@@ -76,24 +76,70 @@ static int add_file(aw_snapshot *snap, const char *rel, int fd,
   return 0;
 }
 
-/* Reads every regular file below the directory open as `dfd` (closed
- * here). `rel` holds the directory's relative path, length rlen. Symlinks
- * and other kinds are counted in skipped, never followed. */
-static int walk(aw_snapshot *snap, int dfd, char *rel, size_t rlen, aw_error *err)
-{
+/* One directory of the walk: its entries, and the length of its path in
+ * the walk's relative path. */
+typedef struct walk_level {
   aw_dir dir;
-  const char *name;
-  unsigned char type;
-  int r, rc = 0;
+  size_t rlen;
+} walk_level;
 
-  if (aw_dir_open(&dir, dfd) < 0) {
+/* The walk keeps its directories in a heap array, not in recursion: a
+ * payload may nest 2048 levels, which would need 2048 C frames. */
+static int enter_dir(walk_level **stack, size_t *depth, size_t *cap, int fd,
+                     size_t rlen)
+{
+  walk_level *grown = aw_grow(*stack, *depth, cap, sizeof **stack);
+  if (!grown) {
+    errno = ENOMEM;
+    return -1;
+  }
+  *stack = grown;
+  if (aw_dir_open(&grown[*depth].dir, fd) < 0)
+    return -1;
+  grown[*depth].rlen = rlen;
+  (*depth)++;
+  return 0;
+}
+
+static void leave_dir(walk_level *stack, size_t *depth)
+{
+  walk_level *l = &stack[--*depth];
+  close(l->dir.fd);
+  aw_dir_close(&l->dir);
+}
+
+/* Reads every regular file below the directory open as `dfd` (closed
+ * here). `rel` (AW_MAX_PATH + NAME_MAX + 2 bytes) is scratch for the
+ * relative path of each entry. Symlinks and other kinds are counted in
+ * skipped, never followed. */
+static int walk(aw_snapshot *snap, int dfd, char *rel, aw_error *err)
+{
+  walk_level *stack = NULL;
+  size_t depth = 0, cap = 0;
+  int rc = 0;
+
+  rel[0] = '\0';
+  if (enter_dir(&stack, &depth, &cap, dfd, 0) < 0) {
     close(dfd);
+    free(stack);
     return aw_fail_sys(err, "read directory", rel, errno);
   }
-  while (rc == 0 && (r = aw_dir_next(&dir, &name, &type)) > 0) {
+  while (rc == 0 && depth > 0) {
+    walk_level *top = &stack[depth - 1];
+    size_t rlen = top->rlen, nlen;
+    const char *name;
+    unsigned char type;
     struct stat st;
-    size_t nlen = strlen(name);
-    int fd;
+    int fd, r = aw_dir_next(&top->dir, &name, &type);
+    if (r <= 0) {   /* this directory is done: back to its parent */
+      if (r < 0)
+        rc = aw_fail_sys(err, "read directory", rel, errno);
+      leave_dir(stack, &depth);
+      if (depth > 0)
+        rel[stack[depth - 1].rlen] = '\0';
+      continue;
+    }
+    nlen = strlen(name);
     /* Links and special files are skipped before any open: opening a
      * device or a FIFO can have effects of its own. */
     if (rlen + 1 + nlen > AW_MAX_PATH || type == DT_LNK || type == DT_CHR ||
@@ -104,7 +150,7 @@ static int walk(aw_snapshot *snap, int dfd, char *rel, size_t rlen, aw_error *er
     if (rlen)
       rel[rlen] = '/';
     memcpy(rel + (rlen ? rlen + 1 : 0), name, nlen + 1);
-    fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    fd = openat(top->dir.fd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ELOOP || errno == ENXIO)   /* a symlink, a socket */
         snap->skipped++;
@@ -113,8 +159,12 @@ static int walk(aw_snapshot *snap, int dfd, char *rel, size_t rlen, aw_error *er
     } else if (fstat(fd, &st) < 0) {
       rc = aw_fail_sys(err, "inspect", rel, errno);
       close(fd);
-    } else if (S_ISDIR(st.st_mode)) {
-      rc = walk(snap, fd, rel, rlen ? rlen + 1 + nlen : nlen, err);
+    } else if (S_ISDIR(st.st_mode)) {   /* down: rel keeps its name */
+      if (enter_dir(&stack, &depth, &cap, fd, rlen ? rlen + 1 + nlen : nlen) < 0) {
+        rc = aw_fail_sys(err, "read directory", rel, errno);
+        close(fd);
+      }
+      continue;
     } else {
       if (S_ISREG(st.st_mode))
         rc = add_file(snap, rel, fd, &st, err);
@@ -124,26 +174,40 @@ static int walk(aw_snapshot *snap, int dfd, char *rel, size_t rlen, aw_error *er
     }
     rel[rlen] = '\0';
   }
-  if (rc == 0 && r < 0)
-    rc = aw_fail_sys(err, "read directory", rel, errno);
-  aw_dir_close(&dir);
-  close(dfd);
+  while (depth > 0)
+    leave_dir(stack, &depth);
+  free(stack);
   return rc;
+}
+
+/* Scratch for walk's relative paths: on the heap, as it is 4.3 KiB. */
+static char *new_rel(aw_error *err)
+{
+  char *rel = malloc(AW_MAX_PATH + NAME_MAX + 2);
+  if (!rel)
+    aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  return rel;
 }
 
 int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err)
 {
-  char rel[AW_MAX_PATH + NAME_MAX + 2];
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char *rel;
+  int fd;
 
   memset(snap, 0, sizeof *snap);
-  if (fd < 0)
+  if (!(rel = new_rel(err)))
+    return -1;
+  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    free(rel);
     return aw_fail_sys(err, "open directory", NULL, errno);
-  rel[0] = '\0';
-  if (walk(snap, fd, rel, 0, err) < 0) {
+  }
+  if (walk(snap, fd, rel, err) < 0) {
     aw_snapshot_free(snap);
+    free(rel);
     return -1;
   }
+  free(rel);
   return 0;
 }
 
@@ -168,13 +232,17 @@ int aw_version(const char *target, char *buf, size_t size, aw_error *err)
 
 int aw_read(const char *target, aw_snapshot *snap, aw_error *err)
 {
-  char rel[AW_MAX_PATH + NAME_MAX + 2], again[NAME_MAX + 1];
-  int attempt, locked = 0, rc = -1;
-  int tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char *rel, again[NAME_MAX + 1];
+  int attempt, locked = 0, rc = -1, tfd;
 
   memset(snap, 0, sizeof *snap);
-  if (tfd < 0)
+  if (!(rel = new_rel(err)))
+    return -1;
+  tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tfd < 0) {
+    free(rel);
     return aw_fail_sys(err, "open target directory", NULL, errno);
+  }
   for (attempt = 0;; attempt++) {
     int vfd;
     if (attempt == LOCK_FREE_ATTEMPTS) {   /* writers keep winning: wait for one */
@@ -199,8 +267,7 @@ int aw_read(const char *target, aw_snapshot *snap, aw_error *err)
       aw_fail_sys(err, "open version", snap->version, errno);
       goto out;
     }
-    rel[0] = '\0';
-    if (walk(snap, vfd, rel, 0, err) < 0) {
+    if (walk(snap, vfd, rel, err) < 0) {
       if (err->kind == AW_KIND_SYSTEM && err->errnum == ENOENT && !locked)
         continue;   /* a file went with its version */
       goto out;
@@ -216,5 +283,6 @@ out:
   if (rc < 0)
     aw_snapshot_free(snap);
   close(tfd);   /* drops the shared lock, if taken */
+  free(rel);
   return rc;
 }
