@@ -35,6 +35,10 @@
 #endif
 
 #define QUEUE 64   /* versions reported but not yet taken */
+/* Bytes read from inotify at once: room for 60 events with the longest
+ * names (an event is at most sizeof(struct inotify_event) + NAME_MAX + 1).
+ * Kept in the watcher, not on the caller's stack (issue 10). */
+#define EVENT_BUF 16384
 
 struct aw_watch {
   char *target;
@@ -44,6 +48,10 @@ struct aw_watch {
   char last[NAME_MAX + 1];      /* last version reported (or current at start) */
   char queue[QUEUE][NAME_MAX + 1];
   unsigned head, count;
+  aw_error ignored;         /* read_current's: 4 KiB kept off the stack */
+#ifdef __linux__
+  char events[EVENT_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
+#endif
 };
 
 static long long now_ms(void)
@@ -54,10 +62,9 @@ static long long now_ms(void)
 }
 
 /* The version ..data names now, or "" when there is none or it is not ours. */
-static void read_current(const aw_watch *w, char *buf, size_t size)
+static void read_current(aw_watch *w, char *buf, size_t size)
 {
-  aw_error ignored;
-  if (aw_version(w->target, buf, size, &ignored) < 0)
+  if (aw_version(w->target, buf, size, &w->ignored) < 0)
     buf[0] = '\0';
 }
 
@@ -127,9 +134,9 @@ static void handle(aw_watch *w, const struct inotify_event *ev)
 /* Reads and handles the events that are ready. */
 static int drain(aw_watch *w, aw_error *err)
 {
-  char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+  char *buf = w->events;
   for (;;) {
-    ssize_t n = read(w->fd, buf, sizeof buf);
+    ssize_t n = read(w->fd, buf, sizeof w->events);
     char *p;
     if (n < 0) {
       if (errno == EINTR)
