@@ -47,15 +47,20 @@ enum aw_kind {
   AW_KIND_SYSTEM     /* a system call failed; errnum says why (errno name) */
 };
 
-/* A failure, filled once at the failing call. Owned by the caller. */
+/* A failure, filled once at the failing call. Owned by the caller.
+ * About 4 KiB, nearly all of it the path, which a message must name
+ * whole: a host on a small stack may keep one per thread or on the heap
+ * (every call of this library needs at most 16 KiB of stack besides). */
 typedef struct aw_error {
   enum aw_kind kind;
   int errnum;               /* errno for AW_KIND_SYSTEM, else 0 */
   const char *step;         /* static string: the failing step, e.g. "create file" */
-  char path[AW_MAX_PATH + 64]; /* the offending path, relative to the target */
-  size_t path_len;          /* its length (a refused path may hold a NUL) */
+  const char *detail;       /* static string: what is wrong, for invalid /
+                               conflict; "" otherwise */
+  size_t path_len;          /* the path's length (a refused path may hold a NUL) */
   int has_path;             /* nonzero when the error concerns a path */
-  char detail[160];         /* what is wrong, for invalid / conflict */
+  char path[AW_MAX_PATH + 1]; /* the offending path, relative to the target
+                               (a refused longer one is cut to AW_MAX_PATH) */
 } aw_error;
 
 /* One file of a payload. The core never copies `data`: the caller keeps
@@ -193,6 +198,13 @@ const char *aw_error_code(const aw_error *err);
  * Returns `buf`. */
 char *aw_error_format(const aw_error *err, const char *prefix,
                       const char *target, char *buf, size_t size);
+
+/* aw_error_format_size - a buffer size that holds aw_error_format's whole
+ * message for these arguments (an upper bound, NUL included): escaping
+ * makes the message up to four times the length of its parts, so no fixed
+ * size fits every target and path. */
+size_t aw_error_format_size(const aw_error *err, const char *prefix,
+                            const char *target);
 
 #ifdef __cplusplus
 }

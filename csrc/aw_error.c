@@ -32,7 +32,7 @@ int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
   err->errnum = 0;
   err->step = step;
   copy_path(err, path, path_len);
-  snprintf(err->detail, sizeof err->detail, "%s", detail ? detail : "");
+  err->detail = detail ? detail : "";
   return -1;
 }
 
@@ -42,7 +42,7 @@ int aw_fail_sys(aw_error *err, const char *step, const char *path, int errnum)
   err->errnum = errnum;
   err->step = step;
   copy_path(err, path, path ? strlen(path) : 0);
-  err->detail[0] = '\0';
+  err->detail = "";
   return -1;
 }
 
@@ -143,7 +143,20 @@ char *aw_error_format(const aw_error *err, const char *prefix,
     append(buf, size, &pos, aw_error_code(err));
     append(buf, size, &pos, ")");
   } else {
-    append(buf, size, &pos, err->detail);
+    append(buf, size, &pos, err->detail ? err->detail : "");
   }
   return buf;
+}
+
+size_t aw_error_format_size(const aw_error *err, const char *prefix,
+                            const char *target)
+{
+  /* Every part counted as if each of its bytes took a 4-byte escape, and
+   * 64 bytes for the separators and quotes. */
+  size_t n = strlen(prefix ? prefix : "") + strlen(target ? target : "?") +
+             strlen(err->step ? err->step : "error") + err->path_len +
+             strlen(err->detail ? err->detail : "");
+  if (err->kind == AW_KIND_SYSTEM)
+    n += strlen(strerror(err->errnum)) + strlen(aw_error_code(err));
+  return 4 * n + 64;
 }

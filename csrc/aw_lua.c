@@ -18,13 +18,19 @@
  * path, data, mode, uid (or false), gid (or false). */
 #define FIELDS 5
 
+/* Pushes nil, message, code. The message is formatted into a userdata of
+ * the size it needs, not a stack buffer: a whole message may take four
+ * times the length of its path, and the binding runs on its host's stack
+ * (a collected userdata, unlike malloc, cannot leak if a push raises). */
 static int push_error(lua_State *L, const aw_error *err, const char *prefix,
                       const char *target)
 {
-  char msg[AW_MAX_PATH + 512];
+  size_t size = aw_error_format_size(err, prefix, target);
+  char *msg = (char *)lua_newuserdata(L, size);
   lua_pushnil(L);
-  lua_pushstring(L, aw_error_format(err, prefix, target, msg, sizeof msg));
+  lua_pushstring(L, aw_error_format(err, prefix, target, msg, size));
   lua_pushstring(L, aw_error_code(err));
+  lua_remove(L, -4);   /* the buffer */
   return 3;
 }
 

@@ -12,6 +12,7 @@
 #include "aw.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PROG "c-only"
@@ -56,9 +57,17 @@ int main(int argc, char **argv)
 
   aw_options_init(&opts);   /* sync on, wait for the lock forever */
   if (aw_write(target, files, sizeof files / sizeof files[0], &opts, &changed, &err) != 0) {
-    char msg[AW_MAX_PATH + 512];
+    /* A message may be four times as long as its path, escaped: sized for
+     * this one, on the heap rather than the stack. */
+    size_t size = aw_error_format_size(&err, PROG, target);
+    char *msg = malloc(size);
+    if (!msg) {
+      fprintf(stderr, "%s: %s: code %s\n", PROG, target, aw_error_code(&err));
+      return 1;
+    }
     fprintf(stderr, "%s\n%s: code %s\n",
-            aw_error_format(&err, PROG, target, msg, sizeof msg), PROG, aw_error_code(&err));
+            aw_error_format(&err, PROG, target, msg, size), PROG, aw_error_code(&err));
+    free(msg);
     return 1;
   }
   if (puts(changed ? "changed" : "unchanged") == EOF || fflush(stdout) != 0) {
