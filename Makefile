@@ -109,23 +109,22 @@ check-matrix:
 spec: all
 	$(SPEC_ENV) sh spec/run.sh
 
-# The specs that run in-process under valgrind memcheck: any error or leak
-# in the C code fails the run (child processes are not traced; the reader
-# and crash specs test timing and other processes, not this one).
+# The specs under valgrind memcheck: any error or leak in the C code the
+# busted process runs fails the run (child processes are not traced). Left
+# out by tag (spec/helpers.lua): #slow (the reader stress and the crash
+# sweep: timing and other processes) and #valgrind (spec 11 runs its own).
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
   --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 memcheck: all
-	$(SPEC_ENV) WRAP="$(VALGRIND)" sh spec/run.sh \
-	  $(filter-out spec/08-readers_spec.lua spec/09-crash_spec.lua,$(wildcard spec/0*_spec.lua)) \
-	  spec/14-manifest_spec.lua
+	$(SPEC_ENV) WRAP="$(VALGRIND)" sh spec/run.sh --exclude-tags=slow,valgrind
 
 # The in-process specs against a build with AddressSanitizer and
 # UndefinedBehaviorSanitizer (preloaded into the stock interpreter, child
 # processes included) and the collector running almost constantly, for
 # memory errors, undefined behaviour and __gc mistakes valgrind may miss.
-# Left out: specs about timing and other programs (locking uses flock(1)
-# and pkill, which hang under a preloaded ASan), and the embed examples,
-# which valgrind checks.
+# Left out by tag: #slow (timing and other processes), #nosanitize
+# (locking uses flock(1) and pkill, which hang under a preloaded ASan) and
+# #valgrind (the embed examples, which valgrind checks).
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 SAN_DIR   = build/sanitize-$(LUA_NAME)
 sanitize: deps build/hash-vectors
@@ -136,8 +135,7 @@ sanitize: deps build/hash-vectors
 	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  LUA_INIT='collectgarbage("setpause", 0)' \
 	  LUA=$(LUA) BUSTED=$(BUSTED) AW_CPATH='./$(SAN_DIR)/?.so' sh spec/run.sh \
-	  $(filter-out spec/07-locking_spec.lua spec/08-readers_spec.lua spec/09-crash_spec.lua \
-	    spec/11-embed_spec.lua,$(wildcard spec/*_spec.lua))
+	  --exclude-tags=slow,nosanitize,valgrind
 
 demo: deps-lua
 	$(MAKE) --no-print-directory all

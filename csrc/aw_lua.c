@@ -221,8 +221,8 @@ static int snapshot_lua_gc(lua_State *L)
   return 0;
 }
 
-/* core.read(target) -> files, version | nil, message, code
- * (version is nil when nothing is published yet) */
+/* core.read(target [, log_context]) -> files, version | nil, message, code
+ * (version is "" when nothing is published yet) */
 static int core_lua_read(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
@@ -232,10 +232,7 @@ static int core_lua_read(lua_State *L)
   if (aw_read(target, snap, &err) < 0)
     return push_error(L, &err, prefix, target);
   push_files(L, snap);
-  if (snap->version[0])
-    lua_pushstring(L, snap->version);
-  else
-    lua_pushnil(L);
+  lua_pushstring(L, snap->version);
   aw_snapshot_free(snap);
   return 2;
 }
@@ -255,7 +252,7 @@ static int core_lua_read_tree(lua_State *L)
   return 2;
 }
 
-/* core.version(target) -> name | nil (none) | nil, message, code */
+/* core.version(target [, log_context]) -> name ("" when none) | nil, message, code */
 static int core_lua_version(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
@@ -263,10 +260,7 @@ static int core_lua_version(lua_State *L)
   aw_error err;
   if (aw_version(target, name, sizeof name, &err) < 0)
     return push_error(L, &err, luaL_optstring(L, 2, NULL), target);
-  if (name[0])
-    lua_pushstring(L, name);
-  else
-    lua_pushnil(L);
+  lua_pushstring(L, name);
   return 1;
 }
 
@@ -276,9 +270,18 @@ static int core_lua_version(lua_State *L)
 
 #define WATCHER "atomicwriter.watcher"
 
+/* The target and log context are kept with the watcher for the messages
+ * of wait(): names[] holds "target\0context\0". */
 typedef struct watcher {
   aw_watch *w;        /* NULL once closed */
+  int has_prefix;     /* a log context was given */
+  char names[];
 } watcher;
+
+static const char *watcher_prefix(const watcher *self)
+{
+  return self->has_prefix ? self->names + strlen(self->names) + 1 : NULL;
+}
 
 static watcher *check_watcher(lua_State *L)
 {
@@ -299,9 +302,13 @@ static int core_lua_watch(lua_State *L)
   const char *target = luaL_checkstring(L, 1);
   int flags = lua_toboolean(L, 2) ? AW_WATCH_POLL : 0;
   const char *prefix = luaL_optstring(L, 3, NULL);
-  watcher *self = (watcher *)lua_newuserdata(L, sizeof *self);
+  size_t tlen = strlen(target), plen = prefix ? strlen(prefix) : 0;
+  watcher *self = (watcher *)lua_newuserdata(L, sizeof *self + tlen + plen + 2);
   aw_error err;
   self->w = NULL;
+  self->has_prefix = prefix != NULL;
+  memcpy(self->names, target, tlen + 1);
+  memcpy(self->names + tlen + 1, prefix ? prefix : "", plen + 1);
   luaL_getmetatable(L, WATCHER);
   lua_setmetatable(L, -2);
   if (aw_watch_open(&self->w, target, flags, &err) < 0)
@@ -327,7 +334,7 @@ static int watcher_lua_wait(lua_State *L)
   }
   r = aw_watch_next(self->w, timeout_ms, version, sizeof version, &err);
   if (r < 0)
-    return push_error(L, &err, NULL, "watch");
+    return push_error(L, &err, watcher_prefix(self), self->names);
   if (r == 0)
     lua_pushnil(L);
   else
@@ -360,9 +367,9 @@ static int watcher_lua_tostring(lua_State *L)
 {
   watcher *self = check_watcher(L);
   if (self->w)
-    lua_pushfstring(L, WATCHER " (%p)", (void *)self);
+    lua_pushfstring(L, WATCHER " (%s)", self->names);
   else
-    lua_pushliteral(L, WATCHER " (closed)");
+    lua_pushfstring(L, WATCHER " (%s, closed)", self->names);
   return 1;
 }
 

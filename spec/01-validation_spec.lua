@@ -166,6 +166,29 @@ describe("validation", function()
     assert.are.equal(before, H.snapshot(target))
   end)
 
+  it("raises in every function for an option it does not take, naming the option", function()
+    for _, case in ipairs({
+      { "write", function() aw.write(target, {}, { poll = true }) end, "poll" },
+      { "new", function() aw.new(target, { poll = true }) end, "poll" },
+      { "read", function() aw.read(target, { sync = false }) end, "sync" },
+      { "read", function() aw.read(target, { timeout = 1 }) end, "timeout" },
+      { "version", function() aw.version(target, { poll = true }) end, "poll" },
+      { "watch", function() aw.watch(target, { sync = true }) end, "sync" },
+      { "watch", function() aw.watch(target, { timeout = 1 }) end, "timeout" },
+    }) do
+      local ok, err = pcall(case[2])
+      assert.is_false(ok, case[1] .. " took " .. case[3])
+      assert.truthy(tostring(err):find("unknown option " .. case[3] .. " for " .. case[1], 1, true),
+        tostring(err))
+    end
+    -- and each takes its own
+    assert.is_not_nil(aw.write(target, { keep = "published\n" }, { sync = false, timeout = 1, log_context = "c" }))
+    assert.truthy(aw.new(target, { sync = false, timeout = 1, log_context = "c" }))
+    assert.truthy(aw.read(target, { log_context = "c" }))
+    assert.truthy(aw.version(target, { log_context = "c" }))
+    assert.truthy(aw.watch(target, { poll = true, log_context = "c" })):close()
+  end)
+
   it("refuses a target path holding a NUL byte, in every call", function()
     local bad = target .. "\0/../elsewhere"
     for _, call in ipairs({

@@ -114,28 +114,24 @@ describe("a first write", function()
     end
   end)
 
-  if H.is_root then
-    it("sets owners when given (run as root)", function()
-      assert.is_true(aw.write(target, {
-        both = { data = "x", uid = 1234, gid = 5678 },
-        uonly = { data = "x", uid = 4321 },
-        gonly = { data = "x", gid = 8765 },
-        mine = "x",
-      }))
-      local d = target .. "/..data/"
-      assert.are.same({ 1234, 5678 }, { H.lstat(d .. "both").uid, H.lstat(d .. "both").gid })
-      assert.are.same({ 4321, 0 }, { H.lstat(d .. "uonly").uid, H.lstat(d .. "uonly").gid })
-      assert.are.same({ 0, 8765 }, { H.lstat(d .. "gonly").uid, H.lstat(d .. "gonly").gid })
-      assert.are.same({ 0, 0 }, { H.lstat(d .. "mine").uid, H.lstat(d .. "mine").gid })
-    end)
+  H.root_it("sets owners when given", function()
+    assert.is_true(aw.write(target, {
+      both = { data = "x", uid = 1234, gid = 5678 },
+      uonly = { data = "x", uid = 4321 },
+      gonly = { data = "x", gid = 8765 },
+      mine = "x",
+    }))
+    local d = target .. "/..data/"
+    assert.are.same({ 1234, 5678 }, { H.lstat(d .. "both").uid, H.lstat(d .. "both").gid })
+    assert.are.same({ 4321, 0 }, { H.lstat(d .. "uonly").uid, H.lstat(d .. "uonly").gid })
+    assert.are.same({ 0, 8765 }, { H.lstat(d .. "gonly").uid, H.lstat(d .. "gonly").gid })
+    assert.are.same({ 0, 0 }, { H.lstat(d .. "mine").uid, H.lstat(d .. "mine").gid })
+  end)
 
-    it("keeps the exact mode after a change of owner", function()
-      assert.is_true(aw.write(target, { f = { data = "x", mode = "0750", uid = 1000, gid = 1000 } }))
-      assert.are.equal(tonumber("750", 8), H.mode(target .. "/..data/f"))
-    end)
-  else
-    pending("sets owners when given (needs root)")
-  end
+  H.root_it("keeps the exact mode after a change of owner", function()
+    assert.is_true(aw.write(target, { f = { data = "x", mode = "0750", uid = 1000, gid = 1000 } }))
+    assert.are.equal(tonumber("750", 8), H.mode(target .. "/..data/f"))
+  end)
 
   it("fails with EPERM naming the file when it may not give a file away", function()
     local code = ([[

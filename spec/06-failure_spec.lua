@@ -70,12 +70,8 @@ describe("a failing write", function()
     end)
   end
 
-  it("on a failing rename (injected EIO): EIO, A intact, next write clean", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
-    local ok, out = child_write(target, "strace -qq -f -o /dev/null -e inject=rename,renameat,renameat2:error=EIO")
+  H.strace_it("on a failing rename (injected EIO): EIO, A intact, next write clean", function()
+    local ok, out = child_write(target, H.strace("-f -e inject=rename,renameat,renameat2:error=EIO"))
     assert(ok, out)
     assert.truthy(out:find("\tEIO\n$"), out)
     assert.truthy(out:find('swap "..data"', 1, true), out)
@@ -84,12 +80,8 @@ describe("a failing write", function()
     H.assert_layout(target, B)
   end)
 
-  it("on a failing sync (injected EIO on syncfs): EIO, A intact", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
-    local ok, out = child_write(target, "strace -qq -f -o /dev/null -e inject=syncfs:error=EIO")
+  H.strace_it("on a failing sync (injected EIO on syncfs): EIO, A intact", function()
+    local ok, out = child_write(target, H.strace("-f -e inject=syncfs:error=EIO"))
     assert(ok, out)
     assert.truthy(out:find("\tEIO\n$"), out)
     assert_still_A(target)
@@ -139,28 +131,20 @@ describe("a failure after the swap", function()
     print(aw.write(%q, { a = "B", new = "N" }))
   ]]
 
-  it("still finishes the links and the old version, and says the payload is published", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
+  H.strace_it("still finishes the links and the old version, and says the payload is published", function()
     -- the first fsync is the target's, right after the rename
-    local ok, out = H.lua(CHILD:format(target), "strace -qq -o /dev/null -e inject=fsync:error=EIO:when=1")
+    local ok, out = H.lua(CHILD:format(target), H.strace("-e inject=fsync:error=EIO:when=1"))
     assert(ok, out)
     assert.truthy(out:find("\tEIO\ttrue\n$"), out)
     H.assert_layout(target, { a = "B", new = "N" })
     assert.is_false(aw.write(target, { a = "B", new = "N" }))
   end)
 
-  it("reports a name taken during the write as a conflict, not an errno", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
+  H.strace_it("reports a name taken during the write as a conflict, not an errno", function()
     -- hold the writer at its second symlinkat (the first visible link) and
     -- meanwhile put a user's file where the link "new" goes
     local p = H.spawn(H.lua_cmd(CHILD:format(target),
-      "strace -qq -o /dev/null -e inject=symlinkat:delay_enter=800000:when=2"))
+      H.strace("-e inject=symlinkat:delay_enter=800000:when=2")))
     H.sh("sleep 0.4")
     H.write_file(target .. "/new", "user file")
     local ok, out = H.finish(p)

@@ -3,7 +3,7 @@
 local aw = require("atomicwriter")
 local H = require("helpers")
 
-describe("the writer lock", function()
+describe("the writer lock #nosanitize", function()
   local target
   before_each(function() target = H.tmpdir("lock") end)
   after_each(H.cleanup)

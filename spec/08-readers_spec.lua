@@ -18,7 +18,7 @@ local function payload(tag)
   }
 end
 
-describe("readers during writes", function()
+describe("readers during writes #slow", function()
   local target
   before_each(function() target = H.tmpdir("readers") end)
   after_each(H.cleanup)

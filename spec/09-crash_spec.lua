@@ -40,7 +40,7 @@ end
 -- since the child started (strace counts injections per syscall name).
 local function trace_update(target, extra)
   local log = target .. ".trace"
-  local ok, out = H.lua(CHILD:format(CHILD_B, extra, target), "strace -qq -o " .. H.quote(log))
+  local ok, out = H.lua(CHILD:format(CHILD_B, extra, target), H.strace("", log))
   assert(ok, out)
   local counts, calls, inside = {}, {}, false
   for line in io.lines(log) do
@@ -83,7 +83,7 @@ end
 for _, sweep in ipairs(SWEEPS) do
 local A, B, extra = with_extra(A, sweep.extra), with_extra(B, sweep.extra), sweep.extra
 
-describe("an update killed or failing at each of its system calls" .. sweep.label, function()
+describe("an update killed or failing at each of its system calls" .. sweep.label .. " #slow", function()
   local root, calls
   setup(function()
     root = H.tmpdir("crash")
@@ -107,11 +107,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
     return target
   end
 
-  it("makes a known list of system calls (traced once)", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
+  H.strace_it("makes a known list of system calls (traced once)", function()
     calls = trace_update(fresh(), extra)
     assert.is_true(#calls > 20, "traced " .. #calls .. " calls")
     local names = {}
@@ -124,11 +120,8 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
   end)
 
   for _, fault in ipairs({ "signal=KILL", "error=EIO" }) do
-    it("leaves A or B whole after each call fails with " .. fault .. ", and the next write cleans up", function()
-      if not calls then
-        pending("no trace (strace missing)")
-        return
-      end
+    H.strace_it("leaves A or B whole after each call fails with " .. fault .. ", and the next write cleans up", function()
+      assert(calls, "no trace of the update: the first test failed")
       local seen, skipped, published = 0, 0, { A = 0, B = 0 }
       for i, c in ipairs(calls) do
         -- brk cannot fail with an errno (the kernel returns the old break);
@@ -139,7 +132,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
           local target = fresh()
           local what = ("%s at call %d, %s"):format(fault, i, c.line)
           local _, out = H.lua(CHILD:format(CHILD_B, extra, target),
-            ("strace -qq -o /dev/null -e inject=%s:%s:when=%d"):format(c.name, fault, c.n))
+            H.strace(("-e inject=%s:%s:when=%d"):format(c.name, fault, c.n)))
           if fault == "signal=KILL" then
             assert.is_nil(out:find("^true"), what .. ": the kill landed (" .. out .. ")")
           else
@@ -160,11 +153,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
     end)
   end
 
-  it("orders the syncs: data and directories, then the swap, then the target", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
+  H.strace_it("orders the syncs: data and directories, then the swap, then the target", function()
     local order = {}
     for _, c in ipairs(calls or trace_update(fresh(), extra)) do
       if c.name == "syncfs" or c.name == "fsync" or c.name:match("^rename") or c.name == "symlinkat" then
@@ -178,17 +167,13 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
     assert.are.same(expect, order)
   end)
 
-  it("makes no sync call with sync = false", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
+  H.strace_it("makes no sync call with sync = false", function()
     local target = fresh()
     local log = target .. ".trace"
     local ok, out = H.lua(([[
       local aw = require("atomicwriter")
       assert(aw.write(%q, { a = "B1", ["d/b"] = "same" }, { sync = false }))
-    ]]):format(target), "strace -qq -e trace=fsync,fdatasync,syncfs,sync,sync_file_range -o " .. H.quote(log))
+    ]]):format(target), H.strace("-e trace=fsync,fdatasync,syncfs,sync,sync_file_range", log))
     assert(ok, out)
     assert.are.equal("", H.read(log):gsub("%+%+%+[^\n]*\n", ""))
   end)

@@ -70,7 +70,7 @@ local function assert_modes(target, payload)
   end
 end
 
-describe("the embedded host (examples/embed)", function()
+describe("the embedded host (examples/embed) #valgrind", function()
   local target
   setup(build)
   before_each(function() target = H.tmpdir("embed") end)
@@ -180,7 +180,7 @@ describe("the embedded host (examples/embed)", function()
   end)
 end)
 
-describe("the C-only example (examples/c-only)", function()
+describe("the C-only example (examples/c-only) #valgrind", function()
   local target
   -- What examples/c-only/main.c projects, with release "1".
   local function payload(release)

@@ -138,3 +138,21 @@ for _, mode in ipairs({ "inotify", "poll" }) do
     end)
   end)
 end
+
+describe("a watcher's failure", function()
+  after_each(H.cleanup)
+
+  H.strace_it("names the target and the log context, not the call (injected EIO on poll)", function()
+    local target = H.tmpdir("watch")
+    local ok, out = H.lua(([[
+      local aw = require("atomicwriter")
+      local w = assert(aw.watch(%q, { log_context = "ctx" }))
+      print(tostring(w))
+      print(w:wait(5))
+    ]]):format(target), H.strace("-e inject=poll,ppoll:error=EIO"))
+    assert(ok, out)
+    assert.truthy(out:find("atomicwriter.watcher (" .. target .. ")\n", 1, true), out)
+    assert.truthy(out:find("\nnil\tctx: " .. target .. ": ", 1, true), out)
+    assert.truthy(out:find("\tEIO\n$"), out)
+  end)
+end)

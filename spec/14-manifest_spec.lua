@@ -50,7 +50,7 @@ local function trace_write(target, payload_code)
     io.open("/aw-manifest-marker-begin")
     print(aw.write(%q, p))
     io.open("/aw-manifest-marker-end")
-  ]]):format(payload_code or "", target), "strace -qq -o " .. H.quote(log))
+  ]]):format(payload_code or "", target), H.strace("", log))
   assert(ok, out)
   local lines, inside = {}, false
   for line in io.lines(log) do
@@ -99,11 +99,7 @@ describe("the manifest", function()
     H.assert_layout(target, small)
   end)
 
-  it("lets a no-op stat each file and open none of them", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
+  H.strace_it("lets a no-op stat each file and open none of them", function()
     settled(target)
     local lines, out = trace_write(target)
     assert.truthy(out:find("^false"), out)
@@ -117,11 +113,7 @@ describe("the manifest", function()
     assert.are.equal(2, count(lines, "^getdents64"), table.concat(lines, "\n"))
   end)
 
-  it("lets an update link the unchanged files and write only the changed one", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
+  H.strace_it("lets an update link the unchanged files and write only the changed one", function()
     settled(target)
     local lines, out = trace_write(target, 'p["d1/f04"] = "changed\\n"')
     assert.truthy(out:find("^true"), out)

@@ -11,6 +11,23 @@ local assert = require("luassert")
 
 local H = {}
 
+-- busted runs each spec file in an environment of its own, which holds
+-- `it` and `pending`; a required module sees only _G. Take it from the
+-- spec file requiring this one (level 3: this chunk, require, the spec):
+-- getfenv under 5.1 and LuaJIT, the main chunk's _ENV upvalue after.
+local SPEC_ENV = _G
+do
+  local env
+  if getfenv then
+    env = getfenv(3)
+  else
+    local info = debug.getinfo(3, "f")
+    local name, value = debug.getupvalue(info and info.func or print, 1)
+    env = name == "_ENV" and value
+  end
+  if type(env) == "table" then SPEC_ENV = env end
+end
+
 H.LUA = os.getenv("LUA") or "lua5.4"
 -- Where atomicwriter.core for H.LUA is (spec/run.sh sets it from the Makefile).
 H.CPATH = os.getenv("AW_CPATH") or "./csrc/?.so"
@@ -53,9 +70,49 @@ function H.now_ms()
   return t
 end
 
+local strace_found
+
 --- True when strace is installed (the fault-injection specs need it).
 function H.has_strace()
-  return (H.sh("command -v strace"))
+  if strace_found == nil then
+    strace_found = (H.sh("command -v strace")) and true or false
+  end
+  return strace_found
+end
+
+--- The shell prefix (H.lua's `pre`) that runs a child under strace with
+-- strace's options `args` ("-f -e inject=syncfs:error=EIO"); the trace
+-- goes to `log`, or nowhere.
+function H.strace(args, log)
+  return "strace -qq -o " .. (log and q(log) or "/dev/null") .. " " .. args
+end
+
+-- Tests that cannot run everywhere carry a busted tag, and are reported
+-- pending with the reason where they cannot run (as luasystem's nix_it):
+--   #strace  runs a child under strace (fault injection, system-call counts)
+--   #root    needs root (owners, another user, mounts)
+--   #slow    a stress or sweep of many processes and seconds, timing-bound:
+--            memcheck and sanitize leave it out
+--   #valgrind  runs valgrind itself (spec 11): not under valgrind or ASan
+--   #nosanitize  runs programs (flock(1), pkill) that hang with ASan preloaded
+-- `busted --exclude-tags=strace,root,slow` runs the rest.
+
+--- `it` for a test that needs strace: tagged #strace, pending without it.
+function H.strace_it(name, fn)
+  if H.has_strace() then
+    SPEC_ENV.it(name .. " #strace", fn)
+  else
+    SPEC_ENV.pending(name .. " #strace (strace is not installed)")
+  end
+end
+
+--- `it` for a test that needs root: tagged #root, pending otherwise.
+function H.root_it(name, fn)
+  if H.is_root then
+    SPEC_ENV.it(name .. " #root", fn)
+  else
+    SPEC_ENV.pending(name .. " #root (needs root)")
+  end
 end
 
 local made = {}

@@ -124,21 +124,29 @@ local function flatten(target, payload, opts)
   return list, n
 end
 
-local KNOWN_OPTIONS = { sync = "boolean", timeout = "number", log_context = "string", poll = "boolean" }
+-- The options each function takes, with their types: an option another
+-- function takes is as much a mistake here as a misspelt one.
+local OPTIONS = {
+  write = { sync = "boolean", timeout = "number", log_context = "string" },
+  read = { log_context = "string" },
+  version = { log_context = "string" },
+  watch = { poll = "boolean", log_context = "string" },
+}
+OPTIONS.new = OPTIONS.write
 
--- Checks options (a programming error raises) and fills defaults.
-local function check_options(opts, level)
+-- Checks the options of `fname` (a programming error raises) and fills defaults.
+local function check_options(fname, opts, level)
   if opts == nil then
     return { sync = true }
   end
   if type(opts) ~= "table" then
     error("bad argument (options): table expected, got " .. type(opts), level + 1)
   end
-  local checked = { sync = true }
+  local known, checked = OPTIONS[fname], { sync = true }
   for k, v in pairs(opts) do
-    local want = KNOWN_OPTIONS[k]
+    local want = known[k]
     if not want then
-      error(format("unknown option %s", show(k)), level + 1)
+      error(format("unknown option %s for %s", show(k), fname), level + 1)
     end
     if type(v) ~= want then
       error(format("option '%s' must be a %s, not %s", k, want, type(v)), level + 1)
@@ -178,7 +186,7 @@ end
 -- it there and act on another path).
 local function target_options(fname, target, opts)
   check_type(fname, 1, target, "string", 3)
-  local checked = check_options(opts, 3)
+  local checked = check_options(fname, opts, 3)
   if target:find("\0", 1, true) then
     local prefix = checked.log_context and (checked.log_context .. ": ") or ""
     return nil, prefix .. quote(target) .. ": the target path contains a NUL byte", "invalid"
@@ -251,8 +259,9 @@ end
 
 --- Reads the current version of `target` whole, through one resolution
 -- of ..data (one version even while a writer swaps).
+-- @tparam[opt] table opts `log_context`
 -- @treturn table path -> `{ data = string, mode = integer, uid = integer, gid = integer }`
--- @treturn string|nil the version's name, nil when nothing is published yet
+-- @treturn string the version's name, "" when nothing is published yet
 -- @return or nil, message, code
 function M.read(target, opts)
   local checked, msg, code = target_options("read", target, opts)
@@ -262,8 +271,11 @@ function M.read(target, opts)
   return core.read(target, checked.log_context)
 end
 
---- The name of the current version of `target`, or nil when none is
--- published (nil, message, code on failure).
+--- The name of the current version of `target`.
+-- @tparam[opt] table opts `log_context`
+-- @treturn string the name, "" when nothing is published yet (so that
+--   `assert` tells it from a failure)
+-- @return or nil, message, code
 function M.version(target, opts)
   local checked, msg, code = target_options("version", target, opts)
   if not checked then
