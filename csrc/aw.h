@@ -112,10 +112,18 @@ int aw_write(const char *target, const aw_file *files, size_t nfiles,
              const aw_options *opts, int *changed, aw_error *err);
 
 /*
- * aw_validate - check and clean the paths of a payload without touching
- * the disk. Returns 0, or -1 with err->kind AW_KIND_INVALID.
+ * aw_clean_path - clean one payload path the way aw_write() does
+ * ("foo//bar" -> "foo/bar", "./bar" -> "bar", a trailing '/' dropped) and
+ * check it against the same rules, without touching the disk: for looking
+ * up a path that a user gave in what aw_read() returns. `path` need not be
+ * NUL-terminated; `out` has room for `size` bytes, and cleaning never
+ * lengthens a path, so len + 1 always suffices.
+ * Returns 0 with `out` the clean path (NUL-terminated), or -1 with
+ * err->kind AW_KIND_INVALID (err->path the path as given, err->detail why;
+ * a `size` under len + 1 is refused so too).
  */
-int aw_validate(const aw_file *files, size_t nfiles, aw_error *err);
+int aw_clean_path(const char *path, size_t len, char *out, size_t size,
+                  aw_error *err);
 
 /*
  * aw_check_target - 0 when `target` is an existing directory, else -1
@@ -193,8 +201,8 @@ void aw_watch_close(aw_watch *w);
  * or the symbolic errno name ("ENOENT", ...; "E<number>" for unknown). */
 const char *aw_error_code(const aw_error *err);
 
-/* Formats a one-line message: "<prefix><target>: <step> <path>: <why>".
- * `prefix` may be NULL. Always NUL-terminates (truncating) when size > 0.
+/* Formats a one-line message: "<prefix>: <target>: <step> <path>: <why>".
+ * `prefix` and `target` may be NULL (left out with their ": "). Always NUL-terminates (truncating) when size > 0.
  * Returns `buf`. */
 char *aw_error_format(const aw_error *err, const char *prefix,
                       const char *target, char *buf, size_t size);

@@ -126,10 +126,10 @@ char *aw_error_format(const aw_error *err, const char *prefix,
     append(buf, size, &pos, prefix);
     append(buf, size, &pos, ": ");
   }
-  if (!target)
-    target = "?";
-  append_escaped(buf, size, &pos, target, strlen(target));
-  append(buf, size, &pos, ": ");
+  if (target) {
+    append_escaped(buf, size, &pos, target, strlen(target));
+    append(buf, size, &pos, ": ");
+  }
   append(buf, size, &pos, err->step ? err->step : "error");
   if (err->has_path) {
     append(buf, size, &pos, " \"");

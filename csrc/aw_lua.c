@@ -252,6 +252,20 @@ static int core_lua_read_tree(lua_State *L)
   return 2;
 }
 
+/* core.clean_path(path) -> clean path | nil, message, "invalid" */
+static int core_lua_clean_path(lua_State *L)
+{
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  /* A userdata, not malloc: the collector frees it if pushing raises. */
+  char *out = (char *)lua_newuserdata(L, len + 1);
+  aw_error err;
+  if (aw_clean_path(path, len, out, len + 1, &err) < 0)
+    return push_error(L, &err, NULL, NULL);
+  lua_pushstring(L, out);
+  return 1;
+}
+
 /* core.version(target [, log_context]) -> name ("" when none) | nil, message, code */
 static int core_lua_version(lua_State *L)
 {
@@ -409,6 +423,7 @@ static const luaL_Reg core_functions[] = {
   { "read", core_lua_read },
   { "read_tree", core_lua_read_tree },
   { "version", core_lua_version },
+  { "clean_path", core_lua_clean_path },
   { "watch", core_lua_watch },
   { NULL, NULL }
 };

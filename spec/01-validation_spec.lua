@@ -206,6 +206,23 @@ describe("validation", function()
     assert.are.equal(before, H.snapshot(target))
   end)
 
+  it("cleans one path as write does, or refuses it with the same reason (aw.clean_path)", function()
+    for given, clean in pairs({ ["a"] = "a", ["foo//bar"] = "foo/bar", ["./bar"] = "bar", ["a/b/"] = "a/b",
+      ["./a/./b//c/."] = "a/b/c", [".x/..y"] = ".x/..y" }) do
+      assert.are.equal(clean, aw.clean_path(given), given)
+    end
+    for given, why in pairs({ [""] = "empty", ["/a"] = "absolute", ["a/../b"] = "'..' element",
+      ["..data/x"] = "reserved", ["./."] = "cleans to '.'", ["a\0b"] = "NUL",
+      [string.rep("x", 256)] = "longer than 255", [string.rep("d/", 2048) .. "f"] = "longer than 4096" }) do
+      local ok, msg, code = aw.clean_path(given)
+      assert.is_nil(ok, given)
+      assert.are.equal("invalid", code)
+      assert.truthy(msg:find("^invalid payload path \""), msg)
+      assert.truthy(msg:find(why, 1, true), msg)
+    end
+    assert.has_error(function() aw.clean_path(nil) end)
+  end)
+
   it("prefixes messages with log_context", function()
     local ok, msg = aw.write(target, { ["/abs"] = "x" }, { log_context = "myapp" })
     assert.is_nil(ok)

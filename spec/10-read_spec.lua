@@ -45,6 +45,26 @@ describe("aw.read and aw.version", function()
     assert.are.same({ 123, 456 }, { files.a.uid, files.a.gid })
   end)
 
+  it("read_tree reads any directory as a payload, skipping links and special files", function()
+    local src = H.tmpdir("tree")
+    assert(H.sh(("cd %s && mkdir -p d/e && printf 1 > a && printf 2 > d/e/f && chmod 600 d/e/f && " ..
+      "ln -s /etc/passwd link && mkfifo fifo"):format(H.quote(src))))
+    local files, skipped = assert(aw.read_tree(src, { log_context = "ctx" }))
+    local uid, gid = H.lstat(src .. "/a").uid, H.lstat(src .. "/a").gid
+    assert.are.same({
+      a = { data = "1", mode = 420, uid = uid, gid = gid },
+      ["d/e/f"] = { data = "2", mode = 384, uid = uid, gid = gid },
+    }, files)
+    assert.are.equal(2, skipped)
+    assert.is_true(aw.write(target, files))
+    assert.are.same(files, (aw.read(target)))
+    local ok, msg, code = aw.read_tree(src .. "/missing", { log_context = "ctx" })
+    assert.is_nil(ok)
+    assert.are.equal("ENOENT", code)
+    assert.are.equal("ctx: " .. src .. "/missing", msg:sub(1, #src + 13))
+    assert.has_error(function() aw.read_tree(src, { poll = true }) end)
+  end)
+
   it("fail with nil, message, code naming the target", function()
     local files, msg, code = aw.read(target .. "/missing")
     assert.is_nil(files)

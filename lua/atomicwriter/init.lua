@@ -129,6 +129,7 @@ end
 local OPTIONS = {
   write = { sync = "boolean", timeout = "number", log_context = "string" },
   read = { log_context = "string" },
+  read_tree = { log_context = "string" },
   version = { log_context = "string" },
   watch = { poll = "boolean", log_context = "string" },
 }
@@ -282,6 +283,31 @@ function M.version(target, opts)
     return nil, msg, code
   end
   return core.version(target, checked.log_context)
+end
+
+--- Reads every regular file below the directory `dir` (any directory, not
+-- a target), with its mode and owner: a payload for `write` (mirroring a
+-- tree, as the command-line tool's `project` does). Symlinks and special
+-- files are not followed: they are skipped and counted.
+-- @tparam[opt] table opts `log_context`
+-- @treturn table path -> `{ data = string, mode = integer, uid = integer, gid = integer }`
+-- @treturn integer the number of entries skipped
+-- @return or nil, message, code
+function M.read_tree(dir, opts)
+  local checked, msg, code = target_options("read_tree", dir, opts)
+  if not checked then
+    return nil, msg, code
+  end
+  return core.read_tree(dir, checked.log_context)
+end
+
+--- Cleans a payload path as `write` does ("a//b/" -> "a/b", "./a" -> "a"),
+-- for looking up a path a user gave in what `read` returns.
+-- @treturn string the clean path
+-- @return or nil, message, "invalid" when `write` would refuse the path
+function M.clean_path(path)
+  check_type("clean_path", 1, path, "string", 2)
+  return core.clean_path(path)
 end
 
 --- Watches `target` for published versions: `watcher:wait([seconds])`
