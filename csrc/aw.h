@@ -112,6 +112,12 @@ int aw_write(const char *target, const aw_file *files, size_t nfiles,
              const aw_options *opts, int *changed, aw_error *err);
 
 /*
+ * aw_validate - check and clean the paths of a payload without touching
+ * the disk. Returns 0, or -1 with err->kind AW_KIND_INVALID.
+ */
+int aw_validate(const aw_file *files, size_t nfiles, aw_error *err);
+
+/*
  * aw_clean_path - clean one payload path the way aw_write() does
  * ("foo//bar" -> "foo/bar", "./bar" -> "bar", a trailing '/' dropped) and
  * check it against the same rules, without touching the disk: for looking

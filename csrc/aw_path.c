@@ -222,6 +222,15 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
   return 0;
 }
 
+int aw_validate(const aw_file *files, size_t nfiles, aw_error *err)
+{
+  aw_plan plan;
+  if (aw_plan_build(&plan, files, nfiles, err) < 0)
+    return -1;
+  aw_plan_free(&plan);
+  return 0;
+}
+
 int aw_clean_path(const char *path, size_t len, char *out, size_t size,
                   aw_error *err)
 {
