@@ -1,8 +1,9 @@
 /*
  * aw_fs.c - file-system steps the write algorithm composes: recognising
  * the writer's own version directories, removing a tree without ever
- * following a symlink, the writer lock, and whole-buffer write / compare.
- * Every call works relative to a directory descriptor.
+ * following a symlink, the writer lock, and whole-buffer write / compare
+ * (and aw_grow, the doubling array every list uses). Every call works
+ * relative to a directory descriptor.
  */
 #define _GNU_SOURCE
 #include "aw_internal.h"
@@ -63,20 +64,6 @@ int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_erro
     return aw_fail(err, AW_KIND_CONFLICT, step, AW_DATA_NAME, 6,
                    "it points outside the writer's version directories");
   return 0;
-}
-
-void *aw_grow(void *v, size_t n, size_t *cap, size_t size)
-{
-  size_t c;
-  void *p;
-
-  if (n < *cap)
-    return v;
-  c = *cap ? *cap * 2 : 16;
-  if (c > SIZE_MAX / size || !(p = realloc(v, c * size)))
-    return NULL;
-  *cap = c;
-  return p;
 }
 
 /* ------------------------------------------------------------------ */
@@ -344,4 +331,23 @@ int aw_same_content(int fd, const char *data, size_t size)
     off += (size_t)n;
   }
   return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Growing arrays                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Not a file-system step, but shared by every file that builds a list. */
+void *aw_grow(void *v, size_t n, size_t *cap, size_t size)
+{
+  size_t c;
+  void *p;
+
+  if (n < *cap)
+    return v;
+  c = *cap ? *cap * 2 : 16;
+  if (c > SIZE_MAX / size || !(p = realloc(v, c * size)))
+    return NULL;
+  *cap = c;
+  return p;
 }
