@@ -86,64 +86,90 @@ const char *aw_error_code(const aw_error *err)
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Appends `s` to buf[*pos..size), escaping bytes a terminal would not
- * print (payload paths may hold any byte but NUL and '/'-rules). */
-static void append_escaped(char *buf, size_t size, size_t *pos, const char *s,
-                           size_t len)
+/* The message being formatted. A cut message stays a prefix of the full
+ * one: a plain piece is cut at the buffer's end, an escape goes in whole
+ * or not at all, and nothing is appended once something was cut. */
+typedef struct out {
+  char *buf;
+  size_t size, pos;   /* size > 0; pos < size: buf[pos] is the NUL */
+  int cut;
+} out;
+
+static void put(out *o, const char *s, size_t n, int whole)
 {
-  static const char hex[] = "0123456789abcdef";
-  const char *end = s + len;
-  for (; s < end && *pos + 5 < size; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-      buf[(*pos)++] = '\\';
-      buf[(*pos)++] = 'x';
-      buf[(*pos)++] = hex[c >> 4];
-      buf[(*pos)++] = hex[c & 15];
-    } else {
-      buf[(*pos)++] = (char)c;
-    }
+  size_t room = o->size - 1 - o->pos;
+  if (o->cut)
+    return;
+  if (n > room) {
+    o->cut = 1;
+    n = whole ? 0 : room;
   }
-  buf[*pos] = '\0';
+  memcpy(o->buf + o->pos, s, n);
+  o->pos += n;
+  o->buf[o->pos] = '\0';
 }
 
-static void append(char *buf, size_t size, size_t *pos, const char *s)
+static void append(out *o, const char *s)
 {
-  int n = snprintf(buf + *pos, size - *pos, "%s", s);
-  if (n > 0)
-    *pos += ((size_t)n < size - *pos) ? (size_t)n : size - *pos - 1;
+  put(o, s, strlen(s), 0);
+}
+
+/* Appends `s`, escaping bytes a terminal would not print (payload paths
+ * may hold any byte but NUL and '/'-rules) as \xHH. */
+static void append_escaped(out *o, const char *s, size_t len)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t i, plain = 0;
+  for (i = 0; i < len && !o->cut; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+      char esc[4];
+      put(o, s + plain, i - plain, 0);   /* the plain run before it */
+      esc[0] = '\\';
+      esc[1] = 'x';
+      esc[2] = hex[c >> 4];
+      esc[3] = hex[c & 15];
+      put(o, esc, 4, 1);
+      plain = i + 1;
+    }
+  }
+  put(o, s + plain, i - plain, 0);
 }
 
 char *aw_error_format(const aw_error *err, const char *prefix,
                       const char *target, char *buf, size_t size)
 {
-  size_t pos = 0;
+  out o;
 
   if (size == 0)
     return buf;
+  o.buf = buf;
+  o.size = size;
+  o.pos = 0;
+  o.cut = 0;
   buf[0] = '\0';
   if (prefix && *prefix) {
-    append(buf, size, &pos, prefix);
-    append(buf, size, &pos, ": ");
+    append(&o, prefix);
+    append(&o, ": ");
   }
   if (target) {
-    append_escaped(buf, size, &pos, target, strlen(target));
-    append(buf, size, &pos, ": ");
+    append_escaped(&o, target, strlen(target));
+    append(&o, ": ");
   }
-  append(buf, size, &pos, err->step ? err->step : "error");
+  append(&o, err->step ? err->step : "error");
   if (err->has_path) {
-    append(buf, size, &pos, " \"");
-    append_escaped(buf, size, &pos, err->path, err->path_len);
-    append(buf, size, &pos, "\"");
+    append(&o, " \"");
+    append_escaped(&o, err->path, err->path_len);
+    append(&o, "\"");
   }
-  append(buf, size, &pos, ": ");
+  append(&o, ": ");
   if (err->kind == AW_KIND_SYSTEM) {
-    append(buf, size, &pos, strerror(err->errnum));
-    append(buf, size, &pos, " (");
-    append(buf, size, &pos, aw_error_code(err));
-    append(buf, size, &pos, ")");
+    append(&o, strerror(err->errnum));
+    append(&o, " (");
+    append(&o, aw_error_code(err));
+    append(&o, ")");
   } else {
-    append(buf, size, &pos, err->detail ? err->detail : "");
+    append(&o, err->detail ? err->detail : "");
   }
   return buf;
 }

@@ -100,4 +100,30 @@ describe("foreign entries in the target", function()
     H.assert_layout(target, { ["d/f"] = "1", g = "2" })
     assert.are.equal(outside_snap, H.snapshot(outside))
   end)
+
+  -- The comparison must not follow a link either: a file of the current
+  -- version swapped for a symlink to a file outside with the very same
+  -- bytes and mode reads the same through the link, yet the version no
+  -- longer holds the payload. With few files every file is read; with
+  -- eight or more the manifest is kept and consulted first.
+  for _, n in ipairs({ 1, 12 }) do
+    it(("republishes a file of the current version replaced by a symlink to the same bytes and mode (%d files)"):format(n), function()
+      local payload = { g = { data = "same bytes", mode = "0640" } }
+      for i = 2, n do payload["f" .. i] = "small " .. i end
+      assert.is_true(aw.write(target, payload))
+      assert.is_false(aw.write(target, payload))   -- the manifest, when kept, is settled now
+      H.write_file(outside .. "/copy", "same bytes")
+      assert(H.sh("chmod 640 " .. H.quote(outside .. "/copy")))
+      local before = H.snapshot(outside)
+      local v = H.versions(target)[1]
+      assert(H.sh("cd " .. H.quote(target .. "/" .. v) .. " && rm g && ln -s ../../elsewhere/copy g"))
+      assert.are.equal("same bytes", H.read(target .. "/g"))   -- reads the same through the link
+      assert.is_true(aw.write(target, payload))
+      assert.are.equal("file", H.lstat(target .. "/..data/g").mode)
+      assert.are.equal(tonumber("640", 8), H.mode(target .. "/..data/g"))
+      H.assert_layout(target, payload)
+      assert.are.equal(before, H.snapshot(outside))
+      assert.is_false(aw.write(target, payload))
+    end)
+  end
 end)

@@ -177,5 +177,45 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
     assert(ok, out)
     assert.are.equal("", H.read(log):gsub("%+%+%+[^\n]*\n", ""))
   end)
+
+  -- An options table that says nothing of sync keeps the default, true:
+  -- each form makes the syncs a write with no options makes.
+  it("keeps sync = true when an options table leaves sync out", function()
+    if not H.has_strace() then
+      pending("strace is not installed")
+      return
+    end
+    local forms = {
+      ["no options"] = "aw.write(t, p)",
+      ["{ timeout = 5 }"] = "aw.write(t, p, { timeout = 5 })",
+      ["{ log_context = 'x' }"] = "aw.write(t, p, { log_context = 'x' })",
+      ["aw.new(t, { log_context = 'x' })"] = "assert(aw.new(t, { log_context = 'x' })):write(p)",
+      ["aw.new(t, { timeout = 1 })"] = "assert(aw.new(t, { timeout = 1 })):write(p)",
+      ["{ sync = false }"] = "aw.write(t, p, { sync = false })",
+    }
+    local counts = {}
+    for name, call in pairs(forms) do
+      local target = fresh()
+      local log = target .. ".trace"
+      local ok, out = H.lua(([[
+        local aw = require("atomicwriter")
+        local t, p = %q, { a = "B1", ["d/b"] = "same" }
+        assert(%s)
+      ]]):format(target, call), "strace -qq -f -e trace=fsync,fdatasync,syncfs -o " .. H.quote(log))
+      assert(ok, out)
+      local n = 0
+      for line in H.read(log):gmatch("[^\n]+") do
+        if line:find("sync%w*%(") then n = n + 1 end
+      end
+      counts[name] = n
+    end
+    assert.is_true(counts["no options"] >= 3, "syncfs and two fsyncs: " .. counts["no options"])
+    assert.are.equal(0, counts["{ sync = false }"])
+    for name, n in pairs(counts) do
+      if name ~= "{ sync = false }" then
+        assert.are.equal(counts["no options"], n, name)
+      end
+    end
+  end)
 end)
 end

@@ -1,0 +1,56 @@
+-- aw_error_format (csrc/aw.h) given a buffer too small for the whole
+-- message: the message it gives is a prefix of the full one, whatever the
+-- size, and a buffer of exactly the message's length + 1 holds it whole.
+-- Through build/error-format (spec/error_format.c), which formats one
+-- error into buffers of every size from 1 up.
+local H = require("helpers")
+
+local TOOL = "./build/error-format"
+
+--- The cut messages, one per buffer size, and the full one.
+local function formats(args)
+  local ok, out = H.sh(TOOL .. " " .. args)
+  assert(ok, out)
+  local lines = {}
+  for line in out:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  local full = assert(table.remove(lines):match("^full (.*)$"), out)
+  return lines, full
+end
+
+local function assert_prefixes(lines, full)
+  assert.are.equal(#full + 1, #lines, "one line per size 1 .. #full + 1")
+  for size, cut in ipairs(lines) do
+    assert.are.equal(full:sub(1, #cut), cut, "size " .. size .. " gives a prefix")
+    assert.is_true(#cut <= size - 1, "size " .. size .. " leaves room for the NUL")
+  end
+  assert.are.equal(full, lines[#lines], "a buffer of strlen + 1 holds it whole")
+end
+
+describe("a message cut short by a small buffer", function()
+  it("is a prefix of the full one for a refused '../x' (32 bytes gave another path)", function()
+    local lines, full = formats(H.quote("../x"))
+    assert.are.equal([[t: invalid payload path "../x": the path contains a '..' element]], full)
+    assert_prefixes(lines, full)
+    assert.are.equal(full:sub(1, 31), lines[32])
+  end)
+
+  it("is a prefix of the full one where the path holds escaped bytes", function()
+    local lines, full = formats(H.quote('a\t"b\\c\127/..') .. " ctx")
+    assert.are.equal([[ctx: t: invalid payload path "a\x09\x22b\x5cc\x7f/..": the path contains a '..' element]],
+      full)
+    assert_prefixes(lines, full)
+    -- an escape goes in whole or not at all
+    for _, cut in ipairs(lines) do
+      assert.is_nil(cut:match("\\$") or cut:match("\\x$") or cut:match("\\x%x$"), cut)
+    end
+  end)
+
+  it("is a prefix of the full one for a system error (strerror and code)", function()
+    local dir = H.tmpdir("errfmt")
+    local lines, full = formats("--enoent " .. H.quote(dir .. "/missing"))
+    local tail = ": No such file or directory (ENOENT)"
+    assert.are.equal(tail, full:sub(-#tail), full)
+    assert_prefixes(lines, full)
+    H.cleanup()
+  end)
+end)
