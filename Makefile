@@ -67,6 +67,8 @@ $(STATICLIB): $(CORE_PIC)
 # The embedding examples: a C host with the module linked in, and a
 # C-only user of the core library (examples/README.md).
 include examples/examples.mk
+# The libFuzzer harnesses: make fuzz, make fuzz-ci (fuzz/README.md).
+include fuzz/fuzz.mk
 
 # The digest's reference vectors (spec/15-hash_spec.lua runs it).
 build/hash-vectors: spec/hash_vectors.c csrc/aw_hash.c csrc/aw_internal.h csrc/aw.h
