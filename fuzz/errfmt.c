@@ -12,7 +12,8 @@
  *   - it is a prefix of the full message;
  *   - it falls short of the room by less than one escape (4 bytes): no
  *     room is held back for an escape a plain byte does not need;
- *   - with exactly the full length + 1, it is the full message;
+ *   - with exactly the full length + 1, it is the full message, and
+ *     aw_error_format_size gives at least that;
  *   - the full message holds no byte a terminal would not print that the
  *     caller did not give in the prefix or the detail (target and path are
  *     escaped).
@@ -32,7 +33,7 @@ static int printable_outside(const char *full, size_t len, const char *prefix,
                              const aw_error *err)
 {
   size_t i, from = prefix[0] ? strlen(prefix) + 2 : 0, to = len;
-  if (err->kind != AW_KIND_SYSTEM)
+  if (err->kind != AW_KIND_SYSTEM && err->detail)
     to = len - strlen(err->detail);
   for (i = from; i < to; i++) {
     unsigned char c = (unsigned char)full[i];
@@ -44,9 +45,11 @@ static int printable_outside(const char *full, size_t len, const char *prefix,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+  static char detail[256];
   char prefix[256], target[256], *full;
   aw_error err;
   size_t plen, tlen, dlen, len, cap, n, step;
+  int no_detail;
 
   if (size < 7)
     return 0;
@@ -55,9 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   err.errnum = data[1] == 255 ? 100000 : data[1];   /* 100000: no name, "E100000" */
   err.step = steps[data[2] % (sizeof steps / sizeof steps[0])];
   err.has_path = data[3] & 1;
+  no_detail = data[3] & 2;
   plen = data[4];
   tlen = data[5];
-  dlen = data[6] % sizeof err.detail;
+  dlen = data[6];
   data += 7;
   size -= 7;
   if (plen + tlen + dlen > size)
@@ -66,8 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   prefix[plen] = '\0';
   memcpy(target, data + plen, tlen);
   target[tlen] = '\0';
-  memcpy(err.detail, data + plen + tlen, dlen);
-  err.detail[dlen] = '\0';
+  memcpy(detail, data + plen + tlen, dlen);
+  detail[dlen] = '\0';
+  err.detail = no_detail ? NULL : detail;   /* NULL reads as "" */
   data += plen + tlen + dlen;
   size -= plen + tlen + dlen;
   err.path_len = size < sizeof err.path ? size : sizeof err.path - 1;
@@ -77,12 +82,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   plen = strlen(prefix);
   tlen = strlen(target);
 
-  cap = 64 + 2 * plen + 4 * tlen + 4 * err.path_len + sizeof err.detail + 256;
+  cap = 64 + 2 * plen + 4 * tlen + 4 * err.path_len + sizeof detail + 256;
   full = malloc(cap);
   CHECK(full);
   aw_error_format(&err, prefix, tlen ? target : NULL, full, cap);
   len = strlen(full);
   CHECK(len + 1 < cap);
+  /* the size aw.h promises holds it whole */
+  CHECK(len + 1 <= aw_error_format_size(&err, prefix, tlen ? target : NULL));
   CHECK(printable_outside(full, len, prefix, &err));
 
   step = len > 400 ? len / 97 + 1 : 1;
