@@ -23,8 +23,9 @@ ARDIR      ?= $(PREFIX)/lib
 DESTDIR    ?=
 
 CORE_SRC   = csrc/aw_error.c csrc/aw_path.c csrc/aw_fs.c csrc/aw_write.c \
-             csrc/aw_read.c csrc/aw_watch.c csrc/aw_manifest.c csrc/aw_hash.c
-CORE_HDR   = csrc/aw.h csrc/aw_internal.h
+             csrc/aw_read.c csrc/aw_watch.c csrc/aw_manifest.c csrc/aw_hash.c \
+             csrc/aw_sys.c
+CORE_HDR   = csrc/aw.h csrc/aw_internal.h csrc/aw_sys.h
 BUILD      = build/$(LUA_NAME)
 CORE_PIC   = $(CORE_SRC:csrc/%.c=$(BUILD)/%.o)
 # Lua 5.4's module is built in place (csrc/atomicwriter/core.so: the demo,
@@ -69,6 +70,9 @@ $(STATICLIB): $(CORE_PIC)
 include examples/examples.mk
 # The libFuzzer harnesses: make fuzz, make fuzz-ci (fuzz/README.md).
 include fuzz/fuzz.mk
+
+# Other systems: check-portable, cross-build, cross-test (spec/cross.mk).
+include spec/cross.mk
 
 # The digest's reference vectors (spec/15-hash_spec.lua runs it).
 build/hash-vectors: spec/hash_vectors.c csrc/aw_hash.c csrc/aw_internal.h csrc/aw.h

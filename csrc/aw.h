@@ -75,10 +75,21 @@ typedef struct aw_file {
   long long gid;      /* group, or -1 to leave the writer's own */
 } aw_file;
 
+/* Values of aw_options.sync: how data and directories reach stable storage
+ * before the swap, and the target after it. */
+#define AW_SYNC_OFF   0   /* no syncing: fast, not durable across a power loss */
+#define AW_SYNC_ON    1   /* durable, by this platform's method (aw_platform()->sync) */
+#define AW_SYNC_FS    2   /* one syncfs of the version's file system (Linux; it
+                             also waits for other writers' data there);
+                             elsewhere the same as AW_SYNC_FILES */
+#define AW_SYNC_FILES 3   /* fsync of every file and directory the write made
+                             or linked, then the swap, then the target (with
+                             F_FULLFSYNC at those two barriers on macOS) */
+
 /* Options of aw_write(). Initialise with aw_options_init(). */
 typedef struct aw_options {
-  int sync;           /* nonzero: data and directories reach stable storage
-                         before the swap, and the target after it (default 1) */
+  int sync;           /* one of AW_SYNC_* (default AW_SYNC_ON); any other
+                         nonzero value is AW_SYNC_ON */
   long timeout_ms;    /* how long to wait for another writer's lock:
                          -1 forever (default), 0 try once */
 } aw_options;
@@ -181,11 +192,12 @@ int aw_version(const char *target, char *buf, size_t size, aw_error *err);
 /* A watcher: reports each version published in a target, once. */
 typedef struct aw_watch aw_watch;
 
-/* Polling interval where inotify is missing or the target is gone. */
+/* Polling interval where neither inotify nor kqueue is there, or the
+ * target is gone. */
 #define AW_WATCH_POLL_MS 100
 
 /* Flags of aw_watch_open(). */
-#define AW_WATCH_POLL 1   /* poll ..data even where inotify works (NFS, FUSE) */
+#define AW_WATCH_POLL 1   /* poll ..data even where events work (NFS, FUSE) */
 
 /* aw_watch_open - watch `target` (an existing directory); the version
  * current at the start is not reported. Free with aw_watch_close(). */
@@ -202,6 +214,17 @@ int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
 int aw_watch_fd(const aw_watch *w);
 
 void aw_watch_close(aw_watch *w);
+
+/* What this build uses where systems differ; static strings.
+ *   listing  "getdents64" | "readdir"
+ *   random   "getrandom" | "arc4random_buf" | "getentropy"
+ *   sync     the method of AW_SYNC_ON: "syncfs" | "fsync"
+ *   watch    "inotify" | "kqueue" | "poll" */
+typedef struct aw_platform_info {
+  const char *listing, *random, *sync, *watch;
+} aw_platform_info;
+
+const aw_platform_info *aw_platform(void);
 
 /* The contract's stable code of an error: "invalid", "conflict", "busy",
  * or the symbolic errno name ("ENOENT", ...; "E<number>" for unknown). */

@@ -67,54 +67,6 @@ int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_erro
 }
 
 /* ------------------------------------------------------------------ */
-/* Reading directories                                                 */
-/* ------------------------------------------------------------------ */
-
-#define DIR_BUF 32768
-
-int aw_dir_open(aw_dir *d, int fd)
-{
-  d->fd = fd;
-  d->pos = d->len = 0;
-  d->buf = malloc(DIR_BUF);
-  if (!d->buf) {
-    errno = ENOMEM;
-    return -1;
-  }
-  return 0;
-}
-
-int aw_dir_next(aw_dir *d, const char **name, unsigned char *type)
-{
-  for (;;) {
-    const struct dirent64 *de;
-    if (d->pos >= d->len) {
-      ssize_t n = getdents64(d->fd, d->buf, DIR_BUF);
-      if (n < 0)
-        return -1;
-      if (n == 0)
-        return 0;
-      d->pos = 0;
-      d->len = (size_t)n;
-    }
-    de = (const struct dirent64 *)(const void *)(d->buf + d->pos);
-    d->pos += de->d_reclen;
-    if (de->d_name[0] == '.' &&
-        (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-      continue;
-    *name = de->d_name;
-    *type = de->d_type;
-    return 1;
-  }
-}
-
-void aw_dir_close(aw_dir *d)
-{
-  free(d->buf);
-  d->buf = NULL;
-}
-
-/* ------------------------------------------------------------------ */
 /* Removing a tree                                                     */
 /* ------------------------------------------------------------------ */
 
@@ -130,28 +82,41 @@ typedef struct level {
 } level;
 
 /* Removes every entry of `fd` but directories; sets *sub to the name of
- * the first subdirectory met (malloc'd), or NULL when none is left. */
+ * the first subdirectory met (malloc'd), or NULL when none is left. Where
+ * unlinking during a listing can make readdir skip entries, the listing
+ * runs again until a pass removes nothing (bounded: a directory someone
+ * keeps filling then fails to go with ENOTEMPTY). */
 static int clear_files(int fd, char **sub, aw_error *err)
 {
   aw_dir dir;
   const char *name;
   unsigned char type;
-  int r, rc = 0;
+  int r, rc = 0, pass = 0;
+  size_t removed;
 
   *sub = NULL;
   if (aw_dir_open(&dir, fd) < 0)
     return aw_fail_sys(err, "read directory to remove", NULL, errno);
-  while ((r = aw_dir_next(&dir, &name, &type)) > 0) {
-    if (type != DT_DIR && (unlinkat(fd, name, 0) == 0 || errno == ENOENT))
-      continue;
-    if (type != DT_DIR && errno != EISDIR && errno != EPERM) {
-      rc = aw_fail_sys(err, "remove", name, errno);
+  do {
+    removed = 0;
+    if (pass > 0 && aw_dir_rewind(&dir) < 0) {
+      r = -1;
       break;
     }
-    if (!(*sub = strdup(name)))
-      rc = aw_fail_sys(err, "allocate", name, ENOMEM);
-    break;
-  }
+    while ((r = aw_dir_next(&dir, &name, &type)) > 0) {
+      if (type != DT_DIR && (unlinkat(fd, name, 0) == 0 || errno == ENOENT)) {
+        removed++;
+        continue;
+      }
+      if (type != DT_DIR && errno != EISDIR && errno != EPERM) {
+        rc = aw_fail_sys(err, "remove", name, errno);
+        break;
+      }
+      if (!(*sub = strdup(name)))
+        rc = aw_fail_sys(err, "allocate", name, ENOMEM);
+      break;
+    }
+  } while (AW_DIR_RELIST_AFTER_UNLINK && r == 0 && removed > 0 && ++pass < 64);
   if (r < 0)
     rc = aw_fail_sys(err, "read directory to remove", NULL, errno);
   aw_dir_close(&dir);

@@ -5,6 +5,7 @@
 #define AW_INTERNAL_H
 
 #include "aw.h"
+#include "aw_sys.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -67,20 +68,6 @@ int aw_plan_has_top(const aw_plan *plan, const char *name, size_t len);
  * slots: doubles it (from 16) when full. Returns the array, perhaps moved,
  * or NULL (out of memory) with the old array and *cap untouched. */
 void *aw_grow(void *v, size_t n, size_t *cap, size_t size);
-
-/* Reading a directory straight from its descriptor with getdents64: no
- * dup, fdopendir and closedir around it. The descriptor is the caller's. */
-typedef struct aw_dir {
-  int fd;
-  char *buf;
-  size_t pos, len;
-} aw_dir;
-
-int aw_dir_open(aw_dir *d, int fd);
-/* 1 with the next entry (never "." or ".."; type is a DT_* value, maybe
- * DT_UNKNOWN), 0 at the end, -1 on error with errno set. */
-int aw_dir_next(aw_dir *d, const char **name, unsigned char *type);
-void aw_dir_close(aw_dir *d);   /* frees the buffer, not the descriptor */
 
 int aw_is_version_name(const char *name);
 int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_error *err);

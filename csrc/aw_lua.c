@@ -43,6 +43,14 @@ static long long opt_id(lua_State *L, int list, lua_Integer at)
   return id;
 }
 
+/* The sync argument: a boolean, or one of the AW_SYNC_* values. */
+static int opt_sync(lua_State *L, int arg)
+{
+  if (lua_isboolean(L, arg))
+    return lua_toboolean(L, arg) ? AW_SYNC_ON : AW_SYNC_OFF;
+  return (int)luaL_checkinteger(L, arg);
+}
+
 /* Runs the write and pushes its results: true | false | nil, message,
  * code [, true when it failed after the swap: the payload is published]. */
 static int finish_write(lua_State *L, const char *target, const aw_file *files,
@@ -72,7 +80,7 @@ static int core_lua_write(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
   lua_Integer n = luaL_checkinteger(L, 3);
-  int sync = lua_toboolean(L, 4);
+  int sync = opt_sync(L, 4);
   lua_Integer timeout_ms = luaL_checkinteger(L, 5);
   const char *prefix = luaL_optstring(L, 6, NULL);
   aw_file *files;
@@ -143,7 +151,7 @@ static int core_lua_strings_only(lua_State *L)
 static int core_lua_write_strings(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
-  int sync = lua_toboolean(L, 3);
+  int sync = opt_sync(L, 3);
   lua_Integer timeout_ms = luaL_checkinteger(L, 4);
   const char *prefix = luaL_optstring(L, 5, NULL);
   aw_file *files;
@@ -428,6 +436,21 @@ static const luaL_Reg core_functions[] = {
   { NULL, NULL }
 };
 
+/* core.platform: what this build uses where systems differ (aw_platform). */
+static void push_platform(lua_State *L)
+{
+  const aw_platform_info *p = aw_platform();
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, p->listing);
+  lua_setfield(L, -2, "listing");
+  lua_pushstring(L, p->random);
+  lua_setfield(L, -2, "random");
+  lua_pushstring(L, p->sync);
+  lua_setfield(L, -2, "sync");
+  lua_pushstring(L, p->watch);
+  lua_setfield(L, -2, "watch");
+}
+
 int luaopen_atomicwriter_core(lua_State *L)
 {
   create_watcher_meta(L);
@@ -435,5 +458,11 @@ int luaopen_atomicwriter_core(lua_State *L)
   aw_compat_setfuncs(L, core_functions);
   lua_pushstring(L, AW_VERSION);
   lua_setfield(L, -2, "_VERSION");
+  push_platform(L);
+  lua_setfield(L, -2, "platform");
+  lua_pushinteger(L, AW_SYNC_FS);
+  lua_setfield(L, -2, "SYNC_FS");
+  lua_pushinteger(L, AW_SYNC_FILES);
+  lua_setfield(L, -2, "SYNC_FILES");
   return 1;
 }

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,17 +47,7 @@ void aw_manifest_free(aw_manifest *m)
 
 int aw_manifest_new_key(unsigned char key[AW_KEY_SIZE])
 {
-  size_t got = 0;
-  while (got < AW_KEY_SIZE) {
-    ssize_t n = getrandom(key + got, AW_KEY_SIZE - got, 0);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    got += (size_t)n;
-  }
-  return 0;
+  return aw_random(key, AW_KEY_SIZE);
 }
 
 int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags,

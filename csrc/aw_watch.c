@@ -13,11 +13,21 @@
  * any swap (a failed write) is forgotten. Only when it saw no creation
  * (it started mid-write, or the queue overflowed) does it read ..data.
  *
+ * On macOS and the BSDs, kqueue (EVFILT_VNODE, NOTE_WRITE on the target
+ * directory) wakes the watcher on any change of the target's entries; it
+ * carries no names, so the watcher reads ..data at each wake and reports
+ * what it names when it is new (a consumer slower than the writer sees the
+ * latest version, as when polling). Both descriptors work in poll(2), so
+ * aw_watch_fd serves event loops on either.
+ *
  * When the target directory itself goes away, the watch is re-added as
- * soon as the path is a directory again. Where inotify is unavailable the
+ * soon as the path is a directory again. Where neither is available the
  * watcher polls ..data every AW_WATCH_POLL_MS milliseconds instead.
  */
 #define _GNU_SOURCE
+#if defined(__APPLE__)
+#define _DARWIN_C_SOURCE 1
+#endif
 #include "aw_internal.h"
 
 #include <errno.h>
@@ -30,8 +40,12 @@
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
+#if AW_USE_INOTIFY
 #include <sys/inotify.h>
+#elif AW_USE_KQUEUE
+#include <sys/types.h>
+#include <sys/event.h>
+#include <sys/time.h>
 #endif
 
 #define QUEUE 64   /* versions reported but not yet taken */
@@ -42,8 +56,9 @@
 
 struct aw_watch {
   char *target;
-  int fd;                   /* inotify descriptor, or -1 when polling */
+  int fd;                   /* inotify or kqueue descriptor, or -1 when polling */
   int wd;                   /* watch on the target, or -1 while it is gone */
+  int dfd;                  /* kqueue: the target directory watched, or -1 */
   char created[NAME_MAX + 1];   /* last version directory created */
   char last[NAME_MAX + 1];      /* last version reported (or current at start) */
   char queue[QUEUE][NAME_MAX + 1];
@@ -82,7 +97,7 @@ static void report(aw_watch *w, const char *version)
   w->count++;
 }
 
-#ifdef __linux__
+#if AW_USE_INOTIFY
 #define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_DELETE_SELF | \
                     IN_MOVE_SELF | IN_ONLYDIR)
 
@@ -152,6 +167,104 @@ static int drain(aw_watch *w, aw_error *err)
     }
   }
 }
+
+/* Starts watching: 0 (w->fd stays -1 where inotify is missing), or -1
+ * with errno when the target cannot be watched. */
+static int start(aw_watch *w)
+{
+  w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (w->fd < 0)
+    return 0;
+  w->wd = inotify_add_watch(w->fd, w->target, WATCH_MASK);
+  return w->wd < 0 ? -1 : 0;
+}
+
+#elif AW_USE_KQUEUE
+
+#ifdef O_EVTONLY   /* macOS: an event-only descriptor keeps no volume busy */
+#define WATCH_OPEN (O_EVTONLY | O_DIRECTORY | O_CLOEXEC)
+#else
+#define WATCH_OPEN (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+#endif
+#define WATCH_NOTES (NOTE_WRITE | NOTE_DELETE | NOTE_RENAME | NOTE_REVOKE)
+
+/* Registers the target directory with the kqueue: 0, or -1 with errno. */
+static int register_target(aw_watch *w)
+{
+  struct kevent ev;
+  int dfd = open(w->target, WATCH_OPEN);
+
+  if (dfd < 0)
+    return -1;
+  EV_SET(&ev, (uintptr_t)dfd, EVFILT_VNODE, EV_ADD | EV_CLEAR, WATCH_NOTES, 0, NULL);
+  if (kevent(w->fd, &ev, 1, NULL, 0, NULL) < 0) {
+    int e = errno;
+    close(dfd);
+    errno = e;
+    return -1;
+  }
+  w->dfd = dfd;
+  w->wd = 0;
+  return 0;
+}
+
+static void add_watch(aw_watch *w)
+{
+  if (register_target(w) == 0) {   /* it may have been filled while unwatched */
+    char now[NAME_MAX + 1];
+    read_current(w, now, sizeof now);
+    report(w, now);
+  }
+}
+
+/* Takes the events that are ready; any change of the target's entries
+ * means ..data may name a new version. Closing the directory's descriptor
+ * removes its event. */
+static int drain(aw_watch *w, aw_error *err)
+{
+  static const struct timespec zero = { 0, 0 };
+  struct kevent ev[4];
+  int i, n, changed = 0, gone = 0;
+
+  for (;;) {
+    n = kevent(w->fd, NULL, 0, ev, 4, &zero);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return aw_fail_sys(err, "read events", NULL, errno);
+    }
+    if (n == 0)
+      break;
+    for (i = 0; i < n; i++) {
+      if ((int)ev[i].ident != w->dfd)
+        continue;
+      changed = 1;
+      if (ev[i].fflags & (NOTE_DELETE | NOTE_RENAME | NOTE_REVOKE))
+        gone = 1;
+    }
+  }
+  if (changed) {
+    char now[NAME_MAX + 1];
+    read_current(w, now, sizeof now);
+    report(w, now);
+  }
+  if (gone && w->dfd >= 0) {
+    close(w->dfd);
+    w->dfd = w->wd = -1;
+  }
+  return 0;
+}
+
+static int start(aw_watch *w)
+{
+  w->fd = kqueue();
+  if (w->fd < 0)
+    return 0;
+  if (fcntl(w->fd, F_SETFD, FD_CLOEXEC) < 0)
+    return -1;
+  return register_target(w);
+}
+
 #endif
 
 /* Waits for a write in flight to end (the writers' lock, shared), so that
@@ -176,21 +289,16 @@ int aw_watch_open(aw_watch **out, const char *target, int flags, aw_error *err)
     free(w);
     return aw_fail_sys(err, "allocate", NULL, ENOMEM);
   }
-  w->fd = w->wd = -1;
+  w->fd = w->wd = w->dfd = -1;
   if (aw_check_target(target, err) < 0) {
     aw_watch_close(w);
     return -1;
   }
-#ifdef __linux__
-  if (!(flags & AW_WATCH_POLL))
-    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (w->fd >= 0) {
-    w->wd = inotify_add_watch(w->fd, target, WATCH_MASK);
-    if (w->wd < 0) {
-      aw_fail_sys(err, "watch", NULL, errno);
-      aw_watch_close(w);
-      return -1;
-    }
+#if AW_USE_INOTIFY || AW_USE_KQUEUE
+  if (!(flags & AW_WATCH_POLL) && start(w) < 0) {
+    aw_fail_sys(err, "watch", NULL, errno);
+    aw_watch_close(w);
+    return -1;
   }
 #else
   (void)flags;
@@ -210,7 +318,7 @@ int aw_watch_fd(const aw_watch *w)
 static int look(aw_watch *w, aw_error *err)
 {
   char now[NAME_MAX + 1];
-#ifdef __linux__
+#if AW_USE_INOTIFY || AW_USE_KQUEUE
   if (w->fd >= 0) {
     if (drain(w, err) < 0)
       return -1;
@@ -252,13 +360,13 @@ int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
     left = deadline < 0 ? -1 : deadline - now_ms();
     if (deadline >= 0 && left <= 0)
       return 0;
-    /* Poll ..data without inotify, and while the target is gone. */
+    /* Poll ..data without events, and while the target is gone. */
     wait_ms = (w->fd < 0 || w->wd < 0) ? AW_WATCH_POLL_MS : left;
     if (left >= 0 && wait_ms > left)
       wait_ms = left;
     if (wait_ms < 0 || wait_ms > INT_MAX)
       wait_ms = INT_MAX;
-#ifdef __linux__
+#if AW_USE_INOTIFY || AW_USE_KQUEUE
     if (w->fd >= 0) {
       struct pollfd pfd = { w->fd, POLLIN, 0 };
       if (poll(&pfd, 1, (int)wait_ms) < 0 && errno != EINTR)
@@ -277,6 +385,8 @@ void aw_watch_close(aw_watch *w)
 {
   if (!w)
     return;
+  if (w->dfd >= 0)
+    close(w->dfd);
   if (w->fd >= 0)
     close(w->fd);
   free(w->target);

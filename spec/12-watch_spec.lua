@@ -14,7 +14,22 @@ local function drain(w, quiet)
   return got
 end
 
-for _, mode in ipairs({ "inotify", "poll" }) do
+-- The build's own backend (inotify on Linux, kqueue on macOS and the BSDs,
+-- poll in a portable build or elsewhere), then polling forced.
+local modes = { aw.platform.watch, "poll" }
+if modes[1] == "poll" then table.remove(modes) end
+
+describe("aw.platform", function()
+  it("names what this build uses where systems differ", function()
+    local p = aw.platform
+    assert.truthy(({ getdents64 = true, readdir = true })[p.listing])
+    assert.truthy(({ getrandom = true, arc4random_buf = true, getentropy = true })[p.random])
+    assert.truthy(({ syncfs = true, fsync = true })[p.sync])
+    assert.truthy(({ inotify = true, kqueue = true, poll = true })[p.watch])
+  end)
+end)
+
+for _, mode in ipairs(modes) do
   describe("aw.watch (" .. mode .. ")", function()
     local target, opts
     before_each(function()
@@ -80,6 +95,17 @@ for _, mode in ipairs({ "inotify", "poll" }) do
         assert.are.equal("conflict", select(3, aw.write(target, { a = "2", b = "x" })))
         assert.is_true(aw.write(target, { a = "3" }))
         assert.are.same({ aw.version(target) }, drain(w))
+        w:close()
+      end)
+    elseif mode == "kqueue" then
+      it("has a descriptor for event loops, readable after a write, and reports it", function()
+        local w = assert(aw.watch(target, opts))
+        assert.is_number(w:fd())
+        for i = 1, 5 do
+          assert.is_true(aw.write(target, { n = tostring(i) }))
+          assert.are.equal(aw.version(target), w:wait(2))
+        end
+        assert.is_nil(w:wait(0.3))
         w:close()
       end)
     else

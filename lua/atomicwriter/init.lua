@@ -8,7 +8,7 @@
 
 local core = require("atomicwriter.core")
 
-local M = { _VERSION = core._VERSION }
+local M = { _VERSION = core._VERSION, platform = core.platform }
 
 local DEFAULT_MODE = 420        -- 0644
 local MAX_MODE = 511            -- 0777
@@ -134,6 +134,8 @@ local OPTIONS = {
   watch = { poll = "boolean", log_context = "string" },
 }
 OPTIONS.new = OPTIONS.write
+-- sync = "syncfs" | "fsync" chooses the method (aw.h's AW_SYNC_FS, AW_SYNC_FILES).
+local SYNC_METHODS = { syncfs = core.SYNC_FS, fsync = core.SYNC_FILES }
 
 -- Checks the options of `fname` (a programming error raises) and fills defaults.
 local function check_options(fname, opts, level)
@@ -149,8 +151,11 @@ local function check_options(fname, opts, level)
     if not want then
       error(format("unknown option %s for %s", show(k), fname), level + 1)
     end
-    if type(v) ~= want then
-      error(format("option '%s' must be a %s, not %s", k, want, type(v)), level + 1)
+    if k == "sync" and SYNC_METHODS[v] then
+      v = SYNC_METHODS[v]
+    elseif type(v) ~= want then
+      error(format("option '%s' must be a %s%s, not %s", k, want,
+        k == "sync" and ', "syncfs" or "fsync"' or "", type(v)), level + 1)
     end
     checked[k] = v
   end
@@ -210,7 +215,8 @@ end
 -- @tparam string target an existing directory
 -- @tparam table payload relative path -> data string, or
 --   `{ data = string, mode = integer|octal-string, uid = integer, gid = integer }`
--- @tparam[opt] table opts `sync` (default true), `timeout` (seconds to wait
+-- @tparam[opt] table opts `sync` (default true; or "syncfs", "fsync" to
+--   choose the method), `timeout` (seconds to wait
 --   for another writer; default forever), `log_context` (message prefix)
 -- @treturn boolean true when a new version was published, false when the
 --   target already held exactly this payload

@@ -1,0 +1,262 @@
+/*
+ * aw_sys.c - the system calls that differ between Linux, macOS, the BSDs
+ * and other POSIX systems (the table is in aw_sys.h): directory listing,
+ * randomness, durability. Nothing here knows the write algorithm.
+ */
+#define _GNU_SOURCE
+#if defined(__APPLE__)
+#define _DARWIN_C_SOURCE 1
+#endif
+#include "aw_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#if AW_USE_GETDENTS64 && !defined(__GLIBC__)
+#include <sys/syscall.h>
+#endif
+#if AW_USE_GETRANDOM
+#include <sys/random.h>
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Listing a directory                                                 */
+/* ------------------------------------------------------------------ */
+
+#if AW_USE_GETDENTS64
+
+#define DIR_BUF 32768
+
+/* The kernel's record (linux/dirent.h), the same on every architecture;
+ * musl has no getdents64 wrapper, so the system call is made directly. */
+struct aw_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+static ssize_t read_entries(int fd, char *buf, size_t size)
+{
+#ifdef __GLIBC__
+  return getdents64(fd, buf, size);
+#else
+  return (ssize_t)syscall(SYS_getdents64, fd, buf, size);
+#endif
+}
+
+int aw_dir_open(aw_dir *d, int fd)
+{
+  d->fd = fd;
+  d->pos = d->len = 0;
+  d->dirp = NULL;
+  d->buf = malloc(DIR_BUF);
+  if (!d->buf) {
+    errno = ENOMEM;
+    return -1;
+  }
+  return 0;
+}
+
+int aw_dir_next(aw_dir *d, const char **name, unsigned char *type)
+{
+  for (;;) {
+    const struct aw_dirent64 *de;
+    if (d->pos >= d->len) {
+      ssize_t n = read_entries(d->fd, d->buf, DIR_BUF);
+      if (n < 0)
+        return -1;
+      if (n == 0)
+        return 0;
+      d->pos = 0;
+      d->len = (size_t)n;
+    }
+    de = (const struct aw_dirent64 *)(const void *)(d->buf + d->pos);
+    d->pos += de->d_reclen;
+    if (de->d_name[0] == '.' &&
+        (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+      continue;
+    *name = de->d_name;
+    *type = de->d_type;
+    return 1;
+  }
+}
+
+int aw_dir_rewind(aw_dir *d)
+{
+  d->pos = d->len = 0;
+  return lseek(d->fd, 0, SEEK_SET) < 0 ? -1 : 0;
+}
+
+void aw_dir_close(aw_dir *d)
+{
+  free(d->buf);
+  d->buf = NULL;
+}
+
+#else /* readdir */
+
+/* readdir on a duplicate: closedir closes the duplicate, the caller keeps
+ * its descriptor. The duplicate shares the descriptor's offset. */
+int aw_dir_open(aw_dir *d, int fd)
+{
+  int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  DIR *dp;
+
+  d->fd = fd;
+  d->buf = NULL;
+  d->pos = d->len = 0;
+  d->dirp = NULL;
+  if (dup_fd < 0)
+    return -1;
+  if (!(dp = fdopendir(dup_fd))) {
+    int e = errno;
+    close(dup_fd);
+    errno = e;
+    return -1;
+  }
+  d->dirp = dp;
+  return 0;
+}
+
+int aw_dir_next(aw_dir *d, const char **name, unsigned char *type)
+{
+  for (;;) {
+    const struct dirent *de;
+    errno = 0;
+    if (!(de = readdir((DIR *)d->dirp)))
+      return errno ? -1 : 0;
+    if (de->d_name[0] == '.' &&
+        (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+      continue;
+    *name = de->d_name;
+    *type = de->d_type;
+    return 1;
+  }
+}
+
+int aw_dir_rewind(aw_dir *d)
+{
+  rewinddir((DIR *)d->dirp);
+  return 0;
+}
+
+void aw_dir_close(aw_dir *d)
+{
+  if (d->dirp)
+    closedir((DIR *)d->dirp);
+  d->dirp = NULL;
+}
+
+#endif
+
+#if !AW_USE_MEMRCHR
+const char *aw_memrchr(const char *s, int c, size_t n)
+{
+  while (n > 0)
+    if (s[--n] == (char)c)
+      return s + n;
+  return NULL;
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Randomness                                                          */
+/* ------------------------------------------------------------------ */
+
+int aw_random(void *buf, size_t n)
+{
+  unsigned char *p = buf;
+#if AW_USE_GETRANDOM
+  while (n > 0) {
+    ssize_t got = getrandom(p, n, 0);
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += got;
+    n -= (size_t)got;
+  }
+#elif AW_USE_ARC4RANDOM
+  arc4random_buf(p, n);   /* cannot fail */
+#else
+  while (n > 0) {   /* getentropy gives at most 256 bytes a call */
+    size_t chunk = n < 256 ? n : 256;
+    if (getentropy(p, chunk) < 0)
+      return -1;
+    p += chunk;
+    n -= chunk;
+  }
+#endif
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Durability                                                          */
+/* ------------------------------------------------------------------ */
+
+int aw_sync_fs(int fd)
+{
+#if AW_USE_SYNCFS
+  return syncfs(fd);
+#else
+  (void)fd;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+int aw_sync_file(int fd)
+{
+  return fsync(fd);
+}
+
+int aw_sync_barrier(int fd)
+{
+#ifdef F_FULLFSYNC
+  /* Not every file system takes it (network ones, FAT): fsync then. */
+  if (fcntl(fd, F_FULLFSYNC) == 0)
+    return 0;
+#endif
+  return fsync(fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* What this build uses                                                */
+/* ------------------------------------------------------------------ */
+
+const aw_platform_info *aw_platform(void)
+{
+  static const aw_platform_info info = {
+#if AW_USE_GETDENTS64
+    "getdents64",
+#else
+    "readdir",
+#endif
+#if AW_USE_GETRANDOM
+    "getrandom",
+#elif AW_USE_ARC4RANDOM
+    "arc4random_buf",
+#else
+    "getentropy",
+#endif
+#if AW_DEFAULT_SYNC == AW_SYNC_FS && AW_USE_SYNCFS
+    "syncfs",
+#else
+    "fsync",
+#endif
+#if AW_USE_INOTIFY
+    "inotify",
+#elif AW_USE_KQUEUE
+    "kqueue",
+#else
+    "poll",
+#endif
+  };
+  return &info;
+}

@@ -1,0 +1,366 @@
+/*
+ * core_test.c - the C core checked without Lua, for the platforms the
+ * busted suite cannot run on here: built statically for musl, 32-bit x86
+ * and a big-endian target (make cross-test; qemu runs the foreign ones).
+ *
+ * Usage: core-test [DIR]   (DIR, default $TMPDIR or /tmp, gets a scratch
+ * directory that is removed at the end). Prints one "ok" / "not ok" line
+ * per check, then "N passed, M failed" (.ci/run sums it); exits 1 when a
+ * check failed.
+ *
+ * What it checks: a write, an update, a no-op (read back, and through the
+ * manifest), a read, failures (invalid, conflict, ENOENT), both sync
+ * methods, a watcher; the digest against reference vectors, the manifest
+ * written and read back (64-bit fields, a damaged one ignored), the path
+ * order, and the widths the on-disk formats rely on.
+ */
+#define _GNU_SOURCE
+#include "aw_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+static int passed, failed;
+
+static void check(int ok, const char *what)
+{
+  if (ok)
+    passed++;
+  else
+    failed++;
+  printf("%s %d - %s\n", ok ? "ok" : "not ok", passed + failed, what);
+}
+
+static void check_err(int rc, const aw_error *err, const char *code, const char *what)
+{
+  char line[512];
+  snprintf(line, sizeof line, "%s (got rc %d, code %s)", what, rc,
+           rc < 0 ? aw_error_code(err) : "-");
+  check(rc < 0 && strcmp(aw_error_code(err), code) == 0, line);
+}
+
+static aw_file file_of(const char *path, const char *data, unsigned mode)
+{
+  aw_file f;
+  f.path = path;
+  f.path_len = strlen(path);
+  f.data = data;
+  f.size = strlen(data);
+  f.mode = mode;
+  f.uid = f.gid = -1;
+  return f;
+}
+
+/* The payload: 10 small files (the manifest takes 8 or more), two below
+ * directories; `n` the data of the one that changes. */
+#define NFILES 10
+static char paths[NFILES][16], datas[NFILES][32];
+
+static void payload(aw_file *files, const char *n)
+{
+  int i;
+  for (i = 0; i < NFILES; i++) {
+    snprintf(paths[i], sizeof paths[i], i < 2 ? "d%d/sub/f" : "f%d", i);
+    snprintf(datas[i], sizeof datas[i], "file %d\n", i);
+    files[i] = file_of(paths[i], datas[i], i == 3 ? 0600 : 0644);
+  }
+  files[NFILES - 1].data = n;
+  files[NFILES - 1].size = strlen(n);
+}
+
+/* Is the snapshot exactly `files`? (aw_read's order is the directory's.) */
+static int snapshot_is(const aw_snapshot *s, const aw_file *files, size_t n)
+{
+  size_t i, j;
+  if (s->n != n)
+    return 0;
+  for (i = 0; i < n; i++) {
+    for (j = 0; j < s->n; j++)
+      if (strlen(s->files[j].path) == files[i].path_len &&
+          memcmp(s->files[j].path, files[i].path, files[i].path_len) == 0)
+        break;
+    if (j == s->n || s->files[j].size != files[i].size ||
+        memcmp(s->files[j].data, files[i].data, files[i].size) != 0 ||
+        s->files[j].mode != files[i].mode)
+      return 0;
+  }
+  return 1;
+}
+
+static int rm_rf(const char *dir)
+{
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd);
+}
+
+static void test_writes(const char *target)
+{
+  aw_file files[NFILES + 1];
+  aw_options opts;
+  aw_error err;
+  aw_snapshot snap;
+  char version[256], link[256], path[1200];
+  int changed = -1, rc;
+  ssize_t n;
+
+  aw_options_init(&opts);
+  payload(files, "one\n");
+  rc = aw_write(target, files, NFILES, &opts, &changed, &err);
+  check(rc == 0 && changed == 1, "a first write publishes");
+
+  rc = aw_read(target, &snap, &err);
+  check(rc == 0 && snapshot_is(&snap, files, NFILES), "a read returns exactly the payload");
+  if (rc == 0)
+    aw_snapshot_free(&snap);
+  snprintf(path, sizeof path, "%s/" AW_DATA_NAME, target);
+  n = readlink(path, link, sizeof link - 1);
+  link[n > 0 ? n : 0] = '\0';
+  check(aw_version(target, version, sizeof version, &err) == 0 && n > 0 &&
+        strcmp(version, link) == 0 && aw_is_version_name(version),
+        "aw_version names the version ..data points at");
+  snprintf(path, sizeof path, "%s/d0", target);
+  n = readlink(path, link, sizeof link - 1);
+  link[n > 0 ? n : 0] = '\0';
+  check(n > 0 && strcmp(link, "..data/d0") == 0, "a top-level name is a link through ..data");
+
+  changed = -1;
+  rc = aw_write(target, files, NFILES, &opts, &changed, &err);
+  check(rc == 0 && changed == 0, "the same payload again is a no-op");
+  changed = -1;
+  rc = aw_write(target, files, NFILES, &opts, &changed, &err);
+  check(rc == 0 && changed == 0, "and again, through the manifest");
+
+  payload(files, "two\n");
+  changed = -1;
+  rc = aw_write(target, files, NFILES, &opts, &changed, &err);
+  check(rc == 0 && changed == 1, "an update publishes");
+  rc = aw_read(target, &snap, &err);
+  check(rc == 0 && snapshot_is(&snap, files, NFILES) &&
+        strcmp(snap.version, version) != 0, "the update reads back as a new version");
+  if (rc == 0)
+    aw_snapshot_free(&snap);
+
+  files[3].mode = 0640;   /* a mode alone is a change */
+  changed = -1;
+  rc = aw_write(target, files, NFILES, &opts, &changed, &err);
+  check(rc == 0 && changed == 1, "a change of mode alone publishes");
+
+  opts.sync = AW_SYNC_FILES;
+  payload(files, "three\n");
+  changed = -1;
+  rc = aw_write(target, files, NFILES, &opts, &changed, &err);
+  check(rc == 0 && changed == 1, "a write synced file by file publishes");
+  opts.sync = AW_SYNC_FS;
+  payload(files, "four\n");
+  changed = -1;
+  rc = aw_write(target, files, NFILES, &opts, &changed, &err);
+  check(rc == 0 && changed == 1, "a write synced by file system publishes");
+  rc = aw_read(target, &snap, &err);
+  check(rc == 0 && snapshot_is(&snap, files, NFILES), "and reads back");
+  if (rc == 0)
+    aw_snapshot_free(&snap);
+
+  /* Failures leave the published version as it was. */
+  files[NFILES] = file_of("../escape", "x", 0644);
+  rc = aw_write(target, files, NFILES + 1, &opts, &changed, &err);
+  check_err(rc, &err, "invalid", "a '..' path is refused as invalid");
+  files[NFILES] = file_of("user", "x", 0644);
+  snprintf(path, sizeof path, "%s/user", target);
+  {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    check(fd >= 0 && close(fd) == 0, "a user's file planted in the target");
+  }
+  rc = aw_write(target, files, NFILES + 1, &opts, &changed, &err);
+  check_err(rc, &err, "conflict", "a name held by the user's file is a conflict");
+  rc = aw_read(target, &snap, &err);
+  check(rc == 0 && snapshot_is(&snap, files, NFILES), "after the failures the last version is intact");
+  if (rc == 0)
+    aw_snapshot_free(&snap);
+  snprintf(path, sizeof path, "%s/missing", target);
+  rc = aw_write(path, files, NFILES, &opts, &changed, &err);
+  check_err(rc, &err, "ENOENT", "a missing target is ENOENT");
+}
+
+static void test_watch(const char *target)
+{
+  aw_watch *w = NULL;
+  aw_file files[NFILES];
+  aw_error err;
+  char version[256], now[256];
+  int changed, rc;
+
+  rc = aw_watch_open(&w, target, 0, &err);
+  check(rc == 0, "a watcher opens");
+  if (rc < 0)
+    return;
+  check(aw_watch_next(w, 0, version, sizeof version, &err) == 0,
+        "the watcher does not report the current version");
+  payload(files, "watched\n");
+  rc = aw_write(target, files, NFILES, NULL, &changed, &err);
+  check(rc == 0 && aw_watch_next(w, 5000, version, sizeof version, &err) == 1 &&
+        aw_version(target, now, sizeof now, &err) == 0 && strcmp(version, now) == 0,
+        "the watcher reports the version published");
+  aw_watch_close(w);
+}
+
+static void test_digest(void)
+{
+  /* SipHash-2-4-128 reference vectors: key 00..0f, message 00..len-1. */
+  static const char *const want[] = {
+    "a3817f04ba25a8e66df67214c7550293",   /* len 0 */
+    "3b62a9ba6258f5610f83e264f31497b4",   /* len 8 */
+    "e617346ac9c231bb3650ae34ccca0c5b",   /* len 42 */
+    "5150d1772f50834a503e069a973fbd7c",   /* len 63 */
+  };
+  static const size_t lens[] = { 0, 8, 42, 63 };
+  unsigned char key[AW_KEY_SIZE], msg[64], out[AW_DIGEST_SIZE], out2[AW_DIGEST_SIZE];
+  char hex[2 * AW_DIGEST_SIZE + 1], line[128];
+  int i, j, all = 1, pair = 1;
+
+  for (i = 0; i < AW_KEY_SIZE; i++)
+    key[i] = (unsigned char)i;
+  for (i = 0; i < 64; i++)
+    msg[i] = (unsigned char)i;
+  for (i = 0; i < 4; i++) {
+    aw_siphash128(key, msg, lens[i], out);
+    for (j = 0; j < AW_DIGEST_SIZE; j++)
+      sprintf(hex + 2 * j, "%02x", out[j]);
+    if (strcmp(hex, want[i]) != 0) {
+      all = 0;
+      snprintf(line, sizeof line, "# len %u: %s", (unsigned)lens[i], hex);
+      puts(line);
+    }
+    aw_siphash128_pair(key, msg, lens[i], out2, msg, 63, out);
+    pair &= memcmp(out2, out, AW_DIGEST_SIZE) == 0 ? lens[i] == 63 : 1;
+    aw_siphash128(key, msg, lens[i], out);
+    pair &= memcmp(out2, out, AW_DIGEST_SIZE) == 0;
+  }
+  check(all, "the digest matches SipHash-2-4-128's reference vectors");
+  check(pair, "two digests side by side are each the single one");
+}
+
+static void test_manifest(const char *dir)
+{
+  aw_manifest m, back;
+  aw_ident id;
+  unsigned char digest[AW_DIGEST_SIZE];
+  char path[1200];
+  int tfd, ok, fd;
+  unsigned char byte = 0;
+
+  aw_manifest_init(&m);
+  aw_manifest_init(&back);
+  check(aw_manifest_new_key(m.key) == 0, "a manifest key comes from the random source");
+  snprintf(m.version, sizeof m.version, "..2026_11_30_12_00_00.000000001");
+  id.dev = 0x0123456789abcdefULL;   /* beyond 32 bits, both halves distinct */
+  id.ino = 0xfedcba9876543210ULL;
+  id.size = 5000000000ULL;
+  id.mtime_sec = -2;                /* before 1970: signed */
+  id.mtime_nsec = 999999999;
+  memset(digest, 0xa5, sizeof digest);
+  ok = aw_manifest_add(&m, "a", 1, AW_M_DIR | AW_M_KNOWN, &id, NULL) == 0 &&
+       aw_manifest_add(&m, "a/b", 3, AW_M_KNOWN | AW_M_DIGEST, &id, digest) == 0;
+  tfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  check(ok && tfd >= 0 && aw_manifest_save(&m, NULL, tfd) == 0, "a manifest is saved");
+  ok = aw_manifest_load(&back, tfd, m.version) == 1 && back.n == 2 &&
+       memcmp(back.key, m.key, AW_KEY_SIZE) == 0 &&
+       back.v[1].len == 3 && memcmp(back.v[1].path, "a/b", 3) == 0 &&
+       back.v[1].flags == (AW_M_KNOWN | AW_M_DIGEST) &&
+       back.v[1].id.dev == id.dev && back.v[1].id.ino == id.ino &&
+       back.v[1].id.size == id.size && back.v[1].id.mtime_sec == -2 &&
+       back.v[1].id.mtime_nsec == 999999999 &&
+       memcmp(back.v[1].digest, digest, AW_DIGEST_SIZE) == 0 && back.v[0].flags == (AW_M_DIR | AW_M_KNOWN);
+  check(ok, "the manifest reads back with every 64-bit field as written");
+  aw_manifest_free(&back);
+  check(aw_manifest_load(&back, tfd, "..2026_11_30_12_00_00.000000002") == 0 && back.n == 0,
+        "a manifest of another version is ignored");
+  snprintf(path, sizeof path, "%s/" AW_MANIFEST_NAME, dir);
+  fd = open(path, O_RDWR);
+  ok = fd >= 0 && pread(fd, &byte, 1, 60) == 1;
+  byte ^= 1;
+  ok = ok && pwrite(fd, &byte, 1, 60) == 1;
+  if (fd >= 0)
+    close(fd);
+  check(ok && aw_manifest_load(&back, tfd, m.version) == 0 && back.n == 0,
+        "a damaged manifest (one bit) is ignored");
+  aw_manifest_free(&back);
+  aw_manifest_free(&m);
+  if (tfd >= 0)
+    close(tfd);
+}
+
+static void test_order(void)
+{
+  /* '/' sorts before every other byte: a directory's files follow it. */
+  static const char *const in[] = { "a.b", "a/z", "b", "a0", "a/b/c", "a-", "A", "a/b0" };
+  static const char *const want[] = { "A", "a/b/c", "a/b0", "a/z", "a-", "a.b", "a0", "b" };
+  aw_file files[8];
+  aw_plan plan;
+  aw_error err;
+  size_t i;
+  int ok;
+
+  ok = aw_path_cmp("a", 1, "a/b", 3) < 0 && aw_path_cmp("a/b", 3, "a.b", 3) < 0 &&
+       aw_path_cmp("abcdefgh/x", 10, "abcdefgh.x", 10) < 0 &&
+       aw_path_cmp("abcdefgh.x", 10, "abcdefgh/x", 10) > 0 &&
+       aw_path_cmp("abcdefghij", 10, "abcdefghij", 10) == 0 &&
+       aw_path_cmp("abcdefghik", 10, "abcdefghij", 10) > 0 &&
+       aw_path_cmp("abcdefghij", 10, "abcdefghijk", 11) < 0;
+  check(ok, "the path order puts '/' first, eight bytes at a time too");
+  for (i = 0; i < 8; i++)
+    files[i] = file_of(in[i], "", 0644);
+  memset(&plan, 0, sizeof plan);
+  ok = aw_plan_build(&plan, files, 8, &err) == 0;
+  for (i = 0; ok && i < 8; i++)
+    ok = plan.n == 8 && strcmp(plan.entries[i].path, want[i]) == 0;
+  aw_plan_free(&plan);
+  check(ok, "a payload's plan is sorted in that order");
+}
+
+static void test_widths(void)
+{
+  char line[160];
+  snprintf(line, sizeof line, "off_t, ino_t and time_t hold 64-bit values (%u %u %u, size_t %u)",
+           (unsigned)sizeof(off_t), (unsigned)sizeof(ino_t), (unsigned)sizeof(time_t),
+           (unsigned)sizeof(size_t));
+  check(sizeof(off_t) == 8 && sizeof(ino_t) == 8, line);
+}
+
+int main(int argc, char **argv)
+{
+  const char *base = argc > 1 ? argv[1] : getenv("TMPDIR");
+  const aw_platform_info *p = aw_platform();
+  char dir[1024], target[1100];
+
+  printf("# platform: listing %s, random %s, sync %s, watch %s; %s-endian, %u-bit\n",
+         p->listing, p->random, p->sync, p->watch,
+         *(const unsigned char *)&(unsigned){ 1 } ? "little" : "big",
+         (unsigned)(8 * sizeof(void *)));
+  snprintf(dir, sizeof dir, "%s/aw-core-test.XXXXXX", base && *base ? base : "/tmp");
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 2;
+  }
+  snprintf(target, sizeof target, "%s/target", dir);
+  if (mkdir(target, 0755) < 0) {
+    perror("mkdir");
+    return 2;
+  }
+  test_writes(target);
+  test_watch(target);
+  test_digest();
+  test_manifest(dir);
+  test_order();
+  test_widths();
+  rm_rf(dir);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
