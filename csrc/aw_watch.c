@@ -64,7 +64,7 @@ struct aw_watch {
   char queue[QUEUE][NAME_MAX + 1];
   unsigned head, count;
   aw_error ignored;         /* read_current's: 4 KiB kept off the stack */
-#ifdef __linux__
+#if AW_USE_INOTIFY
   char events[EVENT_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
 #endif
 };
