@@ -36,14 +36,20 @@ int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
   return -1;
 }
 
-int aw_fail_sys(aw_error *err, const char *step, const char *path, int errnum)
+int aw_fail_sys_len(aw_error *err, const char *step, const char *path, size_t len,
+                    int errnum)
 {
   err->kind = AW_KIND_SYSTEM;
   err->errnum = errnum;
   err->step = step;
-  copy_path(err, path, path ? strlen(path) : 0);
+  copy_path(err, path, len);
   err->detail = "";
   return -1;
+}
+
+int aw_fail_sys(aw_error *err, const char *step, const char *path, int errnum)
+{
+  return aw_fail_sys_len(err, step, path, path ? strlen(path) : 0, errnum);
 }
 
 /* ------------------------------------------------------------------ */

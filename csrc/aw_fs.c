@@ -1,9 +1,10 @@
 /*
  * aw_fs.c - file-system steps the write algorithm composes: recognising
  * the writer's own version directories, removing a tree without ever
- * following a symlink, the writer lock, and whole-buffer write / compare
- * (and aw_grow, the doubling array every list uses). Every call works
- * relative to a directory descriptor.
+ * following a symlink, the stack of open directories a walk of payload
+ * paths keeps, the writer lock, and whole-buffer write / compare (and
+ * aw_grow, the doubling array every list uses; aw_check_target). Every
+ * call works relative to a directory descriptor.
  */
 #define _GNU_SOURCE
 #include "aw_internal.h"
@@ -55,15 +56,96 @@ int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_erro
     if (errno == ENOENT)
       return 0;
     if (errno == EINVAL)
-      return aw_fail(err, AW_KIND_CONFLICT, step, AW_DATA_NAME, 6,
+      return aw_fail(err, AW_KIND_CONFLICT, step, AW_DATA_NAME, AW_DATA_NAME_LEN,
                      "it is not a symlink the writer created");
     return aw_fail_sys(err, "read link", AW_DATA_NAME, errno);
   }
   buf[n] = '\0';
   if ((size_t)n >= size - 1 || !aw_is_version_name(buf))
-    return aw_fail(err, AW_KIND_CONFLICT, step, AW_DATA_NAME, 6,
+    return aw_fail(err, AW_KIND_CONFLICT, step, AW_DATA_NAME, AW_DATA_NAME_LEN,
                    "it points outside the writer's version directories");
   return 0;
+}
+
+/* aw_check_target: the writer's objects and the watcher start with it. */
+int aw_check_target(const char *target, aw_error *err)
+{
+  struct stat st;
+  if (stat(target, &st) < 0)
+    return aw_fail_sys(err, "open target directory", NULL, errno);
+  if (!S_ISDIR(st.st_mode))
+    return aw_fail_sys(err, "open target directory", NULL, ENOTDIR);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* A stack of open directories (see aw_internal.h)                     */
+/* ------------------------------------------------------------------ */
+
+size_t aw_dir_len(const char *path, size_t len)
+{
+  const char *slash = aw_memrchr(path, '/', len);
+  return slash ? (size_t)(slash - path) : 0;
+}
+
+int aw_dirs_push(aw_dirstack *s, int fd, const char *path, size_t end, aw_error *err)
+{
+  aw_dirlevel *v = aw_grow(s->v, s->depth, &s->cap, sizeof *v);
+  if (!v)
+    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  s->v = v;
+  v[s->depth].fd = fd;
+  v[s->depth].path = path;
+  v[s->depth].end = end;
+  s->depth++;
+  return 0;
+}
+
+int aw_dirs_top(const aw_dirstack *s)
+{
+  return s->v[s->depth - 1].fd;
+}
+
+void aw_dirs_leave(aw_dirstack *s, const char *path, size_t dlen)
+{
+  while (s->depth > 1) {
+    const aw_dirlevel *top = &s->v[s->depth - 1];
+    if (top->end <= dlen && path[top->end] == '/' && memcmp(top->path, path, top->end) == 0)
+      break;
+    close(s->v[--s->depth].fd);
+  }
+}
+
+int aw_dirs_next(const aw_dirstack *s, const char *path, size_t dlen, char *name,
+                 size_t *end)
+{
+  size_t start = s->v[s->depth - 1].end, i;
+
+  if (start)
+    start++;   /* past the '/' */
+  if (!dlen || start > dlen)
+    return 0;
+  for (i = start; i < dlen && path[i] != '/'; i++)
+    ;
+  memcpy(name, path + start, i - start);
+  name[i - start] = '\0';
+  *end = i;
+  return 1;
+}
+
+void aw_dirs_close(aw_dirstack *s)
+{
+  while (s->depth > 1)   /* level 0's descriptor is its owner's */
+    close(s->v[--s->depth].fd);
+  s->depth = 0;
+}
+
+void aw_dirs_free(aw_dirstack *s)
+{
+  aw_dirs_close(s);
+  free(s->v);
+  s->v = NULL;
+  s->cap = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -123,11 +205,70 @@ static int clear_files(int fd, char **sub, aw_error *err)
   return rc;
 }
 
+typedef struct removal {
+  level *stack;      /* the directories below the top, on the way down */
+  size_t depth, cap;
+  int fd;            /* the directory being emptied */
+} removal;
+
+/* Down into subdirectory `sub` (malloc'd; the stack owns it from here). */
+static int go_down(removal *r, char *sub, aw_error *err)
+{
+  struct stat st;
+  level *grown;
+  int child;
+
+  if (fstat(r->fd, &st) < 0) {
+    aw_fail_sys(err, "inspect directory to remove", sub, errno);
+    free(sub);
+    return -1;
+  }
+  if (!(grown = aw_grow(r->stack, r->depth, &r->cap, sizeof *r->stack))) {
+    aw_fail_sys(err, "allocate", sub, ENOMEM);
+    free(sub);
+    return -1;
+  }
+  r->stack = grown;
+  r->stack[r->depth].name = sub;
+  r->stack[r->depth].dev = st.st_dev;
+  r->stack[r->depth].ino = st.st_ino;
+  r->depth++;
+  child = openat(r->fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (child < 0)
+    return aw_fail_sys(err, "open directory to remove", sub, errno);
+  close(r->fd);
+  r->fd = child;
+  return 0;
+}
+
+/* Up again from an emptied directory, and remove it. */
+static int go_up(removal *r, aw_error *err)
+{
+  struct stat st;
+  int up = openat(r->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  level *l = &r->stack[r->depth - 1];
+
+  if (up < 0 || fstat(up, &st) < 0) {
+    aw_fail_sys(err, "open parent of directory to remove", l->name, errno);
+    if (up >= 0)
+      close(up);
+    return -1;
+  }
+  close(r->fd);
+  r->fd = up;
+  if (st.st_dev != l->dev || st.st_ino != l->ino)
+    return aw_fail_sys(err, "remove directory (moved during removal)", l->name, ESTALE);
+  if (unlinkat(r->fd, l->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    return aw_fail_sys(err, "remove directory", l->name, errno);
+  free(l->name);
+  r->depth--;
+  return 0;
+}
+
 int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *err)
 {
-  level *stack = NULL;
-  size_t depth = 0, cap = 0;
-  int fd, rc = -1, first_errno = 0;
+  removal r = { NULL, 0, 0, -1 };
+  int rc = -1, first_errno = 0;
 
   if (type != DT_DIR) {
     if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
@@ -136,8 +277,8 @@ int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *er
       return aw_fail_sys(err, "remove", name, errno);
     first_errno = errno;
   }
-  fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
+  r.fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (r.fd < 0) {
     if (errno == ENOENT)
       return 0;
     /* Not a directory after all: the unlink's own failure is the reason. */
@@ -146,73 +287,29 @@ int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *er
   }
   for (;;) {
     char *sub;
-    struct stat st;
-    if (clear_files(fd, &sub, err) < 0)
+    if (clear_files(r.fd, &sub, err) < 0)
       break;
-    if (sub) {   /* down into the first subdirectory */
-      level *grown;
-      int child;
-      if (fstat(fd, &st) < 0) {
-        aw_fail_sys(err, "inspect directory to remove", sub, errno);
-        free(sub);
+    if (sub) {
+      if (go_down(&r, sub, err) < 0)
         break;
-      }
-      if (!(grown = aw_grow(stack, depth, &cap, sizeof *stack))) {
-        aw_fail_sys(err, "allocate", sub, ENOMEM);
-        free(sub);
+    } else if (r.depth > 0) {
+      if (go_up(&r, err) < 0)
         break;
-      }
-      stack = grown;
-      stack[depth].name = sub;
-      stack[depth].dev = st.st_dev;
-      stack[depth].ino = st.st_ino;
-      depth++;
-      child = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (child < 0) {
-        aw_fail_sys(err, "open directory to remove", sub, errno);
-        break;
-      }
-      close(fd);
-      fd = child;
-      continue;
-    }
-    if (depth == 0) {   /* the top is empty */
-      close(fd);
-      fd = -1;
+    } else {   /* the top is empty */
+      close(r.fd);
+      r.fd = -1;
       if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
         aw_fail_sys(err, "remove directory", name, errno);
       else
         rc = 0;
       break;
     }
-    {   /* up again, and remove the emptied directory */
-      int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      level *l = &stack[depth - 1];
-      if (up < 0 || fstat(up, &st) < 0) {
-        aw_fail_sys(err, "open parent of directory to remove", l->name, errno);
-        if (up >= 0)
-          close(up);
-        break;
-      }
-      close(fd);
-      fd = up;
-      if (st.st_dev != l->dev || st.st_ino != l->ino) {
-        aw_fail_sys(err, "remove directory (moved during removal)", l->name, ESTALE);
-        break;
-      }
-      if (unlinkat(fd, l->name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
-        aw_fail_sys(err, "remove directory", l->name, errno);
-        break;
-      }
-      free(l->name);
-      depth--;
-    }
   }
-  if (fd >= 0)
-    close(fd);
-  while (depth > 0)
-    free(stack[--depth].name);
-  free(stack);
+  if (r.fd >= 0)
+    close(r.fd);
+  while (r.depth > 0)
+    free(r.stack[--r.depth].name);
+  free(r.stack);
   return rc;
 }
 

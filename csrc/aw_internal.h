@@ -43,8 +43,15 @@ typedef struct aw_plan {
   char *arena;            /* the cleaned paths */
 } aw_plan;
 
+/* ..data's length, for messages that name it by pointer and length. */
+#define AW_DATA_NAME_LEN (sizeof AW_DATA_NAME - 1)
+
 /* ---- aw_error.c: recording a failure once, where it happens ---- */
 int aw_fail_sys(aw_error *err, const char *step, const char *path, int errnum);
+/* The same for the first `len` bytes of `path` (a directory of a payload
+ * path, named without copying it out). */
+int aw_fail_sys_len(aw_error *err, const char *step, const char *path, size_t len,
+                    int errnum);
 int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
             const char *path, size_t path_len, const char *detail);
 
@@ -68,6 +75,44 @@ int aw_plan_has_top(const aw_plan *plan, const char *name, size_t len);
  * slots: doubles it (from 16) when full. Returns the array, perhaps moved,
  * or NULL (out of memory) with the old array and *cap untouched. */
 void *aw_grow(void *v, size_t n, size_t *cap, size_t size);
+
+/* The chain of open directories from a base (level 0, whose descriptor
+ * belongs to someone else) down to the directory of the payload path being
+ * handled. The plan is sorted element-wise (aw_path_cmp), so a directory,
+ * once left, is never needed again: a stack suffices, and every open is
+ * relative to the parent's descriptor (no path walk, no PATH_MAX limit
+ * for 4096-byte payload paths). A walk to directory path[0..dlen):
+ *
+ *   aw_dirs_leave(s, path, dlen);
+ *   while (aw_dirs_next(s, path, dlen, name, &end))
+ *     open `name` in aw_dirs_top(s), then aw_dirs_push(s, fd, path, end);
+ */
+typedef struct aw_dirlevel {
+  int fd;
+  const char *path;          /* a payload path this directory is a prefix of */
+  size_t end;                /* the directory's length in that path */
+} aw_dirlevel;
+
+typedef struct aw_dirstack {
+  aw_dirlevel *v;
+  size_t depth, cap;
+} aw_dirstack;
+
+int aw_dirs_push(aw_dirstack *s, int fd, const char *path, size_t end, aw_error *err);
+/* The descriptor of the deepest open directory. */
+int aw_dirs_top(const aw_dirstack *s);
+/* Closes the levels (never level 0) that directory path[0..dlen) is not in. */
+void aw_dirs_leave(aw_dirstack *s, const char *path, size_t dlen);
+/* 1 with the next element of path[0..dlen) below the deepest level in
+ * `name` (NUL-terminated; room for AW_MAX_ELEMENT + 1 bytes) and its end in
+ * path in *end; 0 when the deepest level is that directory. */
+int aw_dirs_next(const aw_dirstack *s, const char *path, size_t dlen, char *name,
+                 size_t *end);
+/* Closes every level but 0 and empties the stack; aw_dirs_free also frees it. */
+void aw_dirs_close(aw_dirstack *s);
+void aw_dirs_free(aw_dirstack *s);
+/* The length of the directory part of a payload path ("a/b/c" -> 3, "c" -> 0). */
+size_t aw_dir_len(const char *path, size_t len);
 
 int aw_is_version_name(const char *name);
 int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_error *err);
@@ -113,6 +158,51 @@ int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags
 /* Replaces target's manifest with m (tmp + rename) unless `old`, as read,
  * already says exactly that. 0, or -1 (nothing left behind). */
 int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd);
+
+/* ---- aw_compare.c: step 4 of a write, comparing with the current version ---- */
+
+/* A directory of the current version, as the comparison saw it. */
+typedef struct aw_seen_dir {
+  const char *path;          /* a prefix of a plan path; "" the version */
+  size_t len;
+  aw_ident id;
+  int known;                 /* no entry added or removed since settled */
+} aw_seen_dir;
+
+/* What comparing learns of the current version, and the manifest it is
+ * kept in. aw_compare_init, then the writer sets manifest_type (what
+ * recovery found at ..manifest: 0 none, an S_IF* value). */
+typedef struct aw_compare {
+  aw_plan *plan;             /* entries get same, hashed, known, id, digest */
+  aw_error *err;
+  char *rel;                 /* the writer's scratch path (AW_MAX_PATH + NAME_MAX + 2) */
+  int tfd, cfd;              /* target; current version (level 0 of cdirs) */
+  const char *cur;           /* the current version's name */
+  int manifest_type;
+  int use_manifest;          /* the payload is hashed and a manifest kept */
+  unsigned char key[AW_KEY_SIZE];
+  aw_manifest old;           /* the current version's, as read */
+  int learned;               /* found what the manifest did not say */
+  int64_t s0_sec, s0_nsec;   /* the time before the first look */
+  aw_seen_dir *seen;
+  size_t nseen, seen_cap;
+  const char *gone;          /* a directory missing in the current version */
+  size_t gone_len;
+  aw_dirstack cdirs;         /* open directories of the current version */
+  size_t mpos;               /* cursor into old: lookups come in plan order */
+  size_t old_files, old_dirs;  /* plan files and seen directories old has */
+} aw_compare;
+
+void aw_compare_init(aw_compare *c, aw_plan *plan, char *rel, aw_error *err);
+/* Marks the plan entries whose file in version `cur` (open as cfd; -1 when
+ * there is none) is identical: 1 when it holds exactly the plan, 0 when
+ * not, -1 on error (c->err filled). */
+int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur);
+/* Saves the manifest of `version` (the current one after a no-op, with
+ * the directories seen; the next one after a publish, without). Failure
+ * is harmless: the manifest is only a shortcut. */
+void aw_compare_save_manifest(aw_compare *c, const char *version, int with_dirs);
+void aw_compare_free(aw_compare *c);
 
 /* ---- aw_hash.c: SipHash-2-4, 128-bit result ---- */
 void aw_siphash128(const unsigned char key[AW_KEY_SIZE], const void *data,

@@ -229,32 +229,42 @@ static int snapshot_lua_gc(lua_State *L)
   return 0;
 }
 
+/* Runs `reader` on argument 1 (argument 2: the log context) and pushes
+ * the files table; returns the snapshot for the caller's second value, or
+ * NULL after pushing nil, message, code. */
+static aw_snapshot *push_snapshot(lua_State *L,
+                                  int (*reader)(const char *, aw_snapshot *, aw_error *))
+{
+  const char *path = luaL_checkstring(L, 1);
+  const char *prefix = luaL_optstring(L, 2, NULL);
+  aw_snapshot *snap = new_snapshot(L);
+  aw_error err;
+  if (reader(path, snap, &err) < 0) {
+    push_error(L, &err, prefix, path);
+    return NULL;
+  }
+  push_files(L, snap);
+  return snap;
+}
+
 /* core.read(target [, log_context]) -> files, version | nil, message, code
  * (version is "" when nothing is published yet) */
 static int core_lua_read(lua_State *L)
 {
-  const char *target = luaL_checkstring(L, 1);
-  const char *prefix = luaL_optstring(L, 2, NULL);
-  aw_snapshot *snap = new_snapshot(L);
-  aw_error err;
-  if (aw_read(target, snap, &err) < 0)
-    return push_error(L, &err, prefix, target);
-  push_files(L, snap);
+  aw_snapshot *snap = push_snapshot(L, aw_read);
+  if (!snap)
+    return 3;
   lua_pushstring(L, snap->version);
   aw_snapshot_free(snap);
   return 2;
 }
 
-/* core.read_tree(dir) -> files, skipped | nil, message, code */
+/* core.read_tree(dir [, log_context]) -> files, skipped | nil, message, code */
 static int core_lua_read_tree(lua_State *L)
 {
-  const char *dir = luaL_checkstring(L, 1);
-  const char *prefix = luaL_optstring(L, 2, NULL);
-  aw_snapshot *snap = new_snapshot(L);
-  aw_error err;
-  if (aw_read_tree(dir, snap, &err) < 0)
-    return push_error(L, &err, prefix, dir);
-  push_files(L, snap);
+  aw_snapshot *snap = push_snapshot(L, aw_read_tree);
+  if (!snap)
+    return 3;
   lua_pushinteger(L, (lua_Integer)snap->skipped);
   aw_snapshot_free(snap);
   return 2;

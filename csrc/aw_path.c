@@ -160,6 +160,18 @@ static int refuse(aw_error *err, const char *path, size_t len, const char *why)
   return aw_fail(err, AW_KIND_INVALID, "invalid payload path", path, len, why);
 }
 
+/* Mode and owner within their ranges. */
+static int check_spec(const aw_file *f, aw_error *err)
+{
+  if (f->mode > 0777)
+    return aw_fail(err, AW_KIND_INVALID, "invalid mode for", f->path, f->path_len,
+                   "the mode is not within 0-0777");
+  if (f->uid < -1 || f->uid > AW_MAX_ID || f->gid < -1 || f->gid > AW_MAX_ID)
+    return aw_fail(err, AW_KIND_INVALID, "invalid owner for", f->path, f->path_len,
+                   "uid and gid are -1 (none) or within 0-4294967294");
+  return 0;
+}
+
 int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
                   aw_error *err)
 {
@@ -171,13 +183,8 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
   plan->n = 0;
 
   for (i = 0; i < nfiles; i++) {
-    if (files[i].mode > 0777)
-      return aw_fail(err, AW_KIND_INVALID, "invalid mode for", files[i].path,
-                     files[i].path_len, "the mode is not within 0-0777");
-    if (files[i].uid < -1 || files[i].uid > AW_MAX_ID ||
-        files[i].gid < -1 || files[i].gid > AW_MAX_ID)
-      return aw_fail(err, AW_KIND_INVALID, "invalid owner for", files[i].path,
-                     files[i].path_len, "uid and gid are -1 (none) or within 0-4294967294");
+    if (check_spec(&files[i], err) < 0)
+      return -1;
     total += files[i].path_len + 1;
   }
   plan->entries = calloc(nfiles ? nfiles : 1, sizeof *plan->entries);

@@ -63,7 +63,7 @@ struct aw_watch {
   char last[NAME_MAX + 1];      /* last version reported (or current at start) */
   char queue[QUEUE][NAME_MAX + 1];
   unsigned head, count;
-  aw_error ignored;         /* read_current's: 4 KiB kept off the stack */
+  aw_error ignored;         /* current_version's: 4 KiB kept off the stack */
 #if AW_USE_INOTIFY
   char events[EVENT_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
 #endif
@@ -77,7 +77,7 @@ static long long now_ms(void)
 }
 
 /* The version ..data names now, or "" when there is none or it is not ours. */
-static void read_current(aw_watch *w, char *buf, size_t size)
+static void current_version(aw_watch *w, char *buf, size_t size)
 {
   if (aw_version(w->target, buf, size, &w->ignored) < 0)
     buf[0] = '\0';
@@ -106,7 +106,7 @@ static void add_watch(aw_watch *w)
   w->wd = inotify_add_watch(w->fd, w->target, WATCH_MASK);
   if (w->wd >= 0) {   /* it may have been filled while unwatched */
     char now[NAME_MAX + 1];
-    read_current(w, now, sizeof now);
+    current_version(w, now, sizeof now);
     report(w, now);
   }
 }
@@ -120,7 +120,7 @@ static void handle(aw_watch *w, const struct inotify_event *ev)
   if (ev->mask & IN_Q_OVERFLOW) {
     char now[NAME_MAX + 1];
     w->created[0] = '\0';
-    read_current(w, now, sizeof now);
+    current_version(w, now, sizeof now);
     report(w, now);
     return;
   }
@@ -140,7 +140,7 @@ static void handle(aw_watch *w, const struct inotify_event *ev)
       w->created[0] = '\0';
     } else {
       char now[NAME_MAX + 1];
-      read_current(w, now, sizeof now);
+      current_version(w, now, sizeof now);
       report(w, now);
     }
   }
@@ -212,7 +212,7 @@ static void add_watch(aw_watch *w)
 {
   if (register_target(w) == 0) {   /* it may have been filled while unwatched */
     char now[NAME_MAX + 1];
-    read_current(w, now, sizeof now);
+    current_version(w, now, sizeof now);
     report(w, now);
   }
 }
@@ -245,7 +245,7 @@ static int drain(aw_watch *w, aw_error *err)
   }
   if (changed) {
     char now[NAME_MAX + 1];
-    read_current(w, now, sizeof now);
+    current_version(w, now, sizeof now);
     report(w, now);
   }
   if (gone && w->dfd >= 0) {
@@ -270,7 +270,7 @@ static int start(aw_watch *w)
 /* Waits for a write in flight to end (the writers' lock, shared), so that
  * the version read next as "current" is not one whose creation the watch
  * missed. Best effort: where locks are not supported it does not wait. */
-static void settle(const char *target)
+static void wait_for_writer(const char *target)
 {
   int fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
@@ -303,8 +303,8 @@ int aw_watch_open(aw_watch **out, const char *target, int flags, aw_error *err)
 #else
   (void)flags;
 #endif
-  settle(target);
-  read_current(w, w->last, sizeof w->last);   /* not reported: not new */
+  wait_for_writer(target);
+  current_version(w, w->last, sizeof w->last);   /* not reported: not new */
   *out = w;
   return 0;
 }
@@ -329,7 +329,7 @@ static int look(aw_watch *w, aw_error *err)
 #else
   (void)err;
 #endif
-  read_current(w, now, sizeof now);
+  current_version(w, now, sizeof now);
   report(w, now);
   return 0;
 }

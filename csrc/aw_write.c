@@ -18,8 +18,7 @@
  *   3. refuse visible names held by entries the writer did not create
  *   4. walk the current version: which files are unchanged, is it all equal
  *      (equal: repair missing links, return "unchanged"); a file the
- *      manifest knows costs one fstatat, any other is read (see
- *      compare_current)
+ *      manifest knows costs one fstatat, any other is read (aw_compare.c)
  *   5. build the next version: directories 0755, files written with their
  *      exact mode and owner, or hard-linked from the current version when
  *      unchanged; with sync, make it durable (syncfs) before the swap
@@ -27,8 +26,9 @@
  *   7. only now create the new visible links; remove the writer's links
  *      whose names are gone
  *   8. remove the old version; save the manifest; fsync the target
- * A failure before 6 removes the half-built version and leaves the
- * published one as it was.
+ * aw_write() runs 0-4, then build (5), then publish (6-8). A failure
+ * before 6 removes the half-built version and leaves the published one as
+ * it was; after 6, every remaining step still runs (see publish).
  */
 #define _GNU_SOURCE
 #include "aw_internal.h"
@@ -60,25 +60,6 @@ typedef struct names {
   size_t n, cap;
 } names;
 
-typedef struct dirlevel {
-  int fd;
-  const char *path;          /* an entry path this directory is a prefix of */
-  size_t end;                /* the directory's length in that path */
-} dirlevel;
-
-/* A directory of the current version, as compare_current saw it. */
-typedef struct seen_dir {
-  const char *path;          /* a prefix of a plan path; "" the version */
-  size_t len;
-  aw_ident id;
-  int known;                 /* no entry added or removed since settled */
-} seen_dir;
-
-/* The manifest pays off from this many small files; a bigger file is
- * compared by reading it (cheaper than hashing it). */
-#define MANIFEST_MIN_FILES 8
-#define MANIFEST_MAX_FILE 32768
-
 typedef struct writer {
   const char *target;
   const aw_options *opts;
@@ -92,24 +73,9 @@ typedef struct writer {
   int tmp_made;              /* ..data_tmp exists and is ours */
   int published;             /* ..data points at next */
   names names;               /* the target's entries, by name */
-  dirlevel *dirs;            /* open directories of the next version */
-  size_t depth, cap;
+  aw_dirstack dirs;          /* open directories of the next version */
+  aw_compare cmp;            /* step 4: what the current version holds */
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
-  /* what compare_current learns, and the manifest it is kept in */
-  int manifest_type;         /* the target's ..manifest: 0 none, S_IF* */
-  int use_manifest;          /* the payload is hashed and a manifest kept */
-  unsigned char key[AW_KEY_SIZE];
-  aw_manifest old;           /* the current version's, as read */
-  int learned;               /* compare found what the manifest did not say */
-  int64_t s0_sec, s0_nsec;   /* the time before the first look */
-  seen_dir *seen;
-  size_t nseen, seen_cap;
-  const char *gone;          /* a directory missing in the current version */
-  size_t gone_len;
-  dirlevel *cdirs;           /* open directories of the current version */
-  size_t cdepth, ccap;
-  size_t mpos;               /* cursor into old: lookups come in plan order */
-  size_t old_files, old_dirs;  /* plan files and seen directories old has */
 } writer;
 
 /* ------------------------------------------------------------------ */
@@ -205,24 +171,10 @@ static int conflict(writer *w, const char *name, size_t len, const char *why)
   return aw_fail(w->err, AW_KIND_CONFLICT, "refusing to replace", name, len, why);
 }
 
-static int sys(writer *w, const char *step, const char *path)
+/* Records the failure of the system call just made (errno). */
+static int fail_errno(writer *w, const char *step, const char *path)
 {
   return aw_fail_sys(w->err, step, path, errno);
-}
-
-/* Pushes an open directory on a stack of them (see enter_parent). */
-static int push_level(dirlevel **v, size_t *depth, size_t *cap, int fd,
-                      const char *path, size_t end, aw_error *err)
-{
-  dirlevel *d = aw_grow(*v, *depth, cap, sizeof *d);
-  if (!d)
-    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
-  *v = d;
-  (*v)[*depth].fd = fd;
-  (*v)[*depth].path = path;
-  (*v)[*depth].end = end;
-  (*depth)++;
-  return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -233,11 +185,12 @@ static int open_target(writer *w)
 {
   w->tfd = open(w->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (w->tfd < 0)
-    return sys(w, "open target directory", NULL);
+    return fail_errno(w, "open target directory", NULL);
   return aw_lock(w->tfd, w->opts->timeout_ms, w->err);
 }
 
-static int read_current(writer *w)
+/* Opens the version ..data names (w->cfd), when there is one. */
+static int open_current(writer *w)
 {
   struct stat st;
 
@@ -247,15 +200,15 @@ static int read_current(writer *w)
     return 0;
   if (fstatat(w->tfd, w->cur, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno != ENOENT)
-      return sys(w, "inspect", w->cur);
+      return fail_errno(w, "inspect", w->cur);
     w->cfd = -1;   /* dangling: as if there were no version */
     return 0;
   }
   if (!S_ISDIR(st.st_mode))
-    return conflict(w, AW_DATA_NAME, 6, "it points at an entry that is not a directory");
+    return conflict(w, AW_DATA_NAME, AW_DATA_NAME_LEN, "it points at an entry that is not a directory");
   w->cfd = openat(w->tfd, w->cur, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (w->cfd < 0)
-    return sys(w, "open current version", w->cur);
+    return fail_errno(w, "open current version", w->cur);
   return 0;
 }
 
@@ -269,22 +222,22 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
   int kind;
 
   if (!type)
-    return errno == ENOENT ? 0 : sys(w, "inspect", name);
+    return errno == ENOENT ? 0 : fail_errno(w, "inspect", name);
   if (strcmp(name, AW_DATA_TMP_NAME) == 0) {
     if (type != S_IFLNK)
       return conflict(w, name, strlen(name), "it is not a symlink the writer created");
     if (unlinkat(w->tfd, name, 0) < 0 && errno != ENOENT)
-      return sys(w, "remove stale", name);
+      return fail_errno(w, "remove stale", name);
     return 0;
   }
   if (strcmp(name, AW_MANIFEST_NAME) == 0) {
-    w->manifest_type = (int)type;
+    w->cmp.manifest_type = (int)type;   /* for the comparison */
     return 0;
   }
   if (strcmp(name, AW_MANIFEST_TMP_NAME) == 0) {   /* a crashed save */
     if ((type == S_IFREG || type == S_IFLNK) && unlinkat(w->tfd, name, 0) < 0 &&
         errno != ENOENT)
-      return sys(w, "remove stale", name);
+      return fail_errno(w, "remove stale", name);
     return 0;
   }
   if (type == S_IFDIR && aw_is_version_name(name) && strcmp(name, w->cur) != 0)
@@ -292,7 +245,7 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
   if (type == S_IFLNK) {
     int ours = is_our_link(w->tfd, name);
     if (ours < 0)
-      return sys(w, "read link", name);
+      return fail_errno(w, "read link", name);
     kind = ours ? OURS : FOREIGN_LINK;
   } else
     kind = type == S_IFDIR ? FOREIGN_DIR : FOREIGN_FILE;
@@ -311,12 +264,12 @@ static int recover(writer *w)
   int r, rc = 0;
 
   if (aw_dir_open(&dir, w->tfd) < 0)
-    return sys(w, "read target directory", NULL);
+    return fail_errno(w, "read target directory", NULL);
   while ((r = aw_dir_next(&dir, &name, &type)) > 0)
     if (strcmp(name, AW_DATA_NAME) != 0 && (rc = recover_entry(w, name, type)) < 0)
       break;
   if (r < 0)
-    rc = sys(w, "read target directory", NULL);
+    rc = fail_errno(w, "read target directory", NULL);
   aw_dir_close(&dir);
   names_sort(&w->names);
   return rc;
@@ -354,399 +307,6 @@ static int check_visible_names(writer *w)
 }
 
 /* ------------------------------------------------------------------ */
-/* 4. Compare with the current version                                 */
-/* ------------------------------------------------------------------ */
-
-/* Is an identity taken now proof against later changes? Only when the
- * entry's mtime lies a clock tick before the moment we started looking:
- * a change after that moment gets a later mtime, even from a file system
- * whose clock advances by ticks. Whole-second stamps (nanoseconds 0) need
- * seconds of margin. Otherwise the entry is read again next time. */
-static int settled(const writer *w, const aw_ident *id)
-{
-  int64_t margin = id->mtime_nsec == 0 ? 3000000000 : 20000000;
-  int64_t age = w->s0_sec - id->mtime_sec;
-  if (age > 4)
-    return 1;
-  if (age < -1)
-    return 0;
-  return age * 1000000000 + (w->s0_nsec - id->mtime_nsec) > margin;
-}
-
-static void ident_of(aw_ident *id, const struct stat *st)
-{
-  id->dev = (uint64_t)st->st_dev;
-  id->ino = (uint64_t)st->st_ino;
-  id->size = (uint64_t)st->st_size;
-  id->mtime_sec = (int64_t)st->st_mtim.tv_sec;
-  id->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
-}
-
-static int ident_eq(const aw_ident *a, const aw_ident *b)
-{
-  return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-         a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
-}
-
-/* Mode and owner as the payload asks (owner only where given). */
-static int same_attrs(const struct stat *st, const aw_file *f)
-{
-  return S_ISREG(st->st_mode) && (unsigned)(st->st_mode & 07777) == f->mode &&
-         (f->uid < 0 || (long long)st->st_uid == f->uid) &&
-         (f->gid < 0 || (long long)st->st_gid == f->gid) &&
-         (unsigned long long)st->st_size == (unsigned long long)f->size;
-}
-
-/* 1 when the current version's file holds exactly `e` (bytes, mode, and
- * owner where given), 0 when not or missing, -1 on error. Opened, then
- * inspected through the descriptor: four calls for a file that matches. */
-static int read_compare(writer *w, aw_entry *e, int dfd, const char *name)
-{
-  struct stat st;
-  int same = 0;
-  int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-
-  if (fd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EACCES ||
-        errno == ENXIO)
-      return 0;   /* missing, replaced by a link, unreadable, a socket */
-    return sys(w, "open current file", e->path);
-  }
-  if (fstat(fd, &st) < 0) {
-    sys(w, "inspect current file", e->path);
-    close(fd);
-    return -1;
-  }
-  if (same_attrs(&st, e->file) &&
-      (same = aw_same_content(fd, e->file->data, e->file->size)) < 0)
-    sys(w, "read current file", e->path);
-  close(fd);
-  if (same == 1) {
-    ident_of(&e->id, &st);
-    e->known = settled(w, &e->id);
-  }
-  return same;
-}
-
-/* The old manifest's entry for `path`. Lookups come in plan order (a
- * directory just before what it holds), as the entries are kept: a
- * cursor moving forward finds each. */
-static const aw_mentry *old_entry(writer *w, const char *path, size_t len)
-{
-  const aw_manifest *m = &w->old;
-  int c = 1;
-  while (w->mpos < m->n &&
-         (c = aw_path_cmp(m->v[w->mpos].path, m->v[w->mpos].len, path, len)) < 0)
-    w->mpos++;
-  return w->mpos < m->n && c == 0 ? &m->v[w->mpos] : NULL;
-}
-
-/* 1 same, 0 differs, 2 when only reading the file can tell: the manifest
- * has no settled identity for it, or the file no longer has that identity
- * (changed behind the writer's back, perhaps back to the same bytes). */
-static int manifest_compare(writer *w, aw_entry *e, int dfd, const char *name)
-{
-  const aw_mentry *m;
-  struct stat st;
-
-  if (!(m = old_entry(w, e->path, e->len)) || (m->flags & AW_M_DIR))
-    return 2;
-  w->old_files++;
-  if (!e->hashed || (m->flags & (AW_M_KNOWN | AW_M_DIGEST)) != (AW_M_KNOWN | AW_M_DIGEST))
-    return 2;
-  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-    if (errno == ENOENT || errno == ENOTDIR)
-      return 0;
-    return sys(w, "inspect current file", e->path);
-  }
-  ident_of(&e->id, &st);
-  if (!S_ISREG(st.st_mode) || !ident_eq(&e->id, &m->id))
-    return 2;
-  if (memcmp(m->digest, e->digest, AW_DIGEST_SIZE) != 0 || !same_attrs(&st, e->file))
-    return 0;
-  e->known = 1;
-  return 1;
-}
-
-/* A directory of the current version on the way to the payload's files. */
-static int see_dir(writer *w, const char *path, size_t len, const struct stat *st)
-{
-  seen_dir *d = aw_grow(w->seen, w->nseen, &w->seen_cap, sizeof *d);
-  const aw_mentry *m;
-
-  if (!d)
-    return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
-  w->seen = d;
-  d = &w->seen[w->nseen++];
-  d->path = path;
-  d->len = len;
-  ident_of(&d->id, st);
-  m = old_entry(w, path, len);
-  w->old_dirs += m && (m->flags & AW_M_DIR);
-  /* nothing added or removed since the manifest saw its entries */
-  d->known = m && (m->flags & (AW_M_DIR | AW_M_KNOWN)) == (AW_M_DIR | AW_M_KNOWN) &&
-             ident_eq(&d->id, &m->id);
-  return 0;
-}
-
-static size_t dir_len(const aw_entry *e)
-{
-  const char *slash = memrchr(e->path, '/', e->len);
-  return slash ? (size_t)(slash - e->path) : 0;
-}
-
-static void cdirs_close(writer *w)
-{
-  while (w->cdepth > 1)   /* level 0 is cfd */
-    close(w->cdirs[--w->cdepth].fd);
-}
-
-/* Makes the top of w->cdirs the current version's directory of `e`,
- * opening what the previous entry did not pass: each must be a real
- * directory (nothing below the version is followed through a symlink).
- * One that is not, or is missing, is noted in w->gone, and every file
- * below it differs. Returns the offset of e's name, or -1 on error. */
-static long look_at_dirs(writer *w, const aw_entry *e)
-{
-  size_t dlen = dir_len(e), i;
-  struct stat st;
-
-  if (w->gone_len) {
-    if (aw_entry_below(e, w->gone, w->gone_len))
-      return 0;
-    w->gone_len = 0;
-  }
-  while (w->cdepth > 1) {   /* leave the directories e is not in */
-    const dirlevel *top = &w->cdirs[w->cdepth - 1];
-    if (top->end <= dlen && e->path[top->end] == '/' &&
-        memcmp(top->path, e->path, top->end) == 0)
-      break;
-    close(w->cdirs[--w->cdepth].fd);
-  }
-  for (i = w->cdirs[w->cdepth - 1].end; dlen && i <= dlen; i++) {
-    size_t start = w->cdirs[w->cdepth - 1].end;
-    int fd;
-    if (i == start || (i < dlen && e->path[i] != '/'))
-      continue;
-    if (start)
-      start++;   /* past the '/' */
-    memcpy(w->rel, e->path + start, i - start);
-    w->rel[i - start] = '\0';
-    fd = openat(w->cdirs[w->cdepth - 1].fd, w->rel,
-                O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
-      int errnum = fd >= 0 && fstat(fd, &st) == 0 ? ENOTDIR : errno;
-      if (fd >= 0)
-        close(fd);
-      if (errnum != ENOENT && errnum != ENOTDIR && errnum != ELOOP) {
-        memcpy(w->rel, e->path, i);
-        w->rel[i] = '\0';
-        return aw_fail_sys(w->err, "open current version directory", w->rel, errnum);
-      }
-      w->gone = e->path;
-      w->gone_len = i;
-      return 0;
-    }
-    if (push_level(&w->cdirs, &w->cdepth, &w->ccap, fd, e->path, i, w->err) < 0) {
-      close(fd);
-      return -1;
-    }
-    if (see_dir(w, e->path, i, &st) < 0)
-      return -1;
-  }
-  return dlen ? (long)dlen + 1 : 0;
-}
-
-/* 1 when directory `d` of the current version holds an entry the payload
- * does not have, 0 when not, -1 on error. Settles d's identity. */
-static int has_extras(writer *w, seen_dir *d)
-{
-  aw_dir dir;
-  const char *name;
-  unsigned char type;
-  struct stat st;
-  int r, extra = 0, fd;
-
-  size_t start = 0, i;
-
-  /* one element at a time: no symlink is followed, even one swapped in
-   * since look_at_dirs */
-  fd = openat(w->cfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  for (i = 0; fd >= 0 && d->len && i <= d->len; i++) {
-    int sub;
-    if (i < d->len && d->path[i] != '/')
-      continue;
-    memcpy(w->rel, d->path + start, i - start);
-    w->rel[i - start] = '\0';
-    sub = openat(fd, w->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    close(fd);
-    fd = sub;
-    start = i + 1;
-  }
-  memcpy(w->rel, d->path, d->len);
-  w->rel[d->len] = '\0';
-  if (fd < 0)
-    return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 1
-           : sys(w, "open current version directory", w->rel);
-  if (fstat(fd, &st) < 0 || aw_dir_open(&dir, fd) < 0) {
-    sys(w, "read current version", w->rel);
-    close(fd);
-    return -1;
-  }
-  ident_of(&d->id, &st);   /* before the listing: a later change moves it */
-  while (!extra && (r = aw_dir_next(&dir, &name, &type)) > 0) {
-    size_t nlen = strlen(name), off = d->len ? d->len + 1 : 0;
-    if (off + nlen > AW_MAX_PATH) {
-      extra = 1;
-      break;
-    }
-    if (d->len)
-      w->rel[d->len] = '/';
-    memcpy(w->rel + off, name, nlen + 1);
-    extra = aw_plan_find(&w->plan, w->rel, off + nlen) < 0 &&
-            !aw_plan_has_dir(&w->plan, w->rel, off + nlen);
-  }
-  if (!extra && r < 0)
-    extra = sys(w, "read current version", w->rel);
-  aw_dir_close(&dir);
-  close(fd);
-  if (extra == 0)
-    d->known = settled(w, &d->id);
-  return extra;
-}
-
-/* Keyed digests of the payload's small files, for the manifest. */
-static int hash_payload(writer *w)
-{
-  size_t i, small = 0;
-  aw_entry *pending = NULL;
-
-  if (w->manifest_type != 0 && w->manifest_type != S_IFREG)
-    return 0;   /* the name is taken by something else: no manifest */
-  for (i = 0; i < w->plan.n; i++)
-    small += w->plan.entries[i].file->size <= MANIFEST_MAX_FILE;
-  if (small < MANIFEST_MIN_FILES)
-    return 0;
-  if (w->manifest_type == S_IFREG && aw_manifest_load(&w->old, w->tfd, w->cur))
-    memcpy(w->key, w->old.key, AW_KEY_SIZE);
-  else if (aw_manifest_new_key(w->key) < 0)
-    return 0;
-  else
-    w->learned = 1;
-  for (i = 0; i < w->plan.n; i++) {   /* two at a time: see aw_siphash128_pair */
-    aw_entry *e = &w->plan.entries[i];
-    if (e->file->size > MANIFEST_MAX_FILE)
-      continue;
-    e->hashed = 1;
-    if (!pending) {
-      pending = e;
-      continue;
-    }
-    aw_siphash128_pair(w->key, pending->file->data, pending->file->size, pending->digest,
-                       e->file->data, e->file->size, e->digest);
-    pending = NULL;
-  }
-  if (pending)
-    aw_siphash128(w->key, pending->file->data, pending->file->size, pending->digest);
-  w->use_manifest = 1;
-  return 0;
-}
-
-/* Marks the plan entries whose file in the current version is identical;
- * 1 when the current version holds exactly the plan, 0 when not, -1 on
- * error. With a manifest, a file costs one fstatat and a directory one
- * (its listing only when it may have changed); without, each file is
- * read and each directory listed. */
-static int compare_current(writer *w)
-{
-  struct timespec ts;
-  struct stat st;
-  size_t i;
-  int all_same = 1, same_names;
-
-  if (w->cfd < 0)
-    return 0;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  w->s0_sec = (int64_t)ts.tv_sec;
-  w->s0_nsec = (int64_t)ts.tv_nsec;
-  if (hash_payload(w) < 0)
-    return -1;
-  if (fstat(w->cfd, &st) < 0)
-    return sys(w, "inspect current version", w->cur);
-  if (see_dir(w, "", 0, &st) < 0 ||
-      push_level(&w->cdirs, &w->cdepth, &w->ccap, w->cfd, "", 0, w->err) < 0)
-    return -1;
-  for (i = 0; i < w->plan.n; i++) {
-    aw_entry *e = &w->plan.entries[i];
-    int same = 0;
-    long off = look_at_dirs(w, e);
-    int dfd = w->cdirs[w->cdepth - 1].fd;
-    if (off < 0)
-      return -1;
-    if (!w->gone_len && (same = manifest_compare(w, e, dfd, e->path + off)) == 2) {
-      same = read_compare(w, e, dfd, e->path + off);
-      w->learned = 1;
-    }
-    if (same < 0)
-      return -1;
-    e->same = same;
-    all_same &= same;
-  }
-  cdirs_close(w);
-  if (!all_same)
-    return 0;
-  /* A directory unchanged since the manifest saw it holds the entries the
-   * manifest has below it: those are the plan's only when the manifest
-   * names exactly the plan's files and directories. */
-  same_names = w->old_files == w->plan.n && w->old_dirs == w->nseen &&
-               w->old.n == w->plan.n + w->nseen;
-  for (i = 0; i < w->nseen; i++) {
-    int extra;
-    if (w->seen[i].known && same_names)
-      continue;
-    w->learned = 1;
-    if ((extra = has_extras(w, &w->seen[i])) != 0)
-      return extra < 0 ? -1 : 0;
-  }
-  return 1;
-}
-
-/* The manifest of `version`: every file's digest; the identities that are
- * settled; with `dirs`, the directories looked at (a version just built
- * has none settled yet). Merged in aw_path_cmp order. */
-static void remember(writer *w, const char *version, int dirs)
-{
-  aw_manifest m;
-  size_t i = 0, j = 0, nd = dirs ? w->nseen : 0;
-
-  if (!w->use_manifest || (dirs && !w->learned))
-    return;   /* a no-op that learned nothing: the manifest says it all */
-  aw_manifest_init(&m);
-  memcpy(m.key, w->key, AW_KEY_SIZE);
-  snprintf(m.version, sizeof m.version, "%s", version);
-  while (i < nd || j < w->plan.n) {
-    const seen_dir *d = i < nd ? &w->seen[i] : NULL;
-    const aw_entry *e = j < w->plan.n ? &w->plan.entries[j] : NULL;
-    int r = -1;   /* one of d, e is set: the loop's condition */
-    if (d && (!e || aw_path_cmp(d->path, d->len, e->path, e->len) < 0)) {
-      r = aw_manifest_add(&m, d->path, d->len, AW_M_DIR | (d->known ? AW_M_KNOWN : 0),
-                          &d->id, NULL);
-      i++;
-    } else if (e) {
-      r = aw_manifest_add(&m, e->path, e->len,
-                          (e->known ? AW_M_KNOWN : 0) | (e->hashed ? AW_M_DIGEST : 0),
-                          e->known ? &e->id : NULL, e->hashed ? e->digest : NULL);
-      j++;
-    }
-    if (r < 0)
-      goto out;
-  }
-  aw_manifest_save(&m, &w->old, w->tfd);   /* a shortcut only: failure is harmless */
-out:
-  aw_manifest_free(&m);
-}
-
-/* ------------------------------------------------------------------ */
 /* 5. Build the next version                                           */
 /* ------------------------------------------------------------------ */
 
@@ -769,7 +329,7 @@ static int make_version_dir(writer *w)
       break;
     if (errno != EEXIST || attempt == 1000) {
       w->next[0] = '\0';
-      return sys(w, "create version directory", NULL);
+      return fail_errno(w, "create version directory", NULL);
     }
     if (++ts.tv_nsec == 1000000000L) {
       ts.tv_nsec = 0;
@@ -778,73 +338,33 @@ static int make_version_dir(writer *w)
   }
   w->vfd = openat(w->tfd, w->next, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (w->vfd < 0)
-    return sys(w, "open version directory", w->next);
+    return fail_errno(w, "open version directory", w->next);
   if (fchmod(w->vfd, 0755) < 0)   /* exact, whatever the umask */
-    return sys(w, "set mode of", w->next);
+    return fail_errno(w, "set mode of", w->next);
   return 0;
 }
 
-/* The chain of open directories from the version down to the directory
- * of the file being placed. The plan is sorted element-wise, so a
- * directory, once left, is never needed again: a stack suffices, and
- * every open and create is relative to the parent's descriptor (no path
- * walk, no PATH_MAX limit for 4096-byte payload paths). */
-static int dirs_push(writer *w, int fd, const char *path, size_t end)
-{
-  return push_level(&w->dirs, &w->depth, &w->cap, fd, path, end, w->err);
-}
-
-static void dirs_close(writer *w)
-{
-  while (w->depth > 1)   /* level 0 is vfd, closed with the writer */
-    close(w->dirs[--w->depth].fd);
-  w->depth = 0;
-}
-
-/* Makes the top of the stack the directory of `e` (creating what is
- * missing, mode 0755 whatever the umask); returns the offset of the
- * file's name in e->path. */
+/* Makes the deepest open directory the next version's directory of `e`
+ * (creating what is missing, mode 0755 whatever the umask); returns the
+ * offset of the file's name in e->path. */
 static long enter_parent(writer *w, const aw_entry *e)
 {
-  size_t dlen = 0, i, start;
-  const char *slash = memrchr(e->path, '/', e->len);
+  size_t dlen = aw_dir_len(e->path, e->len), end;
 
-  if (slash)
-    dlen = (size_t)(slash - e->path);
-  while (w->depth > 1) {
-    const dirlevel *top = &w->dirs[w->depth - 1];
-    if (top->end <= dlen && e->path[top->end] == '/' &&
-        memcmp(top->path, e->path, top->end) == 0)
-      break;
-    close(w->dirs[--w->depth].fd);
-  }
-  start = w->dirs[w->depth - 1].end;
-  if (start)
-    start++;   /* past the '/' */
-  for (i = start; i <= dlen && slash; i++) {
-    int fd, parent = w->dirs[w->depth - 1].fd;
-    if (i < dlen && e->path[i] != '/')
-      continue;
-    memcpy(w->rel, e->path + start, i - start);
-    w->rel[i - start] = '\0';
+  aw_dirs_leave(&w->dirs, e->path, dlen);
+  while (aw_dirs_next(&w->dirs, e->path, dlen, w->rel, &end)) {
+    int fd, parent = aw_dirs_top(&w->dirs);
     if (mkdirat(parent, w->rel, 0755) < 0 ||
-        (fd = openat(parent, w->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-      memcpy(w->rel, e->path, i);
-      w->rel[i] = '\0';
-      return sys(w, "create directory", w->rel);
-    }
-    if (dirs_push(w, fd, e->path, i) < 0) {
+        (fd = openat(parent, w->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+      return aw_fail_sys_len(w->err, "create directory", e->path, end, errno);
+    if (aw_dirs_push(&w->dirs, fd, e->path, end, w->err) < 0) {
       close(fd);
       return -1;
     }
-    if (fchmod(fd, 0755) < 0) {
-      memcpy(w->rel, e->path, i);
-      w->rel[i] = '\0';
-      return sys(w, "set mode of directory", w->rel);
-    }
-    start = i + 1;
+    if (fchmod(fd, 0755) < 0)
+      return aw_fail_sys_len(w->err, "set mode of directory", e->path, end, errno);
   }
-  return slash ? (long)dlen + 1 : 0;
+  return dlen ? (long)dlen + 1 : 0;
 }
 
 static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
@@ -854,7 +374,7 @@ static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
   int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
   if (fd < 0)
-    return sys(w, "create file", e->path);
+    return fail_errno(w, "create file", e->path);
   step = "write file";
   if (aw_write_all(fd, f->data, f->size) < 0)
     goto fail;
@@ -867,11 +387,11 @@ static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
   if (fchmod(fd, f->mode) < 0)   /* after chown, which may clear bits */
     goto fail;
   if (close(fd) < 0)
-    return sys(w, "close file", e->path);
+    return fail_errno(w, "close file", e->path);
   return 0;
 
 fail:
-  sys(w, step, e->path);
+  fail_errno(w, step, e->path);
   close(fd);
   return -1;
 }
@@ -885,13 +405,13 @@ static int place_file(writer *w, aw_entry *e)
 
   if (off < 0)
     return -1;
-  dfd = w->dirs[w->depth - 1].fd;
+  dfd = aw_dirs_top(&w->dirs);
   if (e->same && w->cfd >= 0) {
     if (linkat(w->cfd, e->path, dfd, e->path + off, 0) == 0)
       return 0;   /* the same inode: its identity is still known */
     if (errno != EXDEV && errno != EMLINK && errno != EPERM &&
         errno != ENOTSUP && errno != ENAMETOOLONG)
-      return sys(w, "link unchanged file", e->path);
+      return fail_errno(w, "link unchanged file", e->path);
   }
   e->known = 0;
   return write_file(w, e, dfd, e->path + off);
@@ -901,14 +421,14 @@ static int build_version(writer *w)
 {
   size_t i;
 
-  if (make_version_dir(w) < 0 || dirs_push(w, w->vfd, "", 0) < 0)
+  if (make_version_dir(w) < 0 || aw_dirs_push(&w->dirs, w->vfd, "", 0, w->err) < 0)
     return -1;
   for (i = 0; i < w->plan.n; i++)
     if (place_file(w, &w->plan.entries[i]) < 0)
       return -1;
-  dirs_close(w);
+  aw_dirs_close(&w->dirs);   /* level 0 is vfd, closed with the writer */
   if (w->opts->sync && syncfs(w->vfd) < 0)
-    return sys(w, "sync version", w->next);
+    return fail_errno(w, "sync version", w->next);
   return 0;
 }
 
@@ -919,17 +439,17 @@ static int build_version(writer *w)
 static int sync_target(writer *w)
 {
   if (w->opts->sync && fsync(w->tfd) < 0)
-    return sys(w, "sync target directory", NULL);
+    return fail_errno(w, "sync target directory", NULL);
   return 0;
 }
 
 static int swap_data(writer *w)
 {
   if (symlinkat(w->next, w->tfd, AW_DATA_TMP_NAME) < 0)
-    return sys(w, "create link", AW_DATA_TMP_NAME);
+    return fail_errno(w, "create link", AW_DATA_TMP_NAME);
   w->tmp_made = 1;
   if (renameat(w->tfd, AW_DATA_TMP_NAME, w->tfd, AW_DATA_NAME) < 0)
-    return sys(w, "swap", AW_DATA_NAME);
+    return fail_errno(w, "swap", AW_DATA_NAME);
   w->tmp_made = 0;
   w->published = 1;
   return 0;
@@ -955,9 +475,9 @@ static int update_links(writer *w)
     if (symlinkat(target, w->tfd, w->rel) < 0) {
       int ours;
       if (errno != EEXIST)
-        return sys(w, "create link", w->rel);
+        return fail_errno(w, "create link", w->rel);
       if ((ours = is_our_link(w->tfd, w->rel)) < 0)
-        return sys(w, "read link", w->rel);
+        return fail_errno(w, "read link", w->rel);
       if (!ours)
         return conflict(w, w->rel, e->top_len, "an entry appeared there during the write");
       continue;
@@ -969,15 +489,27 @@ static int update_links(writer *w)
     if (w->names.v[i].kind != OURS || aw_plan_has_top(&w->plan, name, strlen(name)))
       continue;
     if (unlinkat(w->tfd, name, 0) < 0 && errno != ENOENT)
-      return sys(w, "remove link", name);
+      return fail_errno(w, "remove link", name);
     changes++;
   }
   return changes;
 }
 
-/* Once ..data is swapped the new version is what readers see: every
- * later step still runs when one fails (links, old version, sync), and
- * the first failure is the one reported. */
+/* After the swap a failing step does not stop the ones after it: each
+ * records its failure in the scratch error w->err points at, and the
+ * first one is kept in `first`, the caller's. */
+static void keep_first_error(const writer *w, int step_rc, int *rc, aw_error *first)
+{
+  if (step_rc < 0 && *rc == 0) {
+    *rc = -1;
+    *first = *w->err;
+  }
+}
+
+/* Swaps ..data to the built version, then makes the rest agree with it:
+ * links, old version, manifest, sync. Once ..data is swapped the new
+ * version is what readers see: every later step runs even when one fails,
+ * and the first failure is the one reported. */
 static int publish(writer *w)
 {
   aw_error later;
@@ -985,27 +517,36 @@ static int publish(writer *w)
   int rc = 0;
 
   memset(&later, 0, sizeof later);   /* filled by the first failing step */
-  if (build_version(w) < 0 || swap_data(w) < 0)
+  if (swap_data(w) < 0)
     return -1;
   w->err = &later;
-  if (sync_target(w) < 0 && rc == 0)
-    rc = -1, *first = later;
-  if (update_links(w) < 0 && rc == 0)
-    rc = -1, *first = later;
+  keep_first_error(w, sync_target(w), &rc, first);
+  keep_first_error(w, update_links(w), &rc, first);
   if (w->cfd >= 0) {
     close(w->cfd);
     w->cfd = -1;
   }
-  if (w->cur[0] && aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err) < 0 && rc == 0)
-    rc = -1, *first = later;
-  if (w->use_manifest)
-    remember(w, w->next, 0);
-  else if (w->manifest_type == S_IFREG)
+  if (w->cur[0])
+    keep_first_error(w, aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err), &rc, first);
+  if (w->cmp.use_manifest)
+    aw_compare_save_manifest(&w->cmp, w->next, 0);
+  else if (w->cmp.manifest_type == S_IFREG)
     unlinkat(w->tfd, AW_MANIFEST_NAME, 0);   /* describes a version now gone */
-  if (sync_target(w) < 0 && rc == 0)
-    rc = -1, *first = later;
+  keep_first_error(w, sync_target(w), &rc, first);
   w->err = first;
   return rc;
+}
+
+/* The target already holds the payload: save what the comparison learned,
+ * and repair visible links that went missing. */
+static int keep_current(writer *w)
+{
+  int fixed;
+
+  aw_compare_save_manifest(&w->cmp, w->cur, 1);
+  if ((fixed = update_links(w)) < 0 || (fixed > 0 && sync_target(w) < 0))
+    return -1;
+  return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1032,73 +573,65 @@ void aw_options_init(aw_options *opts)
   opts->timeout_ms = -1;
 }
 
+static void writer_init(writer *w, const char *target, const aw_options *opts,
+                        aw_error *err)
+{
+  memset(w, 0, sizeof *w);
+  w->target = target;
+  w->opts = opts;
+  w->err = err;
+  w->tfd = w->cfd = w->vfd = -1;
+  aw_compare_init(&w->cmp, &w->plan, w->rel, err);
+}
+
+/* Closes and frees what the write holds; closing the target releases the
+ * lock. */
+static void writer_free(writer *w)
+{
+  if (w->vfd >= 0)
+    close(w->vfd);
+  if (w->cfd >= 0)
+    close(w->cfd);
+  if (w->tfd >= 0)
+    close(w->tfd);
+  names_free(&w->names);
+  aw_compare_free(&w->cmp);
+  aw_plan_free(&w->plan);
+}
+
 int aw_write(const char *target, const aw_file *files, size_t nfiles,
              const aw_options *opts, int *changed, aw_error *err)
 {
   writer w;
   aw_options defaults;
-  int rc = -1, same, fixed;
+  int rc = -1, same;
 
-  memset(&w, 0, sizeof w);
-  aw_manifest_init(&w.old);
   if (!opts) {
     aw_options_init(&defaults);
     opts = &defaults;
   }
-  w.target = target;
-  w.opts = opts;
-  w.err = err;
-  w.tfd = w.cfd = w.vfd = -1;
+  writer_init(&w, target, opts, err);
   err->kind = AW_KIND_NONE;
   if (changed)
     *changed = 0;
 
   if (aw_plan_build(&w.plan, files, nfiles, err) < 0)
     return -1;
-  if (open_target(&w) < 0 || read_current(&w) < 0 || recover(&w) < 0 ||
-      check_visible_names(&w) < 0 || (same = compare_current(&w)) < 0)
+  if (open_target(&w) < 0 || open_current(&w) < 0 || recover(&w) < 0 ||
+      check_visible_names(&w) < 0 ||
+      (same = aw_compare_current(&w.cmp, w.tfd, w.cfd, w.cur)) < 0)
     goto out;
-  if (same) {
-    remember(&w, w.cur, 1);
-    if ((fixed = update_links(&w)) < 0 || (fixed > 0 && sync_target(&w) < 0))
-      goto out;
+  if (same)
+    rc = keep_current(&w);
+  else if (build_version(&w) == 0 && publish(&w) == 0)
     rc = 0;
-    goto out;
-  }
-  if (publish(&w) < 0)
-    goto out;
-  if (changed)
-    *changed = 1;
-  rc = 0;
 
 out:
-  dirs_close(&w);
-  free(w.dirs);
+  aw_dirs_free(&w.dirs);
   if (rc < 0)
     abandon(&w);
   if (w.published && changed)
-    *changed = 1;   /* a failure after the swap still published */
-  if (w.vfd >= 0)
-    close(w.vfd);
-  if (w.cfd >= 0)
-    close(w.cfd);
-  if (w.tfd >= 0)
-    close(w.tfd);   /* releases the lock */
-  names_free(&w.names);
-  aw_manifest_free(&w.old);
-  cdirs_close(&w);
-  free(w.cdirs);
-  free(w.seen);
-  aw_plan_free(&w.plan);
+    *changed = 1;   /* also after a failure past the swap */
+  writer_free(&w);
   return rc;
-}
-
-int aw_check_target(const char *target, aw_error *err)
-{
-  struct stat st;
-  if (stat(target, &st) < 0)
-    return aw_fail_sys(err, "open target directory", NULL, errno);
-  if (!S_ISDIR(st.st_mode))
-    return aw_fail_sys(err, "open target directory", NULL, ENOTDIR);
-  return 0;
 }
