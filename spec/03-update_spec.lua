@@ -65,6 +65,39 @@ describe("an update", function()
     assert.are.equal(7, H.lstat(target .. "/..data/a").gid)
   end)
 
+  -- The same without root: a file cannot be given away, but the writer's
+  -- own uid and groups can be asked for. The same owner is no change;
+  -- another is one, so the write tries to publish (and fchown refuses
+  -- with EPERM); another of the user's own groups is published.
+  it("treats a change of owner alone as a change (as any user)", function()
+    local _, ids = H.sh("id -u; id -g; id -G")
+    local uid, gid, groups = ids:match("^(%d+)\n(%d+)\n([^\n]*)")
+    uid, gid = tonumber(uid), tonumber(gid)
+    local v1 = publish({ a = { data = "x" } })
+    assert.are.equal(v1, publish({ a = { data = "x", uid = uid, gid = gid } }, false))
+    for _, field in ipairs({ "uid", "gid" }) do
+      local other = (field == "uid" and uid or gid) + 1
+      local ok, msg, code = aw.write(target, { a = { data = "x", [field] = other } })
+      if H.is_root then
+        assert.is_true(ok, msg)
+        assert.are.equal(other, H.lstat(target .. "/..data/a")[field])
+        v1 = publish({ a = { data = "x", uid = uid, gid = gid } })   -- back to the writer's own
+      elseif not (" " .. groups .. " "):find(" " .. other .. " ", 1, true) then
+        assert.is_nil(ok)
+        assert.are.equal("EPERM", code, msg)
+        assert.truthy(msg:find('set owner of "a"', 1, true), msg)
+        assert.are.equal(v1, H.versions(target)[1])   -- nothing published
+      end
+    end
+    for other in groups:gmatch("%d+") do
+      if tonumber(other) ~= gid then   -- a second group of the user's
+        assert.are_not.equal(v1, publish({ a = { data = "x", gid = tonumber(other) } }))
+        assert.are.equal(tonumber(other), H.lstat(target .. "/..data/a").gid)
+        break
+      end
+    end
+  end)
+
   it("returns false for an identical payload and publishes nothing", function()
     local payload = { a = "1", ["b/c"] = { data = "2", mode = "0600" }, e = "" }
     local v1 = publish(payload)

@@ -12,8 +12,15 @@ local B = { a = "B1", ["d/b"] = "A2", new = "B4", big = string.rep("x", 1024 * 1
 local function child_write(target, pre, opts)
   local ok, out = H.lua(([[
     local aw = require("atomicwriter")
+    local H = require("helpers")
+    local unpack = table.unpack or unpack
     local B = { a = "B1", ["d/b"] = "A2", new = "B4", big = string.rep("x", 1024 * 1024) }
-    print(aw.write(%q, B, %s))
+    local function pack(...) return { n = select("#", ...), ... } end
+    local before = H.open_fds()
+    local r = pack(aw.write(%q, B, %s))
+    -- a failed write closes every descriptor it opened
+    print(H.open_fds() == before and "fds kept" or ("fds " .. before .. " -> " .. H.open_fds()))
+    print(unpack(r, 1, r.n))
   ]]):format(target, opts or "nil"), pre)
   return ok, out
 end
@@ -35,7 +42,7 @@ describe("a failing write", function()
   it("on a file too large (RLIMIT_FSIZE): EFBIG, A intact, next write clean", function()
     local ok, out = child_write(target, "trap '' XFSZ; ulimit -f 64;")
     assert(ok, out)
-    assert.truthy(out:find("^nil\t"), out)
+    assert.truthy(out:find("^fds kept\nnil\t"), out)
     assert.truthy(out:find("\tEFBIG\n$"), out)
     assert.truthy(out:find('create file "big"', 1, true) or out:find('write file "big"', 1, true), out)
     assert_still_A(target)
@@ -115,6 +122,40 @@ describe("a write onto a full file system", function()
     local B2 = { a = "B1", ["d/b"] = "A2", new = "B4", big = string.rep("y", 100 * 1024) }
     assert.is_true(aw.write(target, B2))
     H.assert_layout(target, B2)
+  end)
+
+  -- Without root: a user namespace of one's own may mount a small tmpfs
+  -- (unshare -Urm), seen only by the child that runs the writes in it.
+  it("fails with ENOSPC on a tmpfs in a user namespace, closes its descriptors, next write clean", function()
+    if not H.sh("unshare -Urm true") then
+      pending("no user namespaces here (unshare -Urm fails)")
+      return
+    end
+    assert(H.sh("mkdir -p " .. H.quote(target)))
+    local mount = "unshare -Urm sh -c 'mount -t tmpfs -o size=512k,mode=0755 aw-full \"$0\" && " ..
+      "exec \"$@\"' " .. H.quote(target)
+    local ok, out = H.lua(([[
+      local aw = require("atomicwriter")
+      local H = require("helpers")
+      local target = %q
+      local A = { a = "A1", ["d/b"] = "A2", gone = "A3" }
+      local B = { a = "B1", ["d/b"] = "A2", new = "B4", big = string.rep("x", 1024 * 1024) }
+      local B2 = { a = "B1", ["d/b"] = "A2", new = "B4", big = string.rep("y", 100 * 1024) }
+      assert(H.sh("grep -q ' ' .. target .. ' tmpfs ' /proc/self/mounts"), "the tmpfs is mounted")
+      assert(aw.write(target, A) == true)
+      local before = H.open_fds()
+      local ok, msg, code = aw.write(target, B)
+      assert(ok == nil and code == "ENOSPC", tostring(msg) .. " " .. tostring(code))
+      assert(msg:find('"big"', 1, true), msg)
+      assert(H.open_fds() == before, "a descriptor left open")
+      H.assert_layout(target, A)
+      assert(aw.write(target, B2) == true)
+      H.assert_layout(target, B2)
+      print("ENOSPC seen, A kept, B2 written")
+    ]]):format(target), mount)
+    assert(ok, out)
+    assert.are.equal("ENOSPC seen, A kept, B2 written\n", out)
+    assert.are.same({}, H.ls(target))   -- the tmpfs went with the namespace
   end)
 end)
 

@@ -180,11 +180,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
 
   -- An options table that says nothing of sync keeps the default, true:
   -- each form makes the syncs a write with no options makes.
-  it("keeps sync = true when an options table leaves sync out", function()
-    if not H.has_strace() then
-      pending("strace is not installed")
-      return
-    end
+  H.strace_it("keeps sync = true when an options table leaves sync out", function()
     local forms = {
       ["no options"] = "aw.write(t, p)",
       ["{ timeout = 5 }"] = "aw.write(t, p, { timeout = 5 })",
@@ -201,7 +197,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
         local aw = require("atomicwriter")
         local t, p = %q, { a = "B1", ["d/b"] = "same" }
         assert(%s)
-      ]]):format(target, call), "strace -qq -f -e trace=fsync,fdatasync,syncfs -o " .. H.quote(log))
+      ]]):format(target, call), H.strace("-f -e trace=fsync,fdatasync,syncfs", log))
       assert(ok, out)
       local n = 0
       for line in H.read(log):gmatch("[^\n]+") do

@@ -115,6 +115,13 @@ function H.root_it(name, fn)
   end
 end
 
+--- The number of descriptors this process has open (Linux /proc).
+function H.open_fds()
+  local n = 0
+  for _ in lfs.dir("/proc/self/fd") do n = n + 1 end
+  return n
+end
+
 local made = {}
 
 --- A new empty directory under /tmp, removed by H.cleanup().
