@@ -53,7 +53,7 @@ LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 MEMCHECK   ?= yes
 
 .PHONY: all check check-matrix deps deps-lua spec memcheck sanitize demo bench install clean clean-module print
-all: $(MODULE) $(STATICLIB) examples build/hash-vectors build/error-format
+all: $(MODULE) $(STATICLIB) examples build/hash-vectors build/error-format build/watch-fd
 
 $(BUILD)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
 	@mkdir -p $(BUILD)
@@ -83,6 +83,10 @@ build/hash-vectors: spec/hash_vectors.c csrc/aw_hash.c csrc/aw_internal.h csrc/a
 # aw_error_format into buffers of every size (spec/17-error_format_spec.lua).
 build/error-format: spec/error_format.c $(STATICLIB)
 	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/error_format.c $(STATICLIB)
+
+# A host that closes the watcher's descriptor (spec/12-watch_spec.lua).
+build/watch-fd: spec/watch_fd.c $(STATICLIB)
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/watch_fd.c $(STATICLIB)
 
 # Installs what a fresh Debian machine lacks (as root, or through sudo):
 # everything for check, or only the interpreter and headers for the demo.

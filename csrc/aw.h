@@ -210,7 +210,14 @@ int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
                   aw_error *err);
 
 /* aw_watch_fd - a descriptor that becomes readable when aw_watch_next may
- * have news (for poll/select/event loops), or -1 when polling. */
+ * have news (for poll/select/event loops), or -1 when polling. It stays
+ * the watcher's: poll it, never read it; aw_watch_close closes it. It is
+ * a duplicate of the one the watcher reads, so a host that closes it
+ * anyway does not disturb the watcher, and aw_watch_close then closes the
+ * number only if it still names the watcher's instance (exact on Linux
+ * with kcmp(2); without kcmp, and elsewhere, the file's identity and
+ * Linux's fdinfo are compared, which cannot tell a twin instance with the
+ * same watch). After a host closed it, aw_watch_fd's number means nothing. */
 int aw_watch_fd(const aw_watch *w);
 
 void aw_watch_close(aw_watch *w);

@@ -23,6 +23,12 @@
  * When the target directory itself goes away, the watch is re-added as
  * soon as the path is a directory again. Where neither is available the
  * watcher polls ..data every AW_WATCH_POLL_MS milliseconds instead.
+ *
+ * The descriptor a host gets (aw_watch_fd) is a duplicate of the one the
+ * watcher reads: some hosts close a descriptor they were handed (lsyncd
+ * does on a reload), and its number may then name anyone's file. The
+ * watcher never reads from it, and closes it only when it still names the
+ * watcher's own instance (host_fd_is_ours).
  */
 #define _GNU_SOURCE
 #if defined(__APPLE__)
@@ -38,10 +44,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #if AW_USE_INOTIFY
 #include <sys/inotify.h>
+#include <sys/syscall.h>
 #elif AW_USE_KQUEUE
 #include <sys/types.h>
 #include <sys/event.h>
@@ -57,6 +65,7 @@
 struct aw_watch {
   char *target;
   int fd;                   /* inotify or kqueue descriptor, or -1 when polling */
+  int host_fd;              /* its duplicate for the host (aw_watch_fd), or -1 */
   int wd;                   /* watch on the target, or -1 while it is gone */
   int dfd;                  /* kqueue: the target directory watched, or -1 */
   char created[NAME_MAX + 1];   /* last version directory created */
@@ -289,7 +298,7 @@ int aw_watch_open(aw_watch **out, const char *target, int flags, aw_error *err)
     free(w);
     return aw_fail_sys(err, "allocate", NULL, ENOMEM);
   }
-  w->fd = w->wd = w->dfd = -1;
+  w->fd = w->host_fd = w->wd = w->dfd = -1;
   if (aw_check_target(target, err) < 0) {
     aw_watch_close(w);
     return -1;
@@ -297,6 +306,11 @@ int aw_watch_open(aw_watch **out, const char *target, int flags, aw_error *err)
 #if AW_USE_INOTIFY || AW_USE_KQUEUE
   if (!(flags & AW_WATCH_POLL) && start(w) < 0) {
     aw_fail_sys(err, "watch", NULL, errno);
+    aw_watch_close(w);
+    return -1;
+  }
+  if (w->fd >= 0 && (w->host_fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+    aw_fail_sys(err, "duplicate descriptor", NULL, errno);
     aw_watch_close(w);
     return -1;
   }
@@ -311,7 +325,7 @@ int aw_watch_open(aw_watch **out, const char *target, int flags, aw_error *err)
 
 int aw_watch_fd(const aw_watch *w)
 {
-  return w->fd;
+  return w->host_fd;
 }
 
 /* Takes in what happened since the last look, without waiting. */
@@ -381,12 +395,64 @@ int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
   }
 }
 
+#if AW_USE_INOTIFY
+/* The text of /proc/self/fdinfo/<fd> (position, flags, and for inotify
+ * every watch: its number, inode, device and mask) into buf, or "". */
+static void fd_info(int fd, char *buf, size_t size)
+{
+  char path[64];
+  ssize_t n = -1;
+  int info;
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  if ((info = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+    n = read(info, buf, size - 1);
+    close(info);
+  }
+  buf[n > 0 ? n : 0] = '\0';
+}
+#endif
+
+/* Does the host's number still name the watcher's own instance, or did
+ * the host close it (and perhaps the number went to another file)? With
+ * Linux's kcmp(2) the answer is exact: the same open file description.
+ * Without it (a kernel without CONFIG_KCMP, a seccomp filter), the file's
+ * identity (fstat) and, on Linux, its fdinfo (the same watches) must
+ * match: another inotify instance with exactly the same watches would
+ * pass. Elsewhere only the identity is compared. */
+static int host_fd_is_ours(aw_watch *w)
+{
+  struct stat a, b;
+#if AW_USE_INOTIFY
+  char ours[512], theirs[512];
+#ifdef SYS_kcmp
+  long r = syscall(SYS_kcmp, (long)getpid(), (long)getpid(), 0 /* KCMP_FILE */,
+                   (long)w->fd, (long)w->host_fd);
+  if (r == 0)
+    return 1;
+  if (r > 0 || errno == EBADF)
+    return 0;
+#endif
+#endif
+  if (fstat(w->host_fd, &b) < 0 || fstat(w->fd, &a) < 0 ||
+      a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+    return 0;
+#if AW_USE_INOTIFY
+  fd_info(w->fd, ours, sizeof ours);
+  fd_info(w->host_fd, theirs, sizeof theirs);
+  return ours[0] && strcmp(ours, theirs) == 0;
+#else
+  return 1;
+#endif
+}
+
 void aw_watch_close(aw_watch *w)
 {
   if (!w)
     return;
   if (w->dfd >= 0)
     close(w->dfd);
+  if (w->host_fd >= 0 && host_fd_is_ours(w))
+    close(w->host_fd);
   if (w->fd >= 0)
     close(w->fd);
   free(w->target);

@@ -318,7 +318,8 @@ end
 
 --- Watches `target` for published versions: `watcher:wait([seconds])`
 -- returns each new version's name once (nil on timeout), `watcher:fd()`
--- a descriptor for poll/select (nil when polling), `watcher:close()`.
+-- a descriptor for poll/select (nil when polling; the watcher's: poll it,
+-- never read or close it), `watcher:close()`.
 -- @tparam[opt] table opts `poll = true` polls ..data every 100 ms instead
 --   of using inotify (for NFS or FUSE); `log_context`
 -- @return a watcher, or nil, message, code
