@@ -3,11 +3,9 @@
 # (make check LUA=lua5.3). LUA is one of lua5.1 lua5.2 lua5.3 lua5.4 luajit
 # (a name on PATH, or a path to one of them).
 
-LUA        ?= lua5.4
-LUA_NAME    = $(notdir $(LUA))
-LUA_VERSION ?= $(if $(filter luajit,$(LUA_NAME)),5.1,$(patsubst lua%,%,$(LUA_NAME)))
-# Debian's layout; pkg-config may not be installed yet when make starts.
-LUA_INCDIR ?= /usr/include/$(if $(filter luajit,$(LUA_NAME)),luajit-2.1,lua$(LUA_VERSION))
+# LUA, LUA_VERSION, LUA_INCDIR, and where each Lua's build goes (MODDIR,
+# LUA_BUILD): mk/lua.mk.
+include mk/lua.mk
 BUSTED     ?= /usr/bin/busted
 
 CC         ?= cc
@@ -29,21 +27,22 @@ CORE_SRC   = csrc/aw_error.c csrc/aw_path.c csrc/aw_fs.c csrc/aw_write.c \
 CORE_HDR   = csrc/aw.h csrc/aw_internal.h csrc/aw_sys.h
 BUILD      = build/$(LUA_NAME)
 CORE_PIC   = $(CORE_SRC:csrc/%.c=$(BUILD)/%.o)
-# Lua 5.4's module is built in place (csrc/atomicwriter/core.so: the demo,
-# README and specs' default); any other Lua's goes below build/$(LUA_NAME)/,
-# so checks under several versions never load or replace each other's.
-# spec/run.sh reaches it through AW_CPATH (busted --cpath, child processes).
-DEFAULT_LUA = lua5.4
-MODDIR     = $(if $(filter $(DEFAULT_LUA),$(LUA_NAME)),csrc,$(BUILD))
+# The module goes to $(MODDIR) (mk/lua.mk); spec/run.sh reaches it through
+# AW_CPATH (busted --cpath, child processes).
 MODULE     = $(MODDIR)/atomicwriter/core.so
-STATICLIB  = $(if $(filter $(DEFAULT_LUA),$(LUA_NAME)),build,$(BUILD))/libatomicwriter.a
-SPEC_ENV   = LUA=$(LUA) BUSTED=$(BUSTED) AW_CPATH='./$(MODDIR)/?.so'
+STATICLIB  = $(LUA_BUILD)/libatomicwriter.a
+SPEC_ENV   = LUA=$(LUA) BUSTED=$(BUSTED) AW_CPATH='$(AW_CPATH)'
 ALL_CFLAGS = -std=c99 $(WARN) $(CFLAGS) -fPIC
 
 # Debian packages `make check` installs when they are missing: the selected
 # interpreter and its headers (lua5.1's are liblua5.1-0-dev), and the tools.
 # Debian's lua-busted, lua-filesystem and lua-penlight serve every version.
-LUA_DEB_PKGS = $(if $(filter luajit,$(LUA_NAME)),luajit libluajit-5.1-dev,$(LUA_NAME) \
+# LuaJIT comes in two that conflict: luajit, and OpenResty's luajit2, whose
+# libluajit2-5.1-2 libnginx-mod-http-lua pulls in; both give the luajit
+# command and luajit-2.1 headers, so use the one the machine has.
+installed = $(shell dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'ok installed' && echo yes)
+LUAJIT_PKGS ?= $(if $(call installed,libluajit2-5.1-2),luajit2 libluajit2-5.1-dev,luajit libluajit-5.1-dev)
+LUA_DEB_PKGS = $(if $(filter luajit,$(LUA_NAME)),$(LUAJIT_PKGS),$(LUA_NAME) \
   lib$(LUA_NAME)$(if $(filter lua5.1,$(LUA_NAME)),-0)-dev)
 DEB_PKGS   ?= $(LUA_DEB_PKGS) lua-busted luarocks pkg-config valgrind strace procps
 
@@ -94,7 +93,7 @@ deps: PKGS = $(DEB_PKGS)
 deps-lua: PKGS = $(LUA_DEB_PKGS)
 deps deps-lua:
 	@missing=""; for p in $(PKGS); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -154,7 +153,7 @@ sanitize: deps build/hash-vectors
 
 demo: deps-lua
 	$(MAKE) --no-print-directory all
-	AW_CPATH='./$(MODDIR)/?.so' $(LUA) examples/demo.lua
+	AW_CPATH='$(AW_CPATH)' $(LUA) examples/demo.lua
 
 # Benchmark against the bare system calls (bench/README.md); not part of check.
 bench: all
@@ -174,12 +173,16 @@ install: all
 clean-module:
 	rm -f $(MODULE)
 
+# Also what `luarocks make` builds in the checkout (objects beside their
+# sources, the module in ./atomicwriter/).
 clean:
-	rm -rf build $(MODULE)
+	rm -rf build $(MODULE) csrc/*.o atomicwriter/core.so
+	rmdir csrc/atomicwriter atomicwriter 2>/dev/null || true
 
 print:
 	@echo "LUA=$(LUA) LUA_VERSION=$(LUA_VERSION) LUA_INCDIR=$(LUA_INCDIR)"
 	@echo "CC=$(CC) CFLAGS=$(CFLAGS) WARN=$(WARN) LIBFLAG=$(LIBFLAG)"
 	@echo "PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) LUADIR=$(LUADIR) BINDIR=$(BINDIR)"
 	@echo "MODULE=$(MODULE) STATICLIB=$(STATICLIB)"
+	@echo "LUA_BUILD=$(LUA_BUILD) EX_DIR=$(EX_DIR) AW_CPATH=$(AW_CPATH)"
 	@echo "DEB_PKGS=$(DEB_PKGS)"

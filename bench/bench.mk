@@ -5,28 +5,30 @@
 #   BENCH_QUICK=1 make bench            a ~15 s smoke run
 #   make -f bench/bench.mk profile      syscall counts per call (strace), module vs floor
 
-LUA        ?= lua5.4
-LUA_INCDIR ?= /usr/include/$(LUA)
+# LUA, LUA_INCDIR, and where $(LUA)'s module is (AW_CPATH): the build's rule.
+include mk/lua.mk
 CC         ?= cc
 BENCH_CFLAGS ?= -O2
 BENCH_WARN = -Wall -Wextra -Werror
 B          = bench/build
+# The floor is plain C, one for every Lua; the clock module is $(LUA)'s.
+CLOCK_DIR  = $(LUA_BUILD)/bench
 
-BENCH_ENV  = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='csrc/?.so;$(B)/?.so;;'
+BENCH_ENV  = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(AW_CPATH);./$(CLOCK_DIR)/?.so;;'
 
 .PHONY: run tools profile clean
 
 run: tools
 	$(BENCH_ENV) $(LUA) bench/run.lua
 
-tools: $(B)/floor $(B)/benchclock.so
+tools: $(B)/floor $(CLOCK_DIR)/benchclock.so
 
 $(B)/floor: bench/floor.c
 	@mkdir -p $(B)
 	$(CC) -std=c99 $(BENCH_CFLAGS) $(BENCH_WARN) -o $@ bench/floor.c
 
-$(B)/benchclock.so: bench/clock.c
-	@mkdir -p $(B)
+$(CLOCK_DIR)/benchclock.so: bench/clock.c
+	@mkdir -p $(CLOCK_DIR)
 	$(CC) -std=c99 $(BENCH_CFLAGS) $(BENCH_WARN) -fPIC -shared -I$(LUA_INCDIR) -o $@ bench/clock.c
 
 profile: tools

@@ -2,12 +2,12 @@
 #   embed-host  a C host embedding Lua, with the module linked in statically
 #               and lua/atomicwriter/init.lua compiled into the binary
 #   c-only      the C core alone (csrc/aw.h, libatomicwriter.a), no Lua
-# built in build/examples/ for Lua 5.4 and in build/<lua>/examples/ for any
-# other $(LUA), as the top Makefile keeps each Lua's module apart.
+# built in $(LUA_BUILD)/examples/ (mk/lua.mk: build/examples/ for Lua 5.4,
+# build/<lua>/examples/ for any other), as each Lua's module is kept apart.
 #
 # Included by the top-level Makefile after its `all` rule: it uses that
 # file's variables (CC, CFLAGS, LDFLAGS, LUA, LUA_INCDIR, LUA_VERSION) and
-# its rule for $(STATICLIB). Including it twice is harmless, so this also
+# its rule for $(STATICLIB), and mk/lua.mk's LUA_BUILD. Including it twice is harmless, so this also
 # works whether or not the top Makefile includes it:
 #   make -f Makefile -f examples/examples.mk examples
 
@@ -18,11 +18,10 @@ ifeq ($(STATICLIB),)
 $(error examples/examples.mk: include it after the top Makefile's variables (STATICLIB is not set))
 endif
 
-EX_LUA_NAME = $(notdir $(LUA))
-EX_DIR     = $(if $(filter lua5.4,$(EX_LUA_NAME)),build,build/$(EX_LUA_NAME))/examples
+EX_DIR     = $(LUA_BUILD)/examples
 EX_CFLAGS  = -std=c99 -Wall -Wextra -Werror $(CFLAGS)
 # Debian: liblua5.4.so from liblua5.4-dev; LuaJIT's library has its own name.
-EX_LUALIB ?= $(if $(filter luajit,$(EX_LUA_NAME)),-lluajit-5.1,-llua$(LUA_VERSION))
+EX_LUALIB ?= $(if $(filter luajit,$(LUA_NAME)),-lluajit-5.1,-llua$(LUA_VERSION))
 EX_LIBS    = $(EX_LUALIB) -lm -ldl
 
 .PHONY: examples

@@ -39,6 +39,10 @@ local SIP128 = {
   "5853542321f567a005d547a4f04759bd", "5150d1772f50834a503e069a973fbd7c",
 }
 
+-- build/hash-vectors: `make` builds it, and a checkout `luarocks make`
+-- built has only the module, so build it here when it can be.
+local built, why = H.make("build/hash-vectors")
+
 -- The lines build/hash-vectors prints in one of its modes ("" for plain).
 local function digests(mode)
   local ok, out = H.sh("build/hash-vectors " .. mode)
@@ -49,6 +53,11 @@ local function digests(mode)
 end
 
 describe("the manifest's digest", function()
+  if not built then
+    pending("the digest's reference vectors (cannot build build/hash-vectors: " .. why .. ")")
+    return
+  end
+
   it("is SipHash-2-4-128: the 64 reference vectors", function()
     assert.are.same(SIP128, digests(""))
   end)

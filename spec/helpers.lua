@@ -70,14 +70,30 @@ function H.now_ms()
   return t
 end
 
-local strace_found
+local found = {}
+
+--- True when every command named (space-separated) is installed.
+function H.has(commands)
+  if found[commands] == nil then
+    local test = commands:gsub("%S+", "command -v %0 >/dev/null &&") .. " true"
+    found[commands] = (H.sh(test)) and true or false
+  end
+  return found[commands]
+end
 
 --- True when strace is installed (the fault-injection specs need it).
 function H.has_strace()
-  if strace_found == nil then
-    strace_found = (H.sh("command -v strace")) and true or false
+  return H.has("strace")
+end
+
+--- Builds a target of the Makefile for H.LUA (the examples, the digest's
+-- vectors), for a checkout that `luarocks make` built, which has only the
+-- module. Returns ok, output.
+function H.make(target)
+  if not H.has("make cc") then
+    return false, "make and a C compiler (cc) are needed to build " .. target
   end
-  return strace_found
+  return H.sh("make -s --no-print-directory " .. target .. " LUA=" .. q(H.LUA))
 end
 
 --- The shell prefix (H.lua's `pre`) that runs a child under strace with
