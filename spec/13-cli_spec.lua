@@ -7,8 +7,7 @@ local CLI = H.LUA .. " bin/atomicwriter"
 -- Runs the CLI; returns exit status, stdout, stderr.
 local function cli(args)
   local err = os.tmpname()
-  local p = io.popen("export LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='" ..
-    (os.getenv("AW_CPATH") or "./csrc/?.so") .. ";;'; " .. CLI .. " " .. args .. " 2>" .. H.quote(err) ..
+  local p = io.popen(H.ENV .. CLI .. " " .. args .. " 2>" .. H.quote(err) ..
     "; echo \"exit=$?\"")
   local out = p:read("*a")
   p:close()
@@ -102,8 +101,7 @@ describe("the atomicwriter command", function()
 
   it("watch --once runs the command after the next version, with its name", function()
     local log = target .. ".log"
-    local p = io.popen("export LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='" ..
-      (os.getenv("AW_CPATH") or "./csrc/?.so") .. ";;'; " .. CLI .. " watch --once --timeout 10 " ..
+    local p = io.popen(H.ENV .. CLI .. " watch --once --timeout 10 " ..
       H.quote(target) .. " -- sh -c 'echo \"$ATOMICWRITER_VERSION $1\" > " .. log .. "; exit 7' sh arg-with-\\'quote" ..
       " ; echo \"exit=$?\"")
     H.sh("sleep 0.5")
@@ -116,8 +114,7 @@ describe("the atomicwriter command", function()
 
   it("watch runs the hook once per version and exits 3 when --timeout passes", function()
     local log = target .. ".log"
-    local p = io.popen("export LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='" ..
-      (os.getenv("AW_CPATH") or "./csrc/?.so") .. ";;'; " .. CLI .. " watch --timeout 1.5 " ..
+    local p = io.popen(H.ENV .. CLI .. " watch --timeout 1.5 " ..
       H.quote(target) .. " -- sh -c 'echo $ATOMICWRITER_VERSION >> " .. log .. "'; echo \"exit=$?\"")
     H.sh("sleep 0.5")
     local versions = {}

@@ -6,6 +6,8 @@
 local H = require("helpers")
 
 local TOOL = "./build/error-format"
+-- `make` builds it; a checkout `luarocks make` built has only the module.
+local built, why = H.make("build/error-format")
 
 --- The cut messages, one per buffer size, and the full one.
 local function formats(args)
@@ -27,6 +29,11 @@ local function assert_prefixes(lines, full)
 end
 
 describe("a message cut short by a small buffer", function()
+  if not built then
+    pending("aw_error_format into small buffers (cannot build build/error-format: " .. why .. ")")
+    return
+  end
+
   it("is a prefix of the full one for a refused '../x' (32 bytes gave another path)", function()
     local lines, full = formats(H.quote("../x"))
     assert.are.equal([[t: invalid payload path "../x": the path contains a '..' element]], full)
