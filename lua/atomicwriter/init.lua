@@ -211,6 +211,20 @@ local function do_write(target, payload, opts)
   return core.write(target, list, n, opts.sync, timeout_ms(opts), opts.log_context)
 end
 
+-- A function(target [, opts]) that checks both (raising for a programming
+-- error, nil, message, code for a target with a NUL byte), then returns
+-- run(target, checked options); `fname` names it in errors and picks its
+-- option set.
+local function with_target(fname, run)
+  return function(target, opts)
+    local checked, msg, code = target_options(fname, target, opts)
+    if not checked then
+      return nil, msg, code
+    end
+    return run(target, checked)
+  end
+end
+
 --- Publishes `payload` as the new version of `target`.
 -- @tparam string target an existing directory
 -- @tparam table payload relative path -> data string, or
@@ -251,18 +265,14 @@ end
 --- Creates a writer bound to `target` and `opts`.
 -- @treturn table a writer, or nil, message, code when target is not an
 --   existing directory
-function M.new(target, opts)
-  local checked, msg, code = target_options("new", target, opts)
-  if not checked then
-    return nil, msg, code
-  end
-  local ok
-  ok, msg, code = core.check_target(target, checked.log_context)
+-- @function new
+M.new = with_target("new", function(target, checked)
+  local ok, msg, code = core.check_target(target, checked.log_context)
   if not ok then
     return nil, msg, code
   end
   return setmetatable({ target = target, opts = checked }, Writer)
-end
+end)
 
 --- Reads the current version of `target` whole, through one resolution
 -- of ..data (one version even while a writer swaps).
@@ -270,26 +280,20 @@ end
 -- @treturn table path -> `{ data = string, mode = integer, uid = integer, gid = integer }`
 -- @treturn string the version's name, "" when nothing is published yet
 -- @return or nil, message, code
-function M.read(target, opts)
-  local checked, msg, code = target_options("read", target, opts)
-  if not checked then
-    return nil, msg, code
-  end
+-- @function read
+M.read = with_target("read", function(target, checked)
   return core.read(target, checked.log_context)
-end
+end)
 
 --- The name of the current version of `target`.
 -- @tparam[opt] table opts `log_context`
 -- @treturn string the name, "" when nothing is published yet (so that
 --   `assert` tells it from a failure)
 -- @return or nil, message, code
-function M.version(target, opts)
-  local checked, msg, code = target_options("version", target, opts)
-  if not checked then
-    return nil, msg, code
-  end
+-- @function version
+M.version = with_target("version", function(target, checked)
   return core.version(target, checked.log_context)
-end
+end)
 
 --- Reads every regular file below the directory `dir` (any directory, not
 -- a target), with its mode and owner: a payload for `write` (mirroring a
@@ -299,13 +303,10 @@ end
 -- @treturn table path -> `{ data = string, mode = integer, uid = integer, gid = integer }`
 -- @treturn integer the number of entries skipped
 -- @return or nil, message, code
-function M.read_tree(dir, opts)
-  local checked, msg, code = target_options("read_tree", dir, opts)
-  if not checked then
-    return nil, msg, code
-  end
+-- @function read_tree
+M.read_tree = with_target("read_tree", function(dir, checked)
   return core.read_tree(dir, checked.log_context)
-end
+end)
 
 --- Cleans a payload path as `write` does ("a//b/" -> "a/b", "./a" -> "a"),
 -- for looking up a path a user gave in what `read` returns.
@@ -323,12 +324,9 @@ end
 -- @tparam[opt] table opts `poll = true` polls ..data every 100 ms instead
 --   of using inotify (for NFS or FUSE); `log_context`
 -- @return a watcher, or nil, message, code
-function M.watch(target, opts)
-  local checked, msg, code = target_options("watch", target, opts)
-  if not checked then
-    return nil, msg, code
-  end
+-- @function watch
+M.watch = with_target("watch", function(target, checked)
   return core.watch(target, checked.poll, checked.log_context)
-end
+end)
 
 return M
