@@ -191,6 +191,12 @@ end)
 -- a descriptor and take the number for another file.
 if aw.platform.watch ~= "poll" then
   describe("a watcher whose host closed its descriptor", function()
+    -- `make` builds it; a checkout `luarocks make` built has only the module.
+    local built, why = H.make("build/watch-fd")
+    if not built then
+      pending("checked from C (cannot build build/watch-fd: " .. why .. ")")
+      return
+    end
     local target
     before_each(function() target = H.tmpdir("watch-fd") end)
     after_each(H.cleanup)
