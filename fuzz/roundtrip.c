@@ -1,8 +1,9 @@
 /*
  * roundtrip.c - libFuzzer harness: end to end, on the real file system.
  *
- * Input: one byte of flags, then payload A, a line "--", payload B (no
- * such line: B is made from A, see derive_b). A payload is one file per
+ * Input: one byte of flags, one byte saying how to tamper with A's
+ * version (see tamper), then payload A, a line "--", payload B (no such
+ * line: B is made from A, see derive_b). A payload is one file per
  * line, "path=data" (no '=': empty data). A path may start with "@NNN"
  * (three octal digits): the file's mode, else 0644. Data "*N:c" stands for
  * the byte c N times (N up to 200000: files past the manifest's 32 KiB and
@@ -13,7 +14,8 @@
  * own uid and gid: fchown runs, and the comparison weighs owners), the
  * high nibble picks how B is derived.
  *
- * In a fresh target: write A, then A again, then B, then B again. Checks:
+ * In a fresh target: write A, then A again, (tampered with: A again),
+ * then B, then B again. Checks:
  *   - a payload that the contract's rules refuse (fuzz.h's reference
  *     cleaning, duplicates, file-and-directory) fails with "invalid" and
  *     changes nothing; any other write succeeds;
@@ -375,6 +377,61 @@ static void settle(const char *target)
   settle_dir(fd);
 }
 
+/* Changes the current version behind the writer's back, as a user or
+ * another program might: `op` picks how, `k` which file of `p`. The next
+ * write of `p` must see it (mtimes move as they do: this is not the
+ * same-tick case the manifest cannot see). Returns nonzero when it did. */
+static int tamper(const char *target, const payload *p, unsigned op, size_t k)
+{
+  char path[PATH_MAX + AW_MAX_PATH], copy[PATH_MAX + 16];
+  const aw_file *f;
+  int fd;
+
+  if (p->n == 0 || op % 8 == 0)
+    return 0;
+  k %= p->n;
+  f = &p->f[k];
+  snprintf(path, sizeof path, "%s/" AW_DATA_NAME "/%s", target, p->clean[k]);
+  switch (op % 8) {
+  case 1:   /* other bytes, same size, in place */
+    if (f->size == 0)
+      return 0;
+    CHECK(chmod(path, f->mode | 0200) == 0);   /* as its owner may */
+    fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    CHECK(fd >= 0);
+    CHECK(pwrite(fd, f->data[0] == 'Z' ? "Y" : "Z", 1, 0) == 1);
+    close(fd);
+    CHECK(chmod(path, f->mode) == 0);
+    return 1;
+  case 2:   /* another mode */
+    CHECK(chmod(path, f->mode ^ 0100) == 0);
+    return 1;
+  case 3: { /* an extra file beside it */
+    char *slash;
+    FILE *extra;
+    slash = strrchr(path, '/');
+    snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", "extra~file");
+    if (find(p, strchr(path + strlen(target) + 1, '/') + 1) >= 0)
+      return 0;   /* the payload has it */
+    CHECK((extra = fopen(path, "w")) && fclose(extra) == 0);
+    return 1;
+  }
+  case 4:   /* gone */
+    CHECK(unlink(path) == 0);
+    return 1;
+  case 5:   /* a symlink to a copy outside the target, same bytes and mode */
+  default: {
+    FILE *c;
+    snprintf(copy, sizeof copy, "%s.copy", target);
+    CHECK((c = fopen(copy, "w")) && (f->size == 0 || fwrite(f->data, f->size, 1, c) == 1) &&
+          fclose(c) == 0);
+    CHECK(chmod(copy, f->mode) == 0);
+    CHECK(unlink(path) == 0 && symlink(copy, path) == 0);
+    return 1;
+  }
+  }
+}
+
 /* The inode of each file of the current version, by payload index. */
 static void inodes(const char *target, const payload *p, ino_t *ino)
 {
@@ -428,21 +485,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   char target[PATH_MAX];
   const char *text, *sep;
   ino_t ino_a[MAX_FILES + 1], now[MAX_FILES + 1];
-  unsigned flags;
+  unsigned flags, tamper_op;
   aw_error err;
   size_t i, tlen;
   int sync, user_file, a_ok;
 
   if (!base[0])
     init();
-  if (size < 1)
+  if (size < 2)
     return 0;
   flags = data[0];
+  tamper_op = data[1];
   sync = flags & 1;
   user_file = (flags & 4) != 0;
   owner_given = (flags & 8) != 0;
-  text = (const char *)data + 1;
-  tlen = size - 1;
+  text = (const char *)data + 2;
+  tlen = size - 2;
   sep = memmem(text, tlen, "\n--\n", 4);
   if (sep) {
     parse(&a, text, (size_t)(sep - text));
@@ -478,6 +536,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       write_once(target, &a, &a, sync, user_file);   /* learns, saves the manifest */
       write_once(target, &a, &a, sync, user_file);   /* the manifest's shortcut */
     }
+    if (tamper(target, &a, tamper_op, tamper_op >> 3))
+      write_once(target, &a, &a, sync, user_file);   /* must see it and republish */
     inodes(target, &a, ino_a);
   }
   write_once(target, &b, a_ok ? &a : NULL, sync, user_file);
@@ -496,7 +556,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 out:
   {
+    char copy[PATH_MAX + 16];
     int dfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    snprintf(copy, sizeof copy, "%s.copy", target);
+    unlink(copy);
     CHECK(dfd >= 0);
     CHECK(aw_remove_tree(dfd, strrchr(target, '/') + 1, DT_DIR, &err) == 0);
     close(dfd);
