@@ -310,6 +310,24 @@ static int check_visible_names(writer *w)
 /* 5. Build the next version                                           */
 /* ------------------------------------------------------------------ */
 
+/* Opens directory `name`, just made in `parent` with mode 0755 less the
+ * umask (the caller then sets 0755 exactly). A umask that takes the
+ * owner's read or search bit (0777, 0577) leaves a directory that only
+ * root may open: then it gets its mode first, never through a symlink,
+ * and is opened again. */
+static int open_new_dir(int parent, const char *name)
+{
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES) {
+    if (fchmodat(parent, name, 0755, AT_SYMLINK_NOFOLLOW) < 0) {
+      errno = EACCES;
+      return -1;
+    }
+    fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
+  return fd;
+}
+
 static int make_version_dir(writer *w)
 {
   struct timespec ts;
@@ -336,7 +354,7 @@ static int make_version_dir(writer *w)
       ts.tv_sec++;
     }
   }
-  w->vfd = openat(w->tfd, w->next, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  w->vfd = open_new_dir(w->tfd, w->next);
   if (w->vfd < 0)
     return fail_errno(w, "open version directory", w->next);
   if (fchmod(w->vfd, 0755) < 0)   /* exact, whatever the umask */
@@ -355,7 +373,7 @@ static long enter_parent(writer *w, const aw_entry *e)
   while (aw_dirs_next(&w->dirs, e->path, dlen, w->rel, &end)) {
     int fd, parent = aw_dirs_top(&w->dirs);
     if (mkdirat(parent, w->rel, 0755) < 0 ||
-        (fd = openat(parent, w->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        (fd = open_new_dir(parent, w->rel)) < 0)
       return aw_fail_sys_len(w->err, "create directory", e->path, end, errno);
     if (aw_dirs_push(&w->dirs, fd, e->path, end, w->err) < 0) {
       close(fd);

@@ -114,6 +114,33 @@ describe("a first write", function()
     end
   end)
 
+  -- Root opens a directory whatever its mode; any other user needs the
+  -- owner's read and search bits, which a umask of 0777 leaves out of the
+  -- directories the writer makes (it gives them 0755 once open). Run as
+  -- nobody when the specs run as root.
+  it("sets exact modes under umask 0777 as a user without root too", function()
+    local dir = H.tmpdir("umask-user")
+    local code = ([[
+      local aw = require("atomicwriter")
+      assert(aw.write(%q, { ["d/e/f"] = { data = "x", mode = "0640" }, g = "y" }))
+      assert(aw.write(%q, { ["d/e/f"] = { data = "x", mode = "0640" }, g = "y", ["h/i"] = "z" }))
+    ]]):format(dir, dir)
+    local ok, out
+    if H.is_root then
+      assert(H.sh("chown 65534:65534 " .. H.quote(dir)))
+      ok, out = H.lua_as_nobody(code, "umask 0777;")
+    else
+      ok, out = H.lua(code, "umask 0777;")
+    end
+    assert(ok, out)
+    H.assert_layout(dir, { ["d/e/f"] = "x", g = "y", ["h/i"] = "z" })
+    for _, d in ipairs({ "", "/d", "/d/e", "/h" }) do
+      assert.are.equal(tonumber("755", 8), H.mode(dir .. "/..data" .. d), d)
+    end
+    assert.are.equal(tonumber("640", 8), H.mode(dir .. "/..data/d/e/f"))
+    assert.are.equal(tonumber("644", 8), H.mode(dir .. "/..data/g"))
+  end)
+
   H.root_it("sets owners when given", function()
     assert.is_true(aw.write(target, {
       both = { data = "x", uid = 1234, gid = 5678 },

@@ -296,16 +296,17 @@ function H.lua(code, pre)
   return H.sh(H.lua_cmd(code, pre))
 end
 
---- Runs Lua code as user nobody (root only, through setpriv), with a
+--- Runs Lua code as user nobody (root only, through setpriv; `pre`: shell
+-- statements before it, such as "umask 0777;"), with a
 -- world-readable copy of the module: the checkout may sit in a directory
 -- that nobody cannot enter.
-function H.lua_as_nobody(code)
+function H.lua_as_nobody(code, pre)
   local dir = H.tmpdir("nobody")
   local ok, out = H.sh("mkdir -p " .. q(dir .. "/atomicwriter") .. " && cp lua/atomicwriter/*.lua " ..
     q(dir .. "/atomicwriter/") .. " && cp " .. q(H.MODULE) .. " " .. q(dir .. "/atomicwriter/") ..
     " && chmod -R a+rX " .. q(dir))
   assert(ok, out)
-  return H.sh("cd / && LUA_PATH=" .. q(dir .. "/?/init.lua;;") .. " LUA_CPATH=" .. q(dir .. "/?.so;;") ..
+  return H.sh("cd / && " .. (pre or "") .. " LUA_PATH=" .. q(dir .. "/?/init.lua;;") .. " LUA_CPATH=" .. q(dir .. "/?.so;;") ..
     " setpriv --reuid=65534 --regid=65534 --clear-groups " .. H.LUA .. " -e " .. q(code))
 end
 
