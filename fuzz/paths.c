@@ -9,6 +9,8 @@
  * (/work/shared/CONTRACT.md, "Validation"):
  *   - aw_validate and aw_plan_build accept exactly the payloads the
  *     reference accepts, and a refusal is AW_KIND_INVALID naming a path;
+ *   - aw_clean_path accepts each path the reference accepts, cleaned the
+ *     same;
  *   - an accepted plan holds each key once, cleaned as the reference
  *     cleans it: relative, no empty, "." or ".." element, no reserved
  *     first element, at most 4096 bytes, elements at most 255 bytes;
@@ -62,12 +64,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     start = i + 1;
   }
 
-  /* The reference's verdict. */
+  /* The reference's verdict; aw_clean_path agrees with it path by path. */
   for (i = 0; i < n; i++) {
+    char *out = malloc(files[i].path_len + 1);
+    int ref;
     clean[i] = malloc(files[i].path_len + 1);
-    CHECK(clean[i]);
-    if (files[i].mode > 0777 || files[i].uid > AW_MAX_ID ||
-        ref_clean(files[i].path, files[i].path_len, clean[i], &clen[i]) < 0) {
+    CHECK(clean[i] && out);
+    ref = ref_clean(files[i].path, files[i].path_len, clean[i], &clen[i]);
+    memset(&err, 0, sizeof err);
+    rc = aw_clean_path(files[i].path, files[i].path_len, out, files[i].path_len + 1, &err);
+    CHECK((rc == 0) == (ref == 0));
+    if (rc == 0)
+      CHECK(strlen(out) == clen[i] && memcmp(out, clean[i], clen[i]) == 0);
+    else
+      CHECK(err.kind == AW_KIND_INVALID);
+    free(out);
+    if (files[i].mode > 0777 || files[i].uid > AW_MAX_ID || ref < 0) {
       ref_ok = 0;
       clen[i] = (size_t)-1;
     }
