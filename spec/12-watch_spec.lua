@@ -222,6 +222,30 @@ if aw.platform.watch ~= "poll" then
       end
     end)
 
+    -- The same through the binding's __gc, where LuaJIT's FFI lets a Lua
+    -- host close a descriptor as lsyncd does.
+    local has_ffi = pcall(require, "ffi")
+    ;(has_ffi and it or pending)("is collected without closing the file that took the number (LuaJIT FFI)", function()
+      local ffi = require("ffi")
+      pcall(ffi.cdef, "int open(const char *path, int flags); int close(int fd); " ..
+        "long read(int fd, void *buf, unsigned long n);")
+      local w = assert(aw.watch(target))
+      local fd = w:fd()
+      assert.are.equal(0, ffi.C.close(fd))                 -- the host closes it
+      H.write_file(target .. ".mine", "still mine")
+      local mine = ffi.C.open(target .. ".mine", 0)         -- and takes the number
+      assert.are.equal(fd, mine)
+      assert.is_true(aw.write(target, { a = "1" }))
+      assert.are.equal(aw.version(target), w:wait(5))      -- the watcher reads its own
+      w = nil
+      collectgarbage()
+      collectgarbage()
+      local buf = ffi.new("char[64]")
+      assert.are.equal(10, tonumber(ffi.C.read(mine, buf, 64)), "the number is still open")
+      assert.are.equal("still mine", ffi.string(buf, 10))
+      ffi.C.close(mine)
+    end)
+
     -- kcmp(2) tells the watcher's instance from any other; without it (a
     -- seccomp filter, a kernel without CONFIG_KCMP) the identity and
     -- /proc/self/fdinfo must match: any other file is still told apart,
