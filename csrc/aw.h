@@ -44,7 +44,8 @@ enum aw_kind {
   AW_KIND_INVALID,   /* the payload fails validation ("invalid")          */
   AW_KIND_CONFLICT,  /* the target holds an entry the writer does not own ("conflict") */
   AW_KIND_BUSY,      /* the lock was not obtained within the timeout ("busy") */
-  AW_KIND_SYSTEM     /* a system call failed; errnum says why (errno name) */
+  AW_KIND_SYSTEM,    /* a system call failed; errnum says why (errno name) */
+  AW_KIND_NO_VERSION /* the version asked for is neither current nor kept ("noversion") */
 };
 
 /* A failure, filled once at the failing call. Owned by the caller.
@@ -92,9 +93,38 @@ typedef struct aw_options {
                          nonzero value is AW_SYNC_ON */
   long timeout_ms;    /* how long to wait for another writer's lock:
                          -1 forever (default), 0 try once */
+  int keep;           /* superseded versions kept after a publish, newest
+                         first (default 0: none, the kubelet's layout);
+                         AW_KEEP_AS_IS: as many as are kept now */
+  int changes;        /* nonzero: aw_publish / aw_rollback list the paths
+                         added, changed and removed (default 0: no cost) */
 } aw_options;
 
+#define AW_KEEP_AS_IS (-1)
+
 void aw_options_init(aw_options *opts);
+
+/* Room for a version directory's name (NUL included). */
+#define AW_NAME_SIZE 256
+
+/* One path of what a publish changed. */
+enum aw_change_kind { AW_ADDED = 1, AW_CHANGED, AW_REMOVED };
+typedef struct aw_change {
+  char *path;         /* NUL-terminated, relative to the version */
+  enum aw_change_kind kind;
+} aw_change;
+
+/* What aw_publish() or aw_rollback() did. Free with aw_result_free(). */
+typedef struct aw_result {
+  int changed;                 /* 1: a new version was published */
+  char version[AW_NAME_SIZE];  /* the version published, or after a no-op
+                                  the current one ("" when none) */
+  aw_change *changes;          /* with opts->changes: every path added,
+                                  changed or removed, sorted; else NULL */
+  size_t nchanges;
+} aw_result;
+
+void aw_result_free(aw_result *res);
 
 /*
  * aw_write - publish `files` as the new version of `target`.
@@ -121,6 +151,60 @@ void aw_options_init(aw_options *opts);
  */
 int aw_write(const char *target, const aw_file *files, size_t nfiles,
              const aw_options *opts, int *changed, aw_error *err);
+
+/*
+ * aw_publish - aw_write() that says which version it published (or found
+ * current, for a no-op) and, with opts->changes, what changed. `res` is
+ * filled on success, and also on a failure after the swap (res->changed
+ * 1: the payload is what readers see). Free it with aw_result_free() in
+ * every case.
+ *
+ * With opts->keep > 0 the version superseded stays in the target, listed
+ * in target/..history (newest first, at most opts->keep; older ones are
+ * removed); recovery removes only version directories that neither
+ * ..data nor ..history names.
+ */
+int aw_publish(const char *target, const aw_file *files, size_t nfiles,
+               const aw_options *opts, aw_result *res, aw_error *err);
+
+/*
+ * aw_rollback - publish again the content of kept version `version` (NULL
+ * or "": the newest kept one) as a new version: its files are hard-linked
+ * (never copied), and every step of a write follows (lock, swap, links
+ * after the swap, sync, history); the version rolled back to stays kept.
+ * opts->keep as for aw_publish(); AW_KEEP_AS_IS (the Lua module's and the
+ * CLI's default for a rollback) keeps as many versions as are kept now.
+ * Rolling back to the current version is a no-op (res->changed 0). The
+ * new version has no manifest: the next write reads its files once.
+ * Errors as aw_write(), and AW_KIND_NO_VERSION when `version` is not kept
+ * (or nothing is); AW_KIND_CONFLICT when the kept version holds an entry
+ * that is neither a file nor a directory.
+ */
+int aw_rollback(const char *target, const char *version, const aw_options *opts,
+                aw_result *res, aw_error *err);
+
+/* A published version: the current one, or one kept. */
+typedef struct aw_version_info {
+  char name[AW_NAME_SIZE];
+  long long published_sec;     /* when ..data was swapped to it (UTC) */
+  long published_nsec;
+  int current;                 /* 1 for the version ..data names */
+} aw_version_info;
+
+typedef struct aw_version_list {
+  aw_version_info *v;          /* the current version first, then the kept
+                                  ones, newest first */
+  size_t n, cap;
+} aw_version_list;
+
+/*
+ * aw_versions - the current version and the kept ones, read as one state
+ * of the target even while a writer publishes. Nothing published: 0 with
+ * an empty list. Free with aw_version_list_free(). Errors: AW_KIND_SYSTEM,
+ * AW_KIND_CONFLICT when ..data or ..history is not the writer's.
+ */
+int aw_versions(const char *target, aw_version_list *list, aw_error *err);
+void aw_version_list_free(aw_version_list *list);
 
 /*
  * aw_validate - check and clean the paths of a payload without touching
@@ -179,6 +263,12 @@ typedef struct aw_snapshot {
  * not the writer's symlink.
  */
 int aw_read(const char *target, aw_snapshot *snap, aw_error *err);
+
+/* aw_read_version - aw_read() of a named version, current or kept (NULL
+ * or "": the current one). AW_KIND_NO_VERSION when it is neither, or
+ * stops being either before the read ends. */
+int aw_read_version(const char *target, const char *version, aw_snapshot *snap,
+                    aw_error *err);
 
 /* aw_read_tree - every regular file below directory `dir` (symlinks are
  * not followed but counted in skipped). For projecting a plain tree. */

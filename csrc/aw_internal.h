@@ -159,6 +159,62 @@ int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags
  * already says exactly that. 0, or -1 (nothing left behind). */
 int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd);
 
+/* ---- aw_read.c: walking a tree ---- */
+
+/* Called for every entry of a walk that is not a directory: `dfd` holds
+ * `name` (-1 when the path would pass AW_MAX_PATH), `type` a DT_* value
+ * (never DT_UNKNOWN for dfd >= 0), `rel` its path below the walk's top.
+ * 0 to go on, -1 to stop (err filled). */
+typedef int (*aw_walk_visit)(void *ctx, int dfd, const char *name, unsigned char type,
+                             const char *rel, aw_error *err);
+/* Walks the tree below directory `dfd` (closed here), depth first in
+ * directory order, never through a symlink. `rel` is scratch of
+ * AW_MAX_PATH + NAME_MAX + 2 bytes. */
+int aw_walk(int dfd, char *rel, aw_walk_visit visit, void *ctx, aw_error *err);
+
+/* ---- aw_changes.c: what a publish changed; a version's files ---- */
+typedef struct aw_pathlist {
+  char **v;                  /* sorted by aw_path_cmp */
+  size_t n, cap;
+} aw_pathlist;
+
+/* The regular files below directory `dfd` (not closed). With `strict`, an
+ * entry of any other kind is a conflict (a version to roll back to);
+ * otherwise it is left out. `rel` is aw_walk's scratch. */
+int aw_list_files(int dfd, int strict, aw_pathlist *out, char *rel, aw_error *err);
+void aw_pathlist_free(aw_pathlist *l);
+int aw_result_add_change(aw_result *res, const char *path, size_t len, enum aw_change_kind kind,
+                         size_t *cap, aw_error *err);
+/* 1 when `path` below directories adir and bdir is one file, or two with
+ * the same bytes, mode and owner; 0 when not (or missing); -1 (errno). */
+int aw_same_file(int adir, int bdir, const char *path);
+
+/* ---- aw_history.c: the versions kept after they were superseded ---- */
+#define AW_HISTORY_NAME "..history"
+#define AW_HISTORY_TMP_NAME "..history_tmp"
+
+typedef struct aw_history {
+  aw_version_info *v;        /* newest first; published times as recorded */
+  size_t n, cap;
+  int exists;                /* target/..history exists */
+  int damaged;               /* it could not be parsed: v lists every version
+                                directory but the current one */
+} aw_history;
+
+void aw_history_free(aw_history *h);
+/* Reads target's record; `cur` is the current version, left out of a list
+ * rebuilt for a damaged record. 0, or -1 (AW_KIND_CONFLICT when
+ * ..history is not a regular file). */
+int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err);
+/* Replaces the record with h (write, fsync when `sync`, rename), or
+ * removes it when h is empty. */
+int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err);
+long aw_history_find(const aw_history *h, const char *name);
+int aw_history_insert(aw_history *h, size_t at, const char *name, long long sec, long nsec);
+void aw_history_remove(aw_history *h, size_t at);
+/* When ..data was last swapped: its symlink's mtime. */
+int aw_data_link_time(int tfd, long long *sec, long *nsec);
+
 /* ---- aw_compare.c: step 4 of a write, comparing with the current version ---- */
 
 /* A directory of the current version, as the comparison saw it. */

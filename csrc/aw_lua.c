@@ -51,38 +51,110 @@ static int opt_sync(lua_State *L, int arg)
   return (int)luaL_checkinteger(L, arg);
 }
 
-/* Runs the write and pushes its results: true | false | nil, message,
- * code [, true when it failed after the swap: the payload is published]. */
+#define RESULT "atomicwriter.result"
+#define VERSIONS "atomicwriter.versions"
+
+/* What the core allocates lives in a userdata while it becomes Lua values,
+ * so that a memory error raised meanwhile cannot leak it: __gc frees it. */
+static void *new_owned(lua_State *L, size_t size, const char *meta)
+{
+  void *p = lua_newuserdata(L, size);
+  memset(p, 0, size);
+  luaL_getmetatable(L, meta);
+  lua_setmetatable(L, -2);
+  return p;
+}
+
+static int result_lua_gc(lua_State *L)
+{
+  aw_result_free((aw_result *)lua_touserdata(L, 1));
+  return 0;
+}
+
+static int versions_lua_gc(lua_State *L)
+{
+  aw_version_list_free((aw_version_list *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* The options at arguments at..at+4: sync, timeout_ms, log_context,
+ * keep (nil: 0; -1 as many as are kept now), changes. Returns the log
+ * context (may be NULL). */
+static const char *check_options(lua_State *L, int at, aw_options *opts)
+{
+  aw_options_init(opts);
+  opts->sync = opt_sync(L, at);
+  opts->timeout_ms = (long)luaL_checkinteger(L, at + 1);
+  opts->keep = (int)luaL_optinteger(L, at + 3, 0);
+  opts->changes = lua_toboolean(L, at + 4);
+  return luaL_optstring(L, at + 2, NULL);
+}
+
+/* Pushes { added = {...}, changed = {...}, removed = {...} }, each sorted. */
+static void push_changes(lua_State *L, const aw_result *res)
+{
+  static const char *const names[] = { NULL, "added", "changed", "removed" };
+  int kind;
+  size_t i;
+
+  lua_createtable(L, 0, 3);
+  for (kind = AW_ADDED; kind <= AW_REMOVED; kind++) {
+    lua_Integer n = 0;
+    lua_newtable(L);
+    for (i = 0; i < res->nchanges; i++)
+      if ((int)res->changes[i].kind == kind) {
+        lua_pushstring(L, res->changes[i].path);
+        lua_rawseti(L, -2, ++n);
+      }
+    lua_setfield(L, -2, names[kind]);
+  }
+}
+
+/* Pushes what a publish or rollback returns: true | false, version
+ * [, changes] | nil, message, code [, true when it failed after the swap:
+ * the payload is published]. Frees res. */
+static int push_result(lua_State *L, int rc, aw_result *res, const aw_options *opts,
+                       const aw_error *err, const char *prefix, const char *target)
+{
+  int n = 2;
+
+  if (rc < 0) {
+    push_error(L, err, prefix, target);
+    n = 3;
+    if (res->changed) {
+      lua_pushboolean(L, 1);
+      n = 4;
+    }
+    aw_result_free(res);
+    return n;
+  }
+  lua_pushboolean(L, res->changed);
+  lua_pushstring(L, res->version);
+  if (opts->changes) {
+    push_changes(L, res);
+    n = 3;
+  }
+  aw_result_free(res);
+  return n;
+}
+
 static int finish_write(lua_State *L, const char *target, const aw_file *files,
-                        size_t n, int sync, lua_Integer timeout_ms, const char *prefix)
+                        size_t n, int at)
 {
   aw_options opts;
   aw_error err;
-  int changed;
-
-  aw_options_init(&opts);
-  opts.sync = sync;
-  opts.timeout_ms = (long)timeout_ms;
-  if (aw_write(target, files, n, &opts, &changed, &err) < 0) {
-    push_error(L, &err, prefix, target);
-    if (!changed)
-      return 3;
-    lua_pushboolean(L, 1);   /* failed after the swap: the payload is published */
-    return 4;
-  }
-  lua_pushboolean(L, changed);
-  return 1;
+  const char *prefix = check_options(L, at, &opts);
+  aw_result *res = (aw_result *)new_owned(L, sizeof *res, RESULT);
+  int rc = aw_publish(target, files, n, &opts, res, &err);
+  return push_result(L, rc, res, &opts, &err, prefix, target);
 }
 
-/* core.write(target, list, n, sync, timeout_ms [, log_context])
- * -> true | false | nil, message, code */
+/* core.write(target, list, n, sync, timeout_ms [, log_context, keep, changes])
+ * -> true | false, version [, changes] | nil, message, code */
 static int core_lua_write(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
   lua_Integer n = luaL_checkinteger(L, 3);
-  int sync = opt_sync(L, 4);
-  lua_Integer timeout_ms = luaL_checkinteger(L, 5);
-  const char *prefix = luaL_optstring(L, 6, NULL);
   aw_file *files;
   lua_Integer i;
 
@@ -110,7 +182,7 @@ static int core_lua_write(lua_State *L)
     f->uid = opt_id(L, 2, at + 4);
     f->gid = opt_id(L, 2, at + 5);
   }
-  return finish_write(L, target, files, (size_t)n, sync, timeout_ms, prefix);
+  return finish_write(L, target, files, (size_t)n, 4);
 }
 
 /* A payload whose keys and specs are all strings (paths and data: mode
@@ -146,14 +218,11 @@ static int core_lua_strings_only(lua_State *L)
   return 1;
 }
 
-/* core.write_strings(target, payload, sync, timeout_ms [, log_context]):
+/* core.write_strings(target, payload, sync, timeout_ms [, log_context, keep, changes]):
  * core.write for a payload that passes core.strings_only. */
 static int core_lua_write_strings(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
-  int sync = opt_sync(L, 3);
-  lua_Integer timeout_ms = luaL_checkinteger(L, 4);
-  const char *prefix = luaL_optstring(L, 5, NULL);
   aw_file *files;
   size_t n, i = 0;
 
@@ -171,7 +240,48 @@ static int core_lua_write_strings(lua_State *L)
     f->uid = f->gid = -1;
     lua_pop(L, 1);
   }
-  return finish_write(L, target, files, i, sync, timeout_ms, prefix);
+  return finish_write(L, target, files, i, 3);
+}
+
+/* core.rollback(target, version|nil, sync, timeout_ms [, log_context, keep,
+ * changes]) -> as core.write */
+static int core_lua_rollback(lua_State *L)
+{
+  const char *target = luaL_checkstring(L, 1);
+  const char *version = luaL_optstring(L, 2, NULL);
+  aw_options opts;
+  aw_error err;
+  const char *prefix = check_options(L, 3, &opts);
+  aw_result *res = (aw_result *)new_owned(L, sizeof *res, RESULT);
+  int rc = aw_rollback(target, version, &opts, res, &err);
+  return push_result(L, rc, res, &opts, &err, prefix, target);
+}
+
+/* core.versions(target [, log_context]) -> { { name =, published =,
+ * current = }, ... } | nil, message, code */
+static int core_lua_versions(lua_State *L)
+{
+  const char *target = luaL_checkstring(L, 1);
+  aw_version_list *list = (aw_version_list *)new_owned(L, sizeof *list, VERSIONS);
+  aw_error err;
+  size_t i;
+
+  if (aw_versions(target, list, &err) < 0)
+    return push_error(L, &err, luaL_optstring(L, 2, NULL), target);
+  lua_createtable(L, (int)list->n, 0);
+  for (i = 0; i < list->n; i++) {
+    const aw_version_info *v = &list->v[i];
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, v->name);
+    lua_setfield(L, -2, "name");
+    lua_pushnumber(L, (lua_Number)v->published_sec + (lua_Number)v->published_nsec / 1e9);
+    lua_setfield(L, -2, "published");
+    lua_pushboolean(L, v->current);
+    lua_setfield(L, -2, "current");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  aw_version_list_free(list);
+  return 1;
 }
 
 /* core.check_target(target [, log_context]) -> true | nil, message, code */
@@ -212,15 +322,9 @@ static void push_files(lua_State *L, const aw_snapshot *snap)
 
 #define SNAPSHOT "atomicwriter.snapshot"
 
-/* A snapshot lives in a userdata while its files become Lua strings, so a
- * memory error raised meanwhile cannot leak it: __gc frees it. */
 static aw_snapshot *new_snapshot(lua_State *L)
 {
-  aw_snapshot *snap = (aw_snapshot *)lua_newuserdata(L, sizeof *snap);
-  memset(snap, 0, sizeof *snap);
-  luaL_getmetatable(L, SNAPSHOT);
-  lua_setmetatable(L, -2);
-  return snap;
+  return (aw_snapshot *)new_owned(L, sizeof(aw_snapshot), SNAPSHOT);
 }
 
 static int snapshot_lua_gc(lua_State *L)
@@ -229,17 +333,24 @@ static int snapshot_lua_gc(lua_State *L)
   return 0;
 }
 
-/* Runs `reader` on argument 1 (argument 2: the log context) and pushes
- * the files table; returns the snapshot for the caller's second value, or
- * NULL after pushing nil, message, code. */
-static aw_snapshot *push_snapshot(lua_State *L,
-                                  int (*reader)(const char *, aw_snapshot *, aw_error *))
+static int read_tree(const char *dir, const char *unused, aw_snapshot *snap, aw_error *err)
+{
+  (void)unused;
+  return aw_read_tree(dir, snap, err);
+}
+
+/* Runs `reader` on argument 1 (argument 2: the log context; 3: a version)
+ * and pushes the files table; returns the snapshot for the caller's
+ * second value, or NULL after pushing nil, message, code. */
+static aw_snapshot *push_snapshot(lua_State *L, int (*reader)(const char *, const char *,
+                                                              aw_snapshot *, aw_error *))
 {
   const char *path = luaL_checkstring(L, 1);
   const char *prefix = luaL_optstring(L, 2, NULL);
+  const char *version = luaL_optstring(L, 3, NULL);
   aw_snapshot *snap = new_snapshot(L);
   aw_error err;
-  if (reader(path, snap, &err) < 0) {
+  if (reader(path, version, snap, &err) < 0) {
     push_error(L, &err, prefix, path);
     return NULL;
   }
@@ -247,11 +358,11 @@ static aw_snapshot *push_snapshot(lua_State *L,
   return snap;
 }
 
-/* core.read(target [, log_context]) -> files, version | nil, message, code
- * (version is "" when nothing is published yet) */
+/* core.read(target [, log_context, version]) -> files, version | nil,
+ * message, code (version is "" when nothing is published yet) */
 static int core_lua_read(lua_State *L)
 {
-  aw_snapshot *snap = push_snapshot(L, aw_read);
+  aw_snapshot *snap = push_snapshot(L, aw_read_version);
   if (!snap)
     return 3;
   lua_pushstring(L, snap->version);
@@ -262,7 +373,7 @@ static int core_lua_read(lua_State *L)
 /* core.read_tree(dir [, log_context]) -> files, skipped | nil, message, code */
 static int core_lua_read_tree(lua_State *L)
 {
-  aw_snapshot *snap = push_snapshot(L, aw_read_tree);
+  aw_snapshot *snap = push_snapshot(L, read_tree);
   if (!snap)
     return 3;
   lua_pushinteger(L, (lua_Integer)snap->skipped);
@@ -431,6 +542,14 @@ static void create_watcher_meta(lua_State *L)
   lua_pushcfunction(L, snapshot_lua_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
+  luaL_newmetatable(L, RESULT);
+  lua_pushcfunction(L, result_lua_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, VERSIONS);
+  lua_pushcfunction(L, versions_lua_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
 }
 
 static const luaL_Reg core_functions[] = {
@@ -438,6 +557,8 @@ static const luaL_Reg core_functions[] = {
   { "strings_only", core_lua_strings_only },
   { "write_strings", core_lua_write_strings },
   { "check_target", core_lua_check_target },
+  { "rollback", core_lua_rollback },
+  { "versions", core_lua_versions },
   { "read", core_lua_read },
   { "read_tree", core_lua_read_tree },
   { "version", core_lua_version },

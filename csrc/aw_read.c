@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -83,101 +84,148 @@ typedef struct walk_level {
   size_t rlen;
 } walk_level;
 
+typedef struct walk_stack {
+  walk_level *v;
+  size_t depth, cap;
+} walk_stack;
+
 /* The walk keeps its directories in a heap array, not in recursion: a
  * payload may nest 2048 levels, which would need 2048 C frames. */
-static int enter_dir(walk_level **stack, size_t *depth, size_t *cap, int fd,
-                     size_t rlen)
+static int enter_dir(walk_stack *s, int fd, size_t rlen)
 {
-  walk_level *grown = aw_grow(*stack, *depth, cap, sizeof **stack);
+  walk_level *grown = aw_grow(s->v, s->depth, &s->cap, sizeof *s->v);
   if (!grown) {
     errno = ENOMEM;
     return -1;
   }
-  *stack = grown;
-  if (aw_dir_open(&grown[*depth].dir, fd) < 0)
+  s->v = grown;
+  if (aw_dir_open(&grown[s->depth].dir, fd) < 0)
     return -1;
-  grown[*depth].rlen = rlen;
-  (*depth)++;
+  grown[s->depth].rlen = rlen;
+  s->depth++;
   return 0;
 }
 
-static void leave_dir(walk_level *stack, size_t *depth)
+static void leave_dir(walk_stack *s)
 {
-  walk_level *l = &stack[--*depth];
+  walk_level *l = &s->v[--s->depth];
   close(l->dir.fd);
   aw_dir_close(&l->dir);
 }
 
-/* Reads every regular file below the directory open as `dfd` (closed
- * here). `rel` (AW_MAX_PATH + NAME_MAX + 2 bytes) is scratch for the
- * relative path of each entry. Symlinks and other kinds are counted in
- * skipped, never followed. */
-static int walk(aw_snapshot *snap, int dfd, char *rel, aw_error *err)
+/* Descends into entry `name` of `top` when it is a directory (never
+ * through a symlink): 1 entered, 0 not a directory (*type says what it
+ * is, DT_UNKNOWN resolved), -1 error. */
+static int try_enter(walk_stack *s, const walk_level *top, const char *name,
+                     unsigned char *type, size_t rlen, const char *rel, aw_error *err)
 {
-  walk_level *stack = NULL;
-  size_t depth = 0, cap = 0;
+  struct stat st;
+  int fd;
+
+  if (*type == DT_UNKNOWN) {
+    if (fstatat(top->dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      return aw_fail_sys(err, "inspect", rel, errno);
+    *type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG
+            : S_ISLNK(st.st_mode) ? DT_LNK : DT_SOCK;
+  }
+  if (*type != DT_DIR)
+    return 0;
+  fd = openat(top->dir.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOTDIR && errno != ELOOP)
+      return aw_fail_sys(err, "open", rel, errno);
+    *type = DT_SOCK;   /* replaced since the listing: not a directory we follow */
+    return 0;
+  }
+  if (enter_dir(s, fd, rlen) < 0) {
+    close(fd);
+    return aw_fail_sys(err, "read directory", rel, errno);
+  }
+  return 1;
+}
+
+int aw_walk(int dfd, char *rel, aw_walk_visit visit, void *ctx, aw_error *err)
+{
+  walk_stack s = { NULL, 0, 0 };
   int rc = 0;
 
   rel[0] = '\0';
-  if (enter_dir(&stack, &depth, &cap, dfd, 0) < 0) {
+  if (enter_dir(&s, dfd, 0) < 0) {
     close(dfd);
-    free(stack);
+    free(s.v);
     return aw_fail_sys(err, "read directory", rel, errno);
   }
-  while (rc == 0 && depth > 0) {
-    walk_level *top = &stack[depth - 1];
+  while (rc == 0 && s.depth > 0) {
+    walk_level *top = &s.v[s.depth - 1];
     size_t rlen = top->rlen, nlen;
     const char *name;
     unsigned char type;
-    struct stat st;
-    int fd, r = aw_dir_next(&top->dir, &name, &type);
+    int r = aw_dir_next(&top->dir, &name, &type);
     if (r <= 0) {   /* this directory is done: back to its parent */
       if (r < 0)
         rc = aw_fail_sys(err, "read directory", rel, errno);
-      leave_dir(stack, &depth);
-      if (depth > 0)
-        rel[stack[depth - 1].rlen] = '\0';
+      leave_dir(&s);
+      if (s.depth > 0)
+        rel[s.v[s.depth - 1].rlen] = '\0';
       continue;
     }
     nlen = strlen(name);
-    /* Links and special files are skipped before any open: opening a
-     * device or a FIFO can have effects of its own. */
-    if (rlen + 1 + nlen > AW_MAX_PATH || type == DT_LNK || type == DT_CHR ||
-        type == DT_BLK || type == DT_FIFO || type == DT_SOCK) {
-      snap->skipped++;
+    if (rlen + 1 + nlen > AW_MAX_PATH) {
+      rc = visit(ctx, -1, name, DT_UNKNOWN, rel, err);   /* too long to name */
       continue;
     }
     if (rlen)
       rel[rlen] = '/';
     memcpy(rel + (rlen ? rlen + 1 : 0), name, nlen + 1);
-    fd = openat(top->dir.fd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ELOOP || errno == ENXIO)   /* a symlink, a socket */
-        snap->skipped++;
-      else
-        rc = aw_fail_sys(err, "open", rel, errno);
-    } else if (fstat(fd, &st) < 0) {
-      rc = aw_fail_sys(err, "inspect", rel, errno);
-      close(fd);
-    } else if (S_ISDIR(st.st_mode)) {   /* down: rel keeps its name */
-      if (enter_dir(&stack, &depth, &cap, fd, rlen ? rlen + 1 + nlen : nlen) < 0) {
-        rc = aw_fail_sys(err, "read directory", rel, errno);
-        close(fd);
-      }
-      continue;
-    } else {
-      if (S_ISREG(st.st_mode))
-        rc = add_file(snap, rel, fd, &st, err);
-      else
-        snap->skipped++;
-      close(fd);
-    }
-    rel[rlen] = '\0';
+    r = try_enter(&s, top, name, &type, rlen ? rlen + 1 + nlen : nlen, rel, err);
+    if (r == 0)
+      rc = visit(ctx, top->dir.fd, name, type, rel, err);
+    else if (r < 0)
+      rc = -1;
+    if (r <= 0)
+      rel[rlen] = '\0';
   }
-  while (depth > 0)
-    leave_dir(stack, &depth);
-  free(stack);
+  while (s.depth > 0)
+    leave_dir(&s);
+  free(s.v);
   return rc;
+}
+
+/* aw_walk's visitor for a snapshot: reads each regular file; symlinks and
+ * other kinds are counted in skipped, never followed (nor opened: opening
+ * a device or a FIFO can have effects of its own). */
+static int snapshot_visit(void *ctx, int dfd, const char *name, unsigned char type,
+                          const char *rel, aw_error *err)
+{
+  aw_snapshot *snap = ctx;
+  struct stat st;
+  int fd, rc = 0;
+
+  if (dfd < 0 || type != DT_REG) {
+    snap->skipped++;
+    return 0;
+  }
+  fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENXIO) {   /* replaced by a symlink, a socket */
+      snap->skipped++;
+      return 0;
+    }
+    return aw_fail_sys(err, "open", rel, errno);
+  }
+  if (fstat(fd, &st) < 0)
+    rc = aw_fail_sys(err, "inspect", rel, errno);
+  else if (S_ISREG(st.st_mode))
+    rc = add_file(snap, rel, fd, &st, err);
+  else
+    snap->skipped++;
+  close(fd);
+  return rc;
+}
+
+static int walk(aw_snapshot *snap, int dfd, char *rel, aw_error *err)
+{
+  return aw_walk(dfd, rel, snapshot_visit, snap, err);
 }
 
 /* Scratch for walk's relative paths: on the heap, as it is 4.3 KiB. */
@@ -283,6 +331,76 @@ out:
   if (rc < 0)
     aw_snapshot_free(snap);
   close(tfd);   /* drops the shared lock, if taken */
+  free(rel);
+  return rc;
+}
+
+/* 1 when `version` is the current version or a kept one, 0 when it is
+ * neither, -1 on error. */
+static int is_listed(int tfd, const char *version, aw_error *err)
+{
+  char cur[AW_NAME_SIZE];
+  aw_history h;
+  int r;
+
+  if (current_name(tfd, cur, sizeof cur, err) < 0)
+    return -1;
+  if (strcmp(cur, version) == 0)
+    return 1;
+  memset(&h, 0, sizeof h);
+  r = aw_history_load(&h, tfd, cur, err) < 0 ? -1 : aw_history_find(&h, version) >= 0;
+  aw_history_free(&h);
+  return r;
+}
+
+static int no_version(const char *version, aw_error *err)
+{
+  return aw_fail(err, AW_KIND_NO_VERSION, "read version", version, strlen(version),
+                 "no such version: it is neither the current one nor kept");
+}
+
+/* A kept version is removed only after the history stops listing it: when
+ * it is listed after the walk, nothing was removed during it. */
+int aw_read_version(const char *target, const char *version, aw_snapshot *snap,
+                    aw_error *err)
+{
+  char *rel;
+  int tfd, vfd, listed, rc = -1;
+
+  if (!version || !version[0])
+    return aw_read(target, snap, err);
+  memset(snap, 0, sizeof *snap);
+  if (!aw_is_version_name(version) || strlen(version) >= sizeof snap->version)
+    return no_version(version, err);
+  if ((tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return aw_fail_sys(err, "open target directory", NULL, errno);
+  if (!(rel = new_rel(err))) {
+    close(tfd);
+    return -1;
+  }
+  if ((listed = is_listed(tfd, version, err)) <= 0) {
+    if (listed == 0)
+      no_version(version, err);
+  } else if ((vfd = openat(tfd, version, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+    if (errno == ENOENT)
+      no_version(version, err);
+    else
+      aw_fail_sys(err, "open version", version, errno);
+  } else {
+    int walked = walk(snap, vfd, rel, err);
+    int gone = walked < 0 && err->kind == AW_KIND_SYSTEM && err->errnum == ENOENT;
+    if ((walked == 0 || gone) && (listed = is_listed(tfd, version, err)) >= 0) {
+      if (!listed)
+        no_version(version, err);   /* dropped from the history meanwhile */
+      else if (walked == 0)
+        rc = 0;
+    }
+  }
+  if (rc == 0)
+    snprintf(snap->version, sizeof snap->version, "%s", version);
+  else
+    aw_snapshot_free(snap);
+  close(tfd);
   free(rel);
   return rc;
 }

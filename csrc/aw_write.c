@@ -75,6 +75,14 @@ typedef struct writer {
   names names;               /* the target's entries, by name */
   aw_dirstack dirs;          /* open directories of the next version */
   aw_compare cmp;            /* step 4: what the current version holds */
+  aw_history hist;           /* the kept versions (..history) */
+  int history_seen;          /* recovery met ..history */
+  names candidates;          /* version directories ..data does not name */
+  int keep;                  /* superseded versions kept after this publish */
+  int lfd;                   /* files marked same are linked from here */
+  int link_only;             /* a rollback: never write a file's bytes */
+  aw_result *res;            /* what the caller is told */
+  size_t changes_cap;
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
 } writer;
 
@@ -234,14 +242,22 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
     w->cmp.manifest_type = (int)type;   /* for the comparison */
     return 0;
   }
-  if (strcmp(name, AW_MANIFEST_TMP_NAME) == 0) {   /* a crashed save */
+  if (strcmp(name, AW_HISTORY_NAME) == 0) {
+    w->history_seen = 1;   /* read once the listing is done */
+    return 0;
+  }
+  if (strcmp(name, AW_MANIFEST_TMP_NAME) == 0 ||
+      strcmp(name, AW_HISTORY_TMP_NAME) == 0) {   /* a crashed save */
     if ((type == S_IFREG || type == S_IFLNK) && unlinkat(w->tfd, name, 0) < 0 &&
         errno != ENOENT)
       return fail_errno(w, "remove stale", name);
     return 0;
   }
-  if (type == S_IFDIR && aw_is_version_name(name) && strcmp(name, w->cur) != 0)
-    return aw_remove_tree(w->tfd, name, DT_DIR, w->err);   /* an orphan version */
+  if (type == S_IFDIR && aw_is_version_name(name) && strcmp(name, w->cur) != 0) {
+    if (names_add(&w->candidates, name, OURS) < 0)   /* kept, or an orphan */
+      return aw_fail_sys(w->err, "remember entry", name, ENOMEM);
+    return 0;
+  }
   if (type == S_IFLNK) {
     int ours = is_our_link(w->tfd, name);
     if (ours < 0)
@@ -251,6 +267,26 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
     kind = type == S_IFDIR ? FOREIGN_DIR : FOREIGN_FILE;
   if (names_add(&w->names, name, kind) < 0)
     return aw_fail_sys(w->err, "remember entry", name, ENOMEM);
+  return 0;
+}
+
+/* The version directories that neither ..data nor ..history names are a
+ * crashed writer's orphans: removed. Kept versions stay. Also settles how
+ * many versions this write keeps. */
+static int remove_orphans(writer *w)
+{
+  size_t i, kept;
+
+  if (w->history_seen && aw_history_load(&w->hist, w->tfd, w->cur, w->err) < 0)
+    return -1;
+  for (i = 0; i < w->candidates.n; i++) {
+    const char *name = w->candidates.v[i].name;
+    if (aw_history_find(&w->hist, name) < 0 &&
+        aw_remove_tree(w->tfd, name, DT_DIR, w->err) < 0)
+      return -1;
+  }
+  kept = w->hist.n - (aw_history_find(&w->hist, w->cur) >= 0);
+  w->keep = w->opts->keep == AW_KEEP_AS_IS ? (int)kept : w->opts->keep > 0 ? w->opts->keep : 0;
   return 0;
 }
 
@@ -272,7 +308,7 @@ static int recover(writer *w)
     rc = fail_errno(w, "read target directory", NULL);
   aw_dir_close(&dir);
   names_sort(&w->names);
-  return rc;
+  return rc < 0 ? -1 : remove_orphans(w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -424,11 +460,11 @@ static int place_file(writer *w, aw_entry *e)
   if (off < 0)
     return -1;
   dfd = aw_dirs_top(&w->dirs);
-  if (e->same && w->cfd >= 0) {
-    if (linkat(w->cfd, e->path, dfd, e->path + off, 0) == 0)
+  if (e->same && w->lfd >= 0) {
+    if (linkat(w->lfd, e->path, dfd, e->path + off, 0) == 0)
       return 0;   /* the same inode: its identity is still known */
-    if (errno != EXDEV && errno != EMLINK && errno != EPERM &&
-        errno != ENOTSUP && errno != ENAMETOOLONG)
+    if (w->link_only || (errno != EXDEV && errno != EMLINK && errno != EPERM &&
+                         errno != ENOTSUP && errno != ENAMETOOLONG))
       return fail_errno(w, "link unchanged file", e->path);
   }
   e->known = 0;
@@ -513,6 +549,23 @@ static int update_links(writer *w)
   return changes;
 }
 
+/* Before the swap, the version about to be superseded is listed as kept
+ * (when this write keeps any), so that no crash from here on can leave it
+ * an orphan. Made durable by the version's sync. */
+static int list_current_as_kept(writer *w)
+{
+  long long sec;
+  long nsec;
+
+  if (w->keep == 0 || w->cfd < 0 || aw_history_find(&w->hist, w->cur) >= 0)
+    return 0;
+  if (aw_data_link_time(w->tfd, &sec, &nsec) < 0)
+    return fail_errno(w, "inspect", AW_DATA_NAME);
+  if (aw_history_insert(&w->hist, 0, w->cur, sec, nsec) < 0)
+    return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
+  return aw_history_save(&w->hist, w->tfd, 0, w->err);
+}
+
 /* After the swap a failing step does not stop the ones after it: each
  * records its failure in the scratch error w->err points at, and the
  * first one is kept in `first`, the caller's. */
@@ -522,6 +575,25 @@ static void keep_first_error(const writer *w, int step_rc, int *rc, aw_error *fi
     *rc = -1;
     *first = *w->err;
   }
+}
+
+/* After the swap: the history keeps the newest `keep` superseded versions.
+ * The record changes first, then the versions it no longer lists are
+ * removed: a crash between leaves orphans, which recovery removes. */
+static void retire_versions(writer *w, int *rc, aw_error *first)
+{
+  size_t old_n = w->hist.n, i;
+  int saved = 0;
+
+  if ((size_t)w->keep < old_n || w->hist.damaged) {
+    w->hist.n = (size_t)w->keep < old_n ? (size_t)w->keep : old_n;
+    saved = aw_history_save(&w->hist, w->tfd, w->opts->sync, w->err);
+    keep_first_error(w, saved, rc, first);
+  }
+  for (i = w->hist.n; saved == 0 && i < old_n; i++)
+    keep_first_error(w, aw_remove_tree(w->tfd, w->hist.v[i].name, DT_DIR, w->err), rc, first);
+  if (w->cur[0] && aw_history_find(&w->hist, w->cur) < 0)
+    keep_first_error(w, aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err), rc, first);
 }
 
 /* Swaps ..data to the built version, then makes the rest agree with it:
@@ -541,11 +613,12 @@ static int publish(writer *w)
   keep_first_error(w, sync_target(w), &rc, first);
   keep_first_error(w, update_links(w), &rc, first);
   if (w->cfd >= 0) {
+    if (w->lfd == w->cfd)
+      w->lfd = -1;
     close(w->cfd);
     w->cfd = -1;
   }
-  if (w->cur[0])
-    keep_first_error(w, aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err), &rc, first);
+  retire_versions(w, &rc, first);
   if (w->cmp.use_manifest)
     aw_compare_save_manifest(&w->cmp, w->next, 0);
   else if (w->cmp.manifest_type == S_IFREG)
@@ -589,67 +662,214 @@ void aw_options_init(aw_options *opts)
 {
   opts->sync = 1;
   opts->timeout_ms = -1;
+  opts->keep = 0;
+  opts->changes = 0;
 }
 
 static void writer_init(writer *w, const char *target, const aw_options *opts,
-                        aw_error *err)
+                        aw_result *res, aw_error *err)
 {
   memset(w, 0, sizeof *w);
   w->target = target;
   w->opts = opts;
   w->err = err;
-  w->tfd = w->cfd = w->vfd = -1;
+  w->res = res;
+  w->tfd = w->cfd = w->vfd = w->lfd = -1;
   aw_compare_init(&w->cmp, &w->plan, w->rel, err);
+  memset(res, 0, sizeof *res);
+  err->kind = AW_KIND_NONE;
 }
 
 /* Closes and frees what the write holds; closing the target releases the
- * lock. */
-static void writer_free(writer *w)
+ * lock. Tells the caller the version published, or the current one. */
+static int writer_finish(writer *w, int rc)
 {
+  aw_dirs_free(&w->dirs);
+  if (rc < 0)
+    abandon(w);
+  w->res->changed = w->published;   /* also after a failure past the swap */
+  if (w->published || rc == 0)
+    snprintf(w->res->version, sizeof w->res->version, "%s", w->published ? w->next : w->cur);
   if (w->vfd >= 0)
     close(w->vfd);
   if (w->cfd >= 0)
     close(w->cfd);
+  if (w->lfd >= 0 && w->lfd != w->cfd)
+    close(w->lfd);
   if (w->tfd >= 0)
     close(w->tfd);
   names_free(&w->names);
+  names_free(&w->candidates);
+  aw_history_free(&w->hist);
   aw_compare_free(&w->cmp);
   aw_plan_free(&w->plan);
+  return rc;
 }
 
-int aw_write(const char *target, const aw_file *files, size_t nfiles,
-             const aw_options *opts, int *changed, aw_error *err)
+static int add_change(writer *w, const char *path, size_t len, enum aw_change_kind kind)
+{
+  return aw_result_add_change(w->res, path, len, kind, &w->changes_cap, w->err);
+}
+
+/* With opts->changes, before the build: the plan against the current
+ * version's files (listed only now, only when asked). A plan entry found
+ * there is changed unless the comparison marked it the same, or, for a
+ * rollback (link_only), unless it is the same file. */
+static int note_changes(writer *w)
+{
+  aw_pathlist cur;
+  size_t i = 0, j = 0;
+  int rc = 0;
+
+  if (!w->opts->changes)
+    return 0;
+  memset(&cur, 0, sizeof cur);
+  if (w->cfd >= 0 && aw_list_files(w->cfd, 0, &cur, w->rel, w->err) < 0)
+    return -1;
+  while (rc == 0 && (i < w->plan.n || j < cur.n)) {
+    const aw_entry *e = i < w->plan.n ? &w->plan.entries[i] : NULL;
+    int c = !e ? 1 : j == cur.n ? -1 : aw_path_cmp(e->path, e->len, cur.v[j], strlen(cur.v[j]));
+    int same;
+    if (c < 0)
+      rc = add_change(w, e->path, e->len, AW_ADDED);
+    else if (c > 0)
+      rc = add_change(w, cur.v[j], strlen(cur.v[j]), AW_REMOVED);
+    else if ((same = w->link_only ? aw_same_file(w->lfd, w->cfd, e->path) : e->same) < 0)
+      rc = fail_errno(w, "compare", e->path);
+    else if (!same)
+      rc = add_change(w, e->path, e->len, AW_CHANGED);
+    i += c <= 0;
+    j += c >= 0;
+  }
+  aw_pathlist_free(&cur);
+  return rc;
+}
+
+/* Builds and publishes the plan, every file marked same linked from lfd. */
+static int build_and_publish(writer *w)
+{
+  if (note_changes(w) < 0 || list_current_as_kept(w) < 0 || build_version(w) < 0)
+    return -1;
+  return publish(w);
+}
+
+int aw_publish(const char *target, const aw_file *files, size_t nfiles,
+               const aw_options *opts, aw_result *res, aw_error *err)
 {
   writer w;
   aw_options defaults;
-  int rc = -1, same;
+  int same;
 
   if (!opts) {
     aw_options_init(&defaults);
     opts = &defaults;
   }
-  writer_init(&w, target, opts, err);
-  err->kind = AW_KIND_NONE;
-  if (changed)
-    *changed = 0;
-
-  if (aw_plan_build(&w.plan, files, nfiles, err) < 0)
-    return -1;
-  if (open_target(&w) < 0 || open_current(&w) < 0 || recover(&w) < 0 ||
-      check_visible_names(&w) < 0 ||
+  writer_init(&w, target, opts, res, err);
+  if (aw_plan_build(&w.plan, files, nfiles, err) < 0 || open_target(&w) < 0 ||
+      open_current(&w) < 0 || recover(&w) < 0 || check_visible_names(&w) < 0 ||
       (same = aw_compare_current(&w.cmp, w.tfd, w.cfd, w.cur)) < 0)
-    goto out;
+    return writer_finish(&w, -1);
   if (same)
-    rc = keep_current(&w);
-  else if (build_version(&w) == 0 && publish(&w) == 0)
-    rc = 0;
+    return writer_finish(&w, keep_current(&w));
+  w.lfd = w.cfd;
+  return writer_finish(&w, build_and_publish(&w));
+}
 
-out:
-  aw_dirs_free(&w.dirs);
-  if (rc < 0)
-    abandon(&w);
-  if (w.published && changed)
-    *changed = 1;   /* also after a failure past the swap */
-  writer_free(&w);
+int aw_write(const char *target, const aw_file *files, size_t nfiles,
+             const aw_options *opts, int *changed, aw_error *err)
+{
+  aw_result res;
+  int rc = aw_publish(target, files, nfiles, opts, &res, err);
+
+  if (changed)
+    *changed = res.changed;
+  aw_result_free(&res);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rollback: a kept version published again                            */
+/* ------------------------------------------------------------------ */
+
+static int no_version(writer *w, const char *version, const char *why)
+{
+  return aw_fail(w->err, AW_KIND_NO_VERSION, "roll back to", version,
+                 version ? strlen(version) : 0, why);
+}
+
+/* The kept version to roll back to: `version`, or the newest kept one. */
+static const char *choose_version(writer *w, const char *version)
+{
+  size_t i;
+
+  if (version && version[0]) {
+    if (strcmp(version, w->cur) == 0 || aw_history_find(&w->hist, version) >= 0)
+      return version;
+    no_version(w, version, "no such version: it is neither the current one nor kept");
+    return NULL;
+  }
+  for (i = 0; i < w->hist.n; i++)
+    if (strcmp(w->hist.v[i].name, w->cur) != 0)
+      return w->hist.v[i].name;
+  no_version(w, NULL, "no version is kept");
+  return NULL;
+}
+
+/* The plan of a kept version: its files, every one marked same (linked
+ * from it, never written). `files` must outlive the plan. */
+static int plan_kept_version(writer *w, const char *version, aw_pathlist *list, aw_file **files)
+{
+  size_t i;
+
+  w->lfd = openat(w->tfd, version, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (w->lfd < 0)
+    return errno == ENOENT ? no_version(w, version, "the kept version is gone")
+                           : fail_errno(w, "open kept version", version);
+  if (aw_list_files(w->lfd, 1, list, w->rel, w->err) < 0)
+    return -1;
+  if (!(*files = calloc(list->n ? list->n : 1, sizeof **files)))
+    return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
+  for (i = 0; i < list->n; i++) {
+    (*files)[i].path = list->v[i];
+    (*files)[i].path_len = strlen(list->v[i]);
+    (*files)[i].mode = 0644;   /* unused: a link keeps the file's own */
+    (*files)[i].uid = (*files)[i].gid = -1;
+  }
+  if (aw_plan_build(&w->plan, *files, list->n, w->err) < 0)
+    return -1;
+  for (i = 0; i < w->plan.n; i++)
+    w->plan.entries[i].same = 1;
+  w->link_only = 1;
+  return 0;
+}
+
+int aw_rollback(const char *target, const char *version, const aw_options *opts,
+                aw_result *res, aw_error *err)
+{
+  writer w;
+  aw_options defaults;
+  aw_pathlist list;
+  aw_file *files = NULL;
+  const char *chosen;
+  int rc = -1;
+
+  if (!opts) {
+    aw_options_init(&defaults);
+    defaults.keep = AW_KEEP_AS_IS;
+    opts = &defaults;
+  }
+  writer_init(&w, target, opts, res, err);
+  memset(&list, 0, sizeof list);
+  if (open_target(&w) == 0 && open_current(&w) == 0 && recover(&w) == 0 &&
+      (chosen = choose_version(&w, version)) != NULL) {
+    if (strcmp(chosen, w.cur) == 0)
+      rc = 0;   /* already the current version */
+    else if (plan_kept_version(&w, chosen, &list, &files) == 0 &&
+             check_visible_names(&w) == 0)
+      rc = build_and_publish(&w);
+  }
+  rc = writer_finish(&w, rc);
+  free(files);
+  aw_pathlist_free(&list);
   return rc;
 }

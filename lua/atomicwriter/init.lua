@@ -127,7 +127,11 @@ end
 -- The options each function takes, with their types: an option another
 -- function takes is as much a mistake here as a misspelt one.
 local OPTIONS = {
-  write = { sync = "boolean", timeout = "number", log_context = "string" },
+  write = { sync = "boolean", timeout = "number", log_context = "string", keep = "number",
+    changes = "boolean" },
+  rollback = { sync = "boolean", timeout = "number", log_context = "string", keep = "number",
+    changes = "boolean" },
+  versions = { log_context = "string" },
   read = { log_context = "string" },
   read_tree = { log_context = "string" },
   version = { log_context = "string" },
@@ -161,6 +165,9 @@ local function check_options(fname, opts, level)
   end
   if checked.timeout and not (checked.timeout >= 0) then   -- NaN too
     error("option 'timeout' must be >= 0 seconds", level + 1)
+  end
+  if checked.keep and not (is_whole(checked.keep) and checked.keep >= 0 and checked.keep <= 1e6) then
+    error("option 'keep' must be a whole number of versions >= 0", level + 1)
   end
   return checked
 end
@@ -202,13 +209,15 @@ end
 
 local function do_write(target, payload, opts)
   if core.strings_only(payload) then   -- the common case, checked and read in C
-    return core.write_strings(target, payload, opts.sync, timeout_ms(opts), opts.log_context)
+    return core.write_strings(target, payload, opts.sync, timeout_ms(opts), opts.log_context,
+      opts.keep, opts.changes)
   end
   local list, n, code = flatten(target, payload, opts)
   if not list then
     return nil, n, code
   end
-  return core.write(target, list, n, opts.sync, timeout_ms(opts), opts.log_context)
+  return core.write(target, list, n, opts.sync, timeout_ms(opts), opts.log_context,
+    opts.keep, opts.changes)
 end
 
 -- A function(target [, opts]) that checks both (raising for a programming
@@ -225,15 +234,31 @@ local function with_target(fname, run)
   end
 end
 
+-- (target [, version] [, opts]): the version is optional before the options.
+local function version_and_options(fname, version, opts)
+  if type(version) == "table" and opts == nil then
+    return nil, version
+  end
+  if version ~= nil then
+    check_type(fname, 2, version, "string", 3)
+  end
+  return version, opts
+end
+
 --- Publishes `payload` as the new version of `target`.
 -- @tparam string target an existing directory
 -- @tparam table payload relative path -> data string, or
 --   `{ data = string, mode = integer|octal-string, uid = integer, gid = integer }`
 -- @tparam[opt] table opts `sync` (default true; or "syncfs", "fsync" to
 --   choose the method), `timeout` (seconds to wait
---   for another writer; default forever), `log_context` (message prefix)
+--   for another writer; default forever), `log_context` (message prefix),
+--   `keep` (superseded versions to keep, default 0), `changes` (true:
+--   also return what changed)
 -- @treturn boolean true when a new version was published, false when the
 --   target already held exactly this payload
+-- @treturn string the version published (or, for false, the current one)
+-- @treturn[opt] table with `changes`: `{ added = {...}, changed = {...},
+--   removed = {...} }`, sorted paths
 -- @return or nil, message, code ("invalid", "conflict", "busy", errno name)
 function M.write(target, payload, opts)
   local checked, msg, code = target_options("write", target, opts)
@@ -276,14 +301,48 @@ end)
 
 --- Reads the current version of `target` whole, through one resolution
 -- of ..data (one version even while a writer swaps).
+-- @tparam[opt] string version a kept version's name (see `versions`)
+--   instead of the current one
 -- @tparam[opt] table opts `log_context`
 -- @treturn table path -> `{ data = string, mode = integer, uid = integer, gid = integer }`
 -- @treturn string the version's name, "" when nothing is published yet
+-- @return or nil, message, code ("noversion" when `version` is not kept)
+function M.read(target, version, opts)
+  version, opts = version_and_options("read", version, opts)
+  local checked, msg, code = target_options("read", target, opts)
+  if not checked then
+    return nil, msg, code
+  end
+  return core.read(target, checked.log_context, version)
+end
+
+--- The published version and the kept ones, newest first.
+-- @tparam[opt] table opts `log_context`
+-- @treturn table `{ { name = string, published = seconds (UTC, a number
+--   with fractions), current = boolean }, ... }`, the current version
+--   first; empty when nothing is published
 -- @return or nil, message, code
--- @function read
-M.read = with_target("read", function(target, checked)
-  return core.read(target, checked.log_context)
+-- @function versions
+M.versions = with_target("versions", function(target, checked)
+  return core.versions(target, checked.log_context)
 end)
+
+--- Publishes again the content of a kept version, as a new version whose
+-- files are hard links to the kept ones (nothing is copied); every step
+-- of a write follows (lock, swap, links, sync, history).
+-- @tparam[opt] string version the kept version (default: the newest kept)
+-- @tparam[opt] table opts as `write`'s; `keep` defaults to as many
+--   versions as are kept now
+-- @return as `write`; nil, message, "noversion" when the version is not kept
+function M.rollback(target, version, opts)
+  version, opts = version_and_options("rollback", version, opts)
+  local checked, msg, code = target_options("rollback", target, opts)
+  if not checked then
+    return nil, msg, code
+  end
+  return core.rollback(target, version, checked.sync, timeout_ms(checked), checked.log_context,
+    checked.keep or -1, checked.changes)
+end
 
 --- The name of the current version of `target`.
 -- @tparam[opt] table opts `log_context`

@@ -1,0 +1,367 @@
+/*
+ * aw_history.c - the versions a writer keeps after superseding them, and
+ * reading that list.
+ *
+ * With opts.keep > 0 a superseded version directory stays in the target,
+ * and target/..history (replaced by write-then-rename, like ..manifest)
+ * names every kept version, newest first, with the time it was published
+ * (when ..data was swapped to it: the mtime of the ..data symlink that
+ * pointed at it). The record is what tells a kept version from a crashed
+ * writer's orphan, without guessing and across processes: a version
+ * directory that ..data does not name and ..history does not list is an
+ * orphan, and recovery removes it.
+ *
+ * The record changes before the directories do: a version is listed
+ * before the swap that supersedes it, and unlisted before it is removed.
+ * A crash between the two leaves a listed version whole, or an unlisted
+ * one that recovery removes. A record that cannot be parsed (cut short by
+ * a power loss with sync off) is never taken for "nothing is kept": every
+ * version directory but the current one is then treated as kept (and
+ * listed by its directory's mtime) until a publish rewrites the record.
+ *
+ * File layout (text):
+ *   atomicwriter history 1
+ *   <version name> <seconds> <nanoseconds>      one line per kept version
+ *   end
+ */
+#define _GNU_SOURCE
+#include "aw_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER "atomicwriter history 1\n"
+#define FOOTER "end\n"
+#define MAX_RECORD ((size_t)1 << 20)
+#define LOCK_FREE_ATTEMPTS 8
+
+void aw_history_free(aw_history *h)
+{
+  free(h->v);
+  memset(h, 0, sizeof *h);
+}
+
+long aw_history_find(const aw_history *h, const char *name)
+{
+  size_t i;
+  for (i = 0; i < h->n; i++)
+    if (strcmp(h->v[i].name, name) == 0)
+      return (long)i;
+  return -1;
+}
+
+int aw_history_insert(aw_history *h, size_t at, const char *name, long long sec, long nsec)
+{
+  aw_version_info *v = aw_grow(h->v, h->n, &h->cap, sizeof *v);
+  if (!v)
+    return -1;
+  h->v = v;
+  memmove(&v[at + 1], &v[at], (h->n - at) * sizeof *v);
+  memset(&v[at], 0, sizeof *v);
+  snprintf(v[at].name, sizeof v[at].name, "%s", name);
+  v[at].published_sec = sec;
+  v[at].published_nsec = nsec;
+  h->n++;
+  return 0;
+}
+
+void aw_history_remove(aw_history *h, size_t at)
+{
+  memmove(&h->v[at], &h->v[at + 1], (h->n - at - 1) * sizeof *h->v);
+  h->n--;
+}
+
+/* ---- reading the record ---- */
+
+/* Parses one line "name sec nsec"; 0, or -1 when it is not one. */
+static int parse_line(aw_history *h, const char *line, size_t len)
+{
+  char name[AW_NAME_SIZE];
+  long long sec;
+  long nsec;
+  int used = 0;
+  char copy[AW_NAME_SIZE + 64];
+
+  if (len >= sizeof copy)
+    return -1;
+  memcpy(copy, line, len);
+  copy[len] = '\0';
+  if (sscanf(copy, "%255s %lld %ld%n", name, &sec, &nsec, &used) != 3 ||
+      (size_t)used != len || !aw_is_version_name(name) || nsec < 0 || nsec > 999999999)
+    return -1;
+  return aw_history_insert(h, h->n, name, sec, nsec);
+}
+
+static int parse(aw_history *h, const char *buf, size_t len)
+{
+  size_t hl = sizeof HEADER - 1, fl = sizeof FOOTER - 1, pos;
+
+  if (len < hl + fl || memcmp(buf, HEADER, hl) != 0 ||
+      memcmp(buf + len - fl, FOOTER, fl) != 0)
+    return -1;
+  for (pos = hl; pos < len - fl;) {
+    const char *nl = memchr(buf + pos, '\n', len - fl - pos);
+    if (!nl || parse_line(h, buf + pos, (size_t)(nl - (buf + pos))) < 0)
+      return -1;
+    pos = (size_t)(nl - buf) + 1;
+  }
+  return 0;
+}
+
+static int not_ours(aw_error *err)
+{
+  return aw_fail(err, AW_KIND_CONFLICT, "read", AW_HISTORY_NAME, sizeof AW_HISTORY_NAME - 1,
+                 "it is not the writer's history file");
+}
+
+/* The whole record into a malloc'd buffer; 0 with *buf NULL when absent.
+ * One too big to be ours is read as empty (damaged). */
+static int read_record(int tfd, char **buf, size_t *len, aw_error *err)
+{
+  struct stat st;
+  size_t got = 0, size;
+  int fd = openat(tfd, AW_HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+  *buf = NULL;
+  *len = 0;
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    return errno == ELOOP ? not_ours(err) : aw_fail_sys(err, "open", AW_HISTORY_NAME, errno);
+  }
+  if (fstat(fd, &st) < 0) {
+    aw_fail_sys(err, "inspect", AW_HISTORY_NAME, errno);
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return not_ours(err);
+  }
+  size = (size_t)st.st_size > MAX_RECORD ? 0 : (size_t)st.st_size;
+  if (!(*buf = malloc(size + 1))) {
+    close(fd);
+    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  }
+  while (got < size) {
+    ssize_t n = read(fd, *buf + got, size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      aw_fail_sys(err, "read", AW_HISTORY_NAME, errno);
+      free(*buf);
+      *buf = NULL;
+      close(fd);
+      return -1;
+    }
+    if (n == 0)
+      break;
+    got += (size_t)n;
+  }
+  close(fd);
+  *len = got;
+  return 0;
+}
+
+/* A damaged record: every version directory but `cur` counts as kept,
+ * newest (by name, which is the time) first. */
+static int rebuild(aw_history *h, int tfd, const char *cur, aw_error *err)
+{
+  aw_dir dir;
+  const char *name;
+  unsigned char type;
+  int r;
+
+  h->n = 0;
+  h->damaged = 1;
+  if (aw_dir_open(&dir, tfd) < 0)
+    return aw_fail_sys(err, "read target directory", NULL, errno);
+  while ((r = aw_dir_next(&dir, &name, &type)) > 0) {
+    struct stat st;
+    size_t at = 0;
+    if (!aw_is_version_name(name) || strcmp(name, cur) == 0 ||
+        fstatat(tfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+      continue;
+    while (at < h->n && strcmp(h->v[at].name, name) > 0)
+      at++;
+    if (aw_history_insert(h, at, name, (long long)AW_ST_MTIM(&st).tv_sec, (long)AW_ST_MTIM(&st).tv_nsec) < 0) {
+      r = -1;
+      errno = ENOMEM;
+      break;
+    }
+  }
+  if (r < 0)
+    aw_fail_sys(err, "read target directory", NULL, errno);
+  aw_dir_close(&dir);
+  return r < 0 ? -1 : 0;
+}
+
+int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err)
+{
+  char *buf;
+  size_t len;
+
+  h->n = 0;
+  h->damaged = 0;
+  h->exists = 0;
+  if (read_record(tfd, &buf, &len, err) < 0)
+    return -1;
+  if (!buf)
+    return 0;
+  h->exists = 1;
+  if (parse(h, buf, len) < 0) {
+    free(buf);
+    return rebuild(h, tfd, cur, err);
+  }
+  free(buf);
+  return 0;
+}
+
+/* ---- writing the record ---- */
+
+int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err)
+{
+  size_t size = sizeof HEADER + sizeof FOOTER, i, pos = 0;
+  char *buf;
+  int fd, ok;
+
+  if (h->n == 0) {   /* nothing kept: no record, as the kubelet's layout */
+    if (unlinkat(tfd, AW_HISTORY_NAME, 0) < 0 && errno != ENOENT)
+      return aw_fail_sys(err, "remove", AW_HISTORY_NAME, errno);
+    return 0;
+  }
+  for (i = 0; i < h->n; i++)
+    size += strlen(h->v[i].name) + 48;
+  if (!(buf = malloc(size)))
+    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  pos += (size_t)snprintf(buf + pos, size - pos, "%s", HEADER);
+  for (i = 0; i < h->n; i++)
+    pos += (size_t)snprintf(buf + pos, size - pos, "%s %lld %ld\n", h->v[i].name,
+                            h->v[i].published_sec, h->v[i].published_nsec);
+  pos += (size_t)snprintf(buf + pos, size - pos, "%s", FOOTER);
+
+  if (unlinkat(tfd, AW_HISTORY_TMP_NAME, 0) < 0 && errno != ENOENT) {
+    free(buf);
+    return aw_fail_sys(err, "remove stale", AW_HISTORY_TMP_NAME, errno);
+  }
+  fd = openat(tfd, AW_HISTORY_TMP_NAME, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+              0644);
+  if (fd < 0) {
+    free(buf);
+    return aw_fail_sys(err, "create", AW_HISTORY_TMP_NAME, errno);
+  }
+  ok = fchmod(fd, 0644) == 0 && aw_write_all(fd, buf, pos) == 0 && (!sync || fsync(fd) == 0);
+  free(buf);
+  if (!ok) {
+    aw_fail_sys(err, "write", AW_HISTORY_TMP_NAME, errno);
+    close(fd);
+    unlinkat(tfd, AW_HISTORY_TMP_NAME, 0);
+    return -1;
+  }
+  if (close(fd) < 0 || renameat(tfd, AW_HISTORY_TMP_NAME, tfd, AW_HISTORY_NAME) < 0) {
+    aw_fail_sys(err, "replace", AW_HISTORY_NAME, errno);
+    unlinkat(tfd, AW_HISTORY_TMP_NAME, 0);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- reading the list ---- */
+
+int aw_data_link_time(int tfd, long long *sec, long *nsec)
+{
+  struct stat st;
+  if (fstatat(tfd, AW_DATA_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return -1;
+  *sec = (long long)AW_ST_MTIM(&st).tv_sec;
+  *nsec = (long)AW_ST_MTIM(&st).tv_nsec;
+  return 0;
+}
+
+void aw_version_list_free(aw_version_list *list)
+{
+  free(list->v);
+  list->v = NULL;
+  list->n = list->cap = 0;
+}
+
+/* The current version, then the kept ones that still exist. */
+static int fill_list(aw_version_list *list, const aw_history *h, int tfd, const char *cur,
+                     aw_error *err)
+{
+  aw_version_info *v;
+  size_t i;
+
+  list->n = 0;
+  if (!cur[0])
+    return 0;
+  if (!(v = malloc((h->n + 1) * sizeof *v)))
+    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  free(list->v);
+  list->v = v;
+  list->cap = h->n + 1;
+  memset(&v[0], 0, sizeof v[0]);
+  snprintf(v[0].name, sizeof v[0].name, "%s", cur);
+  v[0].current = 1;
+  if (aw_data_link_time(tfd, &v[0].published_sec, &v[0].published_nsec) < 0)
+    return aw_fail_sys(err, "inspect", AW_DATA_NAME, errno);
+  list->n = 1;
+  for (i = 0; i < h->n; i++) {
+    struct stat st;
+    if (strcmp(h->v[i].name, cur) == 0 ||
+        fstatat(tfd, h->v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+      continue;
+    v[list->n] = h->v[i];
+    v[list->n++].current = 0;
+  }
+  return 0;
+}
+
+/* One attempt: ..data, the record, ..data again. 1 when ..data did not
+ * move meanwhile (list filled), 0 when it did, -1 on error. */
+static int try_versions(aw_version_list *list, int tfd, aw_error *err)
+{
+  char cur[AW_NAME_SIZE], again[AW_NAME_SIZE];
+  aw_history h;
+  int rc;
+
+  memset(&h, 0, sizeof h);
+  if (aw_read_data_link(tfd, cur, sizeof cur, "read", err) < 0 ||
+      aw_history_load(&h, tfd, cur, err) < 0 ||
+      aw_read_data_link(tfd, again, sizeof again, "read", err) < 0) {
+    aw_history_free(&h);
+    return -1;
+  }
+  rc = strcmp(cur, again) != 0 ? 0 : fill_list(list, &h, tfd, cur, err) < 0 ? -1 : 1;
+  aw_history_free(&h);
+  return rc;
+}
+
+int aw_versions(const char *target, aw_version_list *list, aw_error *err)
+{
+  int attempt, rc = 0, tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  memset(list, 0, sizeof *list);
+  if (tfd < 0)
+    return aw_fail_sys(err, "open target directory", NULL, errno);
+  for (attempt = 0; rc == 0; attempt++) {
+    if (attempt == LOCK_FREE_ATTEMPTS)   /* writers keep winning: wait for one */
+      while (flock(tfd, LOCK_SH) < 0)
+        if (errno != EINTR) {
+          close(tfd);
+          return aw_fail_sys(err, "lock", NULL, errno);
+        }
+    rc = try_versions(list, tfd, err);
+  }
+  close(tfd);
+  if (rc < 0)
+    aw_version_list_free(list);
+  return rc < 0 ? -1 : 0;
+}
