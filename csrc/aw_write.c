@@ -577,16 +577,43 @@ static void keep_first_error(const writer *w, int step_rc, int *rc, aw_error *fi
   }
 }
 
-/* After the swap: the history keeps the newest `keep` superseded versions.
- * The record changes first, then the versions it no longer lists are
- * removed: a crash between leaves orphans, which recovery removes. */
+/* A version superseded less than this long ago stays, even beyond keep,
+ * so that a reader that resolved ..data to it just before the swap can
+ * finish: with keep > 0 no reader sees a file vanish unless it stalls
+ * this long inside one version. */
+#define READER_GRACE_NS 1000000000LL
+
+/* How many kept versions stay: the newest `keep`, and after them those
+ * superseded (by the version listed before them) within the grace. */
+static size_t versions_to_keep(const writer *w)
+{
+  size_t n = w->hist.n < (size_t)w->keep ? w->hist.n : (size_t)w->keep;
+  struct timespec now;
+
+  if (w->keep == 0 || n == 0)
+    return n;
+  clock_gettime(CLOCK_REALTIME, &now);
+  for (; n < w->hist.n; n++) {
+    const aw_version_info *newer = &w->hist.v[n - 1];
+    long long age = ((long long)now.tv_sec - newer->published_sec) * 1000000000LL +
+                    (now.tv_nsec - newer->published_nsec);
+    if (age < 0 || age >= READER_GRACE_NS)
+      break;   /* older ones were superseded earlier still */
+  }
+  return n;
+}
+
+/* After the swap: the history keeps the newest `keep` superseded versions
+ * (and those within the reader grace). The record changes first, then the
+ * versions it no longer lists are removed: a crash between leaves
+ * orphans, which recovery removes. */
 static void retire_versions(writer *w, int *rc, aw_error *first)
 {
-  size_t old_n = w->hist.n, i;
+  size_t old_n = w->hist.n, n = versions_to_keep(w), i;
   int saved = 0;
 
-  if ((size_t)w->keep < old_n || w->hist.damaged) {
-    w->hist.n = (size_t)w->keep < old_n ? (size_t)w->keep : old_n;
+  if (n < old_n || w->hist.damaged) {
+    w->hist.n = n;
     saved = aw_history_save(&w->hist, w->tfd, w->opts->sync, w->err);
     keep_first_error(w, saved, rc, first);
   }

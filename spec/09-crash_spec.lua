@@ -3,8 +3,10 @@
 -- per call, the writer is killed (SIGKILL) at that call, and once per call
 -- the call fails with EIO. After each run a reader sees A or B whole
 -- through ..data, and the next write leaves exactly B and a clean target.
--- The sweep runs twice: for a small payload, and for one big enough that
--- the writer keeps a manifest (..manifest) and trusts it for the update.
+-- The sweep runs for a small payload, for one big enough that the writer
+-- keeps a manifest (..manifest) and trusts it for the update, for an
+-- update that keeps 2 superseded versions (X and A stay kept, whole), and
+-- for a rollback from A to a kept B (published again by hard links).
 local H = require("helpers")
 local aw = require("atomicwriter")
 
@@ -17,16 +19,26 @@ local CHILD = [[
   local B = %s
   for i = 1, %d do B["d/e" .. i] = "E" .. i end
   io.open("/aw-crash-marker-begin")
-  local ok, msg, code = aw.write(%q, B)
+  local T = %q
+  local ok, msg, code = %s
   io.open("/aw-crash-marker-end")
   print(ok, msg, code)
 ]]
+
+local W = { a = "W1", w = "W2" }
+local X = { a = "X1", ["d/b"] = "X2", x = "X3" }
 
 local SWEEPS = {
   { label = "", extra = 0 },
   -- 8 more unchanged files: the manifest is kept, and A's is settled
   -- (mtimes set in the past) so that the update trusts it
   { label = " (with a manifest)", extra = 8 },
+  -- history: W, X, then A published with keep = 2, their record aged past
+  -- the reader grace; the child publishes B: X and A stay kept, W goes
+  { label = " (keep = 2)", extra = 0, history = { W, X, "A" }, age = true,
+    call = "aw.write(T, B, { keep = 2 })" },
+  -- rollback: B then A published with keep = 2, the child rolls back to B
+  { label = " (a rollback)", extra = 0, history = { "B", "A" }, call = "aw.rollback(T)" },
 }
 
 local function with_extra(payload, extra)
@@ -38,9 +50,9 @@ end
 
 -- The calls the update makes, as { name, n }: the n-th call of that name
 -- since the child started (strace counts injections per syscall name).
-local function trace_update(target, extra)
+local function trace_update(target, extra, call)
   local log = target .. ".trace"
-  local ok, out = H.lua(CHILD:format(CHILD_B, extra, target), H.strace("", log))
+  local ok, out = H.lua(CHILD:format(CHILD_B, extra, target, call), H.strace("", log))
   assert(ok, out)
   local counts, calls, inside = {}, {}, false
   for line in io.lines(log) do
@@ -80,8 +92,34 @@ local function assert_whole(target, what, A, B)
   return is_a and "A" or "B"
 end
 
+-- With a history: each version ..history lists holds exactly what was
+-- published under its name (`published`: version name -> payload); with
+-- `clean`, every other version directory is ..data's (no orphan left: a
+-- crashed writer's is removed by the next write).
+local function assert_kept_whole(target, what, published, clean)
+  local listed = {}
+  local record = H.read(target .. "/..history")
+  for name in (record or ""):gmatch("\n(%.%.[%w_.]+) ") do listed[name] = true end
+  local current = H.readlink(target .. "/..data")
+  for _, v in ipairs(H.versions(target)) do
+    if clean and v ~= current then
+      assert.is_true(listed[v] ~= nil, what .. ": " .. v .. " is kept, not an orphan left behind")
+    end
+  end
+  for name in pairs(listed) do
+    if H.lstat(target .. "/" .. name) then
+      assert.is_not_nil(published[name], what .. ": " .. name .. " was published")
+      assert.are.same(H.contents(published[name]), H.files(target .. "/" .. name),
+        what .. ": kept version " .. name .. " is whole")
+    end
+  end
+  return listed
+end
+
 for _, sweep in ipairs(SWEEPS) do
 local A, B, extra = with_extra(A, sweep.extra), with_extra(B, sweep.extra), sweep.extra
+local call = sweep.call or "aw.write(T, B)"
+local payloads_of = {}   -- per target: version name -> payload
 
 describe("an update killed or failing at each of its system calls" .. sweep.label .. " #slow", function()
   local root, calls
@@ -98,7 +136,20 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
     made = made + 1
     local target = ("%s/t%05d"):format(root, made)
     assert(H.sh("mkdir " .. H.quote(target)))
-    assert.is_true(aw.write(target, A))
+    payloads_of[target] = {}
+    for _, p in ipairs(sweep.history or {}) do
+      local payload = p == "A" and A or p == "B" and B or p
+      local ok, version = aw.write(target, payload, { keep = 2 })
+      assert.is_true(ok, version)
+      payloads_of[target][version] = payload
+    end
+    if not sweep.history then
+      assert.is_true(aw.write(target, A))
+    end
+    if sweep.age then   -- as if published long ago: past the reader grace
+      assert(H.sh("sed -i -E 's/^([.][.][^ ]+) [0-9]+ [0-9]+$/\\1 1700000000 0/' " ..
+        H.quote(target .. "/..history")))
+    end
     if extra > 0 then
       assert(H.sh("find " .. H.quote(target .. "/..data/") .. " -type f -exec touch -m -d @1700000000.5 {} +"))
       assert.is_false(aw.write(target, A))   -- the no-op settles the manifest
@@ -108,7 +159,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
   end
 
   H.strace_it("makes a known list of system calls (traced once)", function()
-    calls = trace_update(fresh(), extra)
+    calls = trace_update(fresh(), extra, call)
     assert.is_true(#calls > 20, "traced " .. #calls .. " calls")
     local names = {}
     for _, c in ipairs(calls) do names[c.name] = true end
@@ -131,7 +182,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
         else
           local target = fresh()
           local what = ("%s at call %d, %s"):format(fault, i, c.line)
-          local _, out = H.lua(CHILD:format(CHILD_B, extra, target),
+          local _, out = H.lua(CHILD:format(CHILD_B, extra, target, call),
             H.strace(("-e inject=%s:%s:when=%d"):format(c.name, fault, c.n)))
           if fault == "signal=KILL" then
             assert.is_nil(out:find("^true"), what .. ": the kill landed (" .. out .. ")")
@@ -140,9 +191,21 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
           end
           local whole = assert_whole(target, what, A, B)
           published[whole] = published[whole] + 1
-          local ok, msg = aw.write(target, B)
-          assert.is_not_nil(ok, msg)
-          H.assert_layout(target, B)
+          if sweep.history then
+            assert_kept_whole(target, what, payloads_of[target])
+            local ok, msg = aw.write(target, B, { keep = 2 })
+            assert.is_not_nil(ok, msg)
+            assert.are.same(H.contents(B), H.files(target .. "/..data/"), what .. ": next write")
+            assert.is_nil(H.lstat(target .. "/..data_tmp"), what .. ": no ..data_tmp")
+            assert.is_nil(H.lstat(target .. "/..history_tmp"), what .. ": no ..history_tmp")
+            payloads_of[target][H.readlink(target .. "/..data")] = B
+            local listed = assert_kept_whole(target, what .. ", next write", payloads_of[target], true)
+            assert.is_true(next(listed) ~= nil, what .. ": the history survived")
+          else
+            local ok, msg = aw.write(target, B)
+            assert.is_not_nil(ok, msg)
+            H.assert_layout(target, B)
+          end
           seen = seen + 1
           assert(H.sh("rm -rf " .. H.quote(target)))
         end
@@ -153,6 +216,7 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
     end)
   end
 
+  if not sweep.history then   -- the syncs of a plain update; sync = false
   H.strace_it("orders the syncs: data and directories, then the swap, then the target", function()
     local order = {}
     for _, c in ipairs(calls or trace_update(fresh(), extra)) do
@@ -213,5 +277,6 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
       end
     end
   end)
+  end
 end)
 end
