@@ -179,10 +179,16 @@ static int rebuild(aw_history *h, int tfd, const char *cur, aw_error *err)
   unsigned char type;
   int r;
 
+  int fd = openat(tfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);   /* listed from its start */
+
   h->n = 0;
   h->damaged = 1;
-  if (aw_dir_open(&dir, tfd) < 0)
-    return aw_fail_sys(err, "read target directory", NULL, errno);
+  if (fd < 0 || aw_dir_open(&dir, fd) < 0) {
+    aw_fail_sys(err, "read target directory", NULL, errno);
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
   while ((r = aw_dir_next(&dir, &name, &type)) > 0) {
     struct stat st;
     size_t at = 0;
@@ -200,6 +206,7 @@ static int rebuild(aw_history *h, int tfd, const char *cur, aw_error *err)
   if (r < 0)
     aw_fail_sys(err, "read target directory", NULL, errno);
   aw_dir_close(&dir);
+  close(fd);
   return r < 0 ? -1 : 0;
 }
 
