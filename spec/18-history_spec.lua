@@ -230,3 +230,61 @@ describe("rollback", function()
     w:close()
   end)
 end)
+
+describe("the command-line tool's history", function()
+  local CLI = H.LUA .. " bin/atomicwriter"
+  local src, target
+  before_each(function() src, target = H.tmpdir("src"), H.tmpdir("clihist") end)
+  after_each(H.cleanup)
+
+  local function cli(args)
+    return H.sh(H.ENV .. CLI .. " " .. args)
+  end
+
+  it("projects with --keep, lists versions, rolls back, and refuses an unknown version", function()
+    H.write_file(src .. "/a", "1")
+    local ok, out = cli("project --keep 2 " .. H.quote(src) .. " " .. H.quote(target))
+    assert(ok, out)
+    local v1 = out:match("^published (%.%.[%w_.]+)\n$")
+    assert.truthy(v1, out)
+    H.write_file(src .. "/a", "2")
+    ok, out = cli("project --keep 2 " .. H.quote(src) .. " " .. H.quote(target))
+    assert(ok, out)
+    local v2 = out:match("^published (%.%.[%w_.]+)\n$")
+    assert.are.equal(v2, aw.version(target))
+    ok, out = cli("versions " .. H.quote(target))
+    assert(ok, out)
+    assert.truthy(out:match("^" .. v2:gsub("%.", "%%.") .. " %d%d%d%d%-%d%d%-%d%dT[%d:.]+Z current\n" ..
+      v1:gsub("%.", "%%.") .. " %d%d%d%d%-%d%d%-%d%dT[%d:.]+Z\n$"), out)
+    ok, out = cli("rollback " .. H.quote(target))
+    assert(ok, out)
+    assert.truthy(out:match("^published %.%.[%w_.]+\n$"), out)
+    assert.are.equal("1", H.read(target .. "/a"))
+    ok, out = cli("rollback " .. H.quote(target) .. " " .. v2)
+    assert(ok, out)
+    assert.are.equal("2", H.read(target .. "/a"))
+    ok, out = cli("rollback " .. H.quote(target) .. " ..2001_01_01_00_00_00.1")
+    assert.is_false(ok)
+    assert.truthy(out:find("no such version", 1, true), out)
+    for _, args in ipairs({ "versions --help", "rollback --help" }) do
+      ok, out = cli(args)
+      assert(ok, out)
+      assert.truthy(out:find("usage: atomicwriter", 1, true), args)
+    end
+    assert.is_false((cli("project --keep -1 " .. H.quote(src) .. " " .. H.quote(target))))
+  end)
+
+  it("gives watch hooks the paths added, changed and removed", function()
+    assert.is_true(aw.write(target, { a = "1", b = "1", ["d/c"] = "1" }))
+    local log = target .. ".log"
+    local p = io.popen(H.ENV .. CLI .. " watch --once --timeout 10 " .. H.quote(target) ..
+      " -- sh -c 'printf \"%s|%s|%s\" \"$ATOMICWRITER_ADDED\" \"$ATOMICWRITER_CHANGED\" " ..
+      "\"$ATOMICWRITER_REMOVED\" > " .. log .. "'; echo \"exit=$?\"")
+    H.sh("sleep 0.5")
+    assert.is_true(aw.write(target, { a = "2", ["d/c"] = "1", ["d/e"] = "1", f = "1" }))
+    local out = p:read("*a")
+    p:close()
+    assert.are.equal("exit=0\n", out:match("exit=%d+\n$"))
+    assert.are.equal("d/e\nf|a|b", H.read(log))
+  end)
+end)
