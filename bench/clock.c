@@ -9,6 +9,7 @@
  *   mkdir(path)     mkdir 0755; true or nil, message
  *   rmtree(path)    rm -rf without following symlinks; true or nil, message
  *   syncfs(path)    syncfs of the file system holding path; true or nil, message
+ *   age(path, sec)  sets path's mtime (a symlink's own) to `sec`; true or nil, message
  *   fstype(path)    "tmpfs", "ext4", "xfs", "btrfs", ... or "0x<magic>"
  *   peak_kib()      peak resident set size (VmHWM) in KiB
  *   rss_kib()       current resident set size (VmRSS) in KiB
@@ -91,6 +92,18 @@ static int l_rmtree(lua_State *L)
   const char *path = luaL_checkstring(L, 1);
   if (rmtree_at(AT_FDCWD, path) < 0)
     return fail(L, "rmtree", path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_age(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  struct timespec ts[2];
+  ts[0].tv_sec = ts[1].tv_sec = (time_t)luaL_checkinteger(L, 2);
+  ts[0].tv_nsec = ts[1].tv_nsec = 0;
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+    return fail(L, "utimensat", path);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -190,6 +203,7 @@ static const luaL_Reg functions[] = {
   { "mkdir", l_mkdir },
   { "rmtree", l_rmtree },
   { "syncfs", l_syncfs },
+  { "age", l_age },
   { "fstype", l_fstype },
   { "peak_kib", l_peak_kib },
   { "rss_kib", l_rss_kib },

@@ -76,6 +76,7 @@ local SHAPES = {
   W5 = { files = 1, size = 100, subdirs = 0 },
 }
 SHAPES.W2, SHAPES.W3, SHAPES.W6, SHAPES.W2L = SHAPES.W1, SHAPES.W1, SHAPES.W1, SHAPES.W1
+SHAPES.W7 = SHAPES.W1
 SHAPES.W5u = SHAPES.W5
 
 local function path_of(shape, i)
@@ -226,13 +227,37 @@ local function new_module_side(kind, shape, dir, sync)
   local side = { kind = kind, dir = dir, opts = { sync = sync }, n = 0 }
   side.a = payload_of(shape, "a")
   if kind == "update" then side.b = payload_of(shape, "b") end
+  if kind == "rollback" then   -- a kept, b current: each call rolls back to the other
+    side.opts.keep = 1
+    side.b = payload_of(shape, "b")
+  end
   if kind ~= "first" then
     side.target = dir .. "/m-steady"
     assert(clock.mkdir(side.target))
     check(aw.write(side.target, side.a, side.opts), nil, nil, true, side.target)
     side.cur = "a"
   end
+  if kind == "rollback" then
+    check(aw.write(side.target, side.b, side.opts), nil, nil, true, side.target)
+  end
   return side
+end
+
+-- Untimed, before a timed rollback: the versions' publish times (..data's
+-- mtime, the record's) set a minute back, as if the rollbacks came more
+-- than the one-second reader grace apart; the steady state then removes
+-- the version the history drops in every call, as the floor removes the
+-- old version.
+local function age_history(target)
+  local back = os.time() - 60
+  assert(clock.age(target .. "/..data", back))
+  local f = assert(io.open(target .. "/..history", "rb"))
+  local record = f:read("*a")
+  f:close()
+  record = record:gsub("\n(%.%.[%w_.]+) %d+ %d+", "\n%1 " .. back .. " 0")
+  f = assert(io.open(target .. "/..history", "wb"))
+  f:write(record)
+  f:close()
 end
 
 local function module_once(side)
@@ -245,9 +270,16 @@ local function module_once(side)
     side.cur = side.cur == "a" and "b" or "a"
     payload, want = side[side.cur], true
   end
+  if side.kind == "rollback" then age_history(side.target) end
   assert(clock.syncfs(side.dir))   -- untimed: the previous call's dirt flushed
   local t0 = now()
-  local ok, err, code = aw.write(side.target, payload, side.opts)
+  local ok, err, code
+  if side.kind == "rollback" then
+    want = true
+    ok, err, code = aw.rollback(side.target, nil, side.opts)
+  else
+    ok, err, code = aw.write(side.target, payload, side.opts)
+  end
   local t = now() - t0
   check(ok, err, code, want, side.target)
   return t
@@ -381,6 +413,7 @@ local TARGETS = {
   W5 = { max = 1.50, what = "module/floor" },
   W5u = { what = "W5u/W5floor", note = "information only" },
   W2L = { what = "W2/linkfloor", note = "info: vs update by links" },
+  W7 = { what = "W7/linkfloor", note = "info: rollback vs links" },
   W6 = { max = 1.15, what = "module/floor" },
 }
 
@@ -525,6 +558,7 @@ local WORKLOADS = {
   { name = "W1", kind = "first", sync = false, budget = 12 },
   { name = "W2", kind = "update", sync = false, budget = 8 },
   { name = "W2L", kind = "update", sync = false, budget = 6, floor_flags = " -u" },
+  { name = "W7", kind = "rollback", sync = false, budget = 6, floor_flags = " -u" },
   { name = "W3", kind = "noop", sync = false, budget = 6 },
   { name = "W5", kind = "first", sync = false, budget = 5, kmax = 400 },
   { name = "W5u", kind = "update", sync = false, budget = 3, kmax = 400 },
@@ -536,6 +570,7 @@ local DESCR = {
   W1 = "first projection, 1000 x 1 KiB in 10 subdirs",
   W2 = "update, 1 of 1000 files changed (floor: W1's)",
   W2L = "W2 again, against the floor of an update by hard links (floor -u)",
+  W7 = "rollback of W1's payload to the kept version (keep = 1), against floor -u",
   W3 = "no-op, identical payload again (floor: W1's)",
   W4 = "first projection, 10 x 10 MiB",
   W5 = "first projection, 1 x 100 B (per-call overhead)",
@@ -592,7 +627,8 @@ local function main()
   say("")
   say("Summary (module, floor: medians of all calls; ratio: module / floor, the median of the")
   say("per-round ratios, judged; pooled: the ratio of the two medians, for comparison. W2, W3")
-  say("against W1's floor, W5u against W5's, W2L is W2 against the floor of an update by hard links)")
+  say("against W1's floor, W5u against W5's, W2L (W2) and W7 (a rollback) against the floor of an")
+  say("update by hard links)")
   local head = format("%-6s %-5s %11s %11s %7s %7s  %-24s %10s  %s",
     "fs", "load", "module", "floor", "ratio", "pooled", "target", "peak RSS", "result")
   say("%s", head)
