@@ -523,6 +523,15 @@ static const luaL_Reg watcher_methods[] = {
   { NULL, NULL }
 };
 
+/* The metatable of a new_owned userdata: only a __gc. */
+static void owned_meta(lua_State *L, const char *name, lua_CFunction gc)
+{
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+}
+
 static void create_watcher_meta(lua_State *L)
 {
   luaL_newmetatable(L, WATCHER);
@@ -538,18 +547,9 @@ static void create_watcher_meta(lua_State *L)
   lua_pushliteral(L, WATCHER);
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
-  luaL_newmetatable(L, SNAPSHOT);
-  lua_pushcfunction(L, snapshot_lua_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, RESULT);
-  lua_pushcfunction(L, result_lua_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, VERSIONS);
-  lua_pushcfunction(L, versions_lua_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  owned_meta(L, SNAPSHOT, snapshot_lua_gc);
+  owned_meta(L, RESULT, result_lua_gc);
+  owned_meta(L, VERSIONS, versions_lua_gc);
 }
 
 static const luaL_Reg core_functions[] = {

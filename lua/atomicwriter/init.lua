@@ -245,6 +245,19 @@ local function version_and_options(fname, version, opts)
   return version, opts
 end
 
+-- As with_target, for function(target [, version] [, opts]): run(target,
+-- version or nil, checked options).
+local function with_version(fname, run)
+  return function(target, version, opts)
+    version, opts = version_and_options(fname, version, opts)
+    local checked, msg, code = target_options(fname, target, opts)
+    if not checked then
+      return nil, msg, code
+    end
+    return run(target, version, checked)
+  end
+end
+
 --- Publishes `payload` as the new version of `target`.
 -- @tparam string target an existing directory
 -- @tparam table payload relative path -> data string, or
@@ -307,14 +320,10 @@ end)
 -- @treturn table path -> `{ data = string, mode = integer, uid = integer, gid = integer }`
 -- @treturn string the version's name, "" when nothing is published yet
 -- @return or nil, message, code ("noversion" when `version` is not kept)
-function M.read(target, version, opts)
-  version, opts = version_and_options("read", version, opts)
-  local checked, msg, code = target_options("read", target, opts)
-  if not checked then
-    return nil, msg, code
-  end
+-- @function read
+M.read = with_version("read", function(target, version, checked)
   return core.read(target, checked.log_context, version)
-end
+end)
 
 --- The published version and the kept ones, newest first.
 -- @tparam[opt] table opts `log_context`
@@ -334,15 +343,11 @@ end)
 -- @tparam[opt] table opts as `write`'s; `keep` defaults to as many
 --   versions as are kept now
 -- @return as `write`; nil, message, "noversion" when the version is not kept
-function M.rollback(target, version, opts)
-  version, opts = version_and_options("rollback", version, opts)
-  local checked, msg, code = target_options("rollback", target, opts)
-  if not checked then
-    return nil, msg, code
-  end
+-- @function rollback
+M.rollback = with_version("rollback", function(target, version, checked)
   return core.rollback(target, version, checked.sync, timeout_ms(checked), checked.log_context,
     checked.keep or -1, checked.changes)
-end
+end)
 
 --- The name of the current version of `target`.
 -- @tparam[opt] table opts `log_context`
