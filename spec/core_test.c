@@ -10,7 +10,8 @@
  *
  * What it checks: a write, an update, a no-op (read back, and through the
  * manifest), a read, failures (invalid, conflict, ENOENT), both sync
- * methods, a watcher; the digest against reference vectors, the manifest
+ * methods, a watcher; history (keep, versions, reading a kept version,
+ * rollback, changes, noversion); the digest against reference vectors, the manifest
  * written and read back (64-bit fields, a damaged one ignored), the path
  * order, and the widths the on-disk formats rely on.
  */
@@ -189,6 +190,63 @@ static void test_writes(const char *target)
   check_err(rc, &err, "ENOENT", "a missing target is ENOENT");
 }
 
+/* History without Lua: aw_publish with keep and changes, aw_versions,
+ * aw_read_version of the kept one, aw_rollback, noversion. */
+static void test_history(const char *dir)
+{
+  aw_file one[2], two[1];
+  aw_options opts;
+  aw_error err;
+  aw_result res;
+  aw_version_list list;
+  aw_snapshot snap;
+  char target[1100], v1[AW_NAME_SIZE];
+  int rc;
+
+  snprintf(target, sizeof target, "%s/history", dir);
+  if (mkdir(target, 0755) < 0) {
+    check(0, "history: mkdir");
+    return;
+  }
+  aw_options_init(&opts);
+  opts.sync = 0;
+  opts.keep = 1;
+  opts.changes = 1;
+  one[0] = file_of("a", "one\n", 0644);
+  one[1] = file_of("d/b", "bee\n", 0600);
+  two[0] = file_of("a", "two\n", 0644);
+  rc = aw_publish(target, one, 2, &opts, &res, &err);
+  check(rc == 0 && res.changed && res.version[0] && res.nchanges == 2 &&
+        res.changes[0].kind == AW_ADDED && strcmp(res.changes[1].path, "d/b") == 0,
+        "history: a publish says its version and what it added");
+  snprintf(v1, sizeof v1, "%s", res.version);
+  aw_result_free(&res);
+  rc = aw_publish(target, two, 1, &opts, &res, &err);
+  check(rc == 0 && res.changed && res.nchanges == 2 && res.changes[0].kind == AW_CHANGED &&
+        res.changes[1].kind == AW_REMOVED, "history: an update says what changed and went");
+  aw_result_free(&res);
+  rc = aw_versions(target, &list, &err);
+  check(rc == 0 && list.n == 2 && list.v[0].current && !list.v[1].current &&
+        strcmp(list.v[1].name, v1) == 0 && list.v[1].published_sec > 0,
+        "history: aw_versions lists the current and the kept version");
+  aw_version_list_free(&list);
+  rc = aw_read_version(target, v1, &snap, &err);
+  check(rc == 0 && snapshot_is(&snap, one, 2), "history: aw_read_version reads the kept one");
+  if (rc == 0)
+    aw_snapshot_free(&snap);
+  rc = aw_rollback(target, NULL, &opts, &res, &err);
+  check(rc == 0 && res.changed && strcmp(res.version, v1) != 0,
+        "history: aw_rollback publishes the kept version again as a new one");
+  aw_result_free(&res);
+  rc = aw_read(target, &snap, &err);
+  check(rc == 0 && snapshot_is(&snap, one, 2), "history: the rolled back content is current");
+  if (rc == 0)
+    aw_snapshot_free(&snap);
+  rc = aw_rollback(target, "..2001_01_01_00_00_00.1", &opts, &res, &err);
+  aw_result_free(&res);
+  check_err(rc, &err, "noversion", "history: a version not kept is refused");
+}
+
 static void test_watch(const char *target)
 {
   aw_watch *w = NULL;
@@ -355,6 +413,7 @@ int main(int argc, char **argv)
     return 2;
   }
   test_writes(target);
+  test_history(dir);
   test_watch(target);
   test_digest();
   test_manifest(dir);
