@@ -12,6 +12,9 @@
  *   per file: openat(version, "dNN/fNNNN", O_CREAT|O_EXCL|O_WRONLY)
  *             + write + fchmod + close
  *   [sync]  syncfs(version)                       as the module with sync=true
+ *   [-f]    instead of syncfs: fsync of each file before its close, then of
+ *           each subdirectory (open, fsync, close) and of the version:
+ *           the module's sync = "fsync"
  *   symlinkat(version, target, "..data_tmp")
  *   renameat("..data_tmp" -> "..data")
  *   [sync]  fsync(target)
@@ -25,14 +28,15 @@
  * on a quiescent file system instead of paying for the previous removal.
  *
  * Usage:
- *   floor -d BASE -n NFILES -b SIZE [-D NSUBDIRS] [-s] [-u] [-w WARMUP] [-i ITERS] [-k]
+ *   floor -d BASE -n NFILES -b SIZE [-D NSUBDIRS] [-s [-f]] [-u] [-w WARMUP] [-i ITERS] [-k]
  *
  *   -d BASE    directory in which the targets BASE/f<k> are made and removed
  *   -n NFILES  number of files; -b SIZE bytes per file
  *   -D NSUB    files spread over NSUB subdirectories "dNN" (0: all top level)
  *              names: "dNN/fNNNN" (file i in subdirectory i / (NFILES/NSUB))
  *              or "fNNNN"; the same names the Lua driver uses
- *   -s         sync variant (the module's sync=true syscalls)
+ *   -s         sync variant (the module's sync=true syscalls, by syncfs)
+ *   -f         with -s: per-file fsync instead of syncfs (sync = "fsync")
  *   -u         time an update by hard links instead (W2's own floor): the
  *              target holds a first projection (made untimed); the timed
  *              part makes a new version with every file hard-linked from
@@ -100,7 +104,7 @@ static void rmtree_at(int dfd, const char *name)
 }
 
 typedef struct plan {
-  int nfiles, nsub, sync;
+  int nfiles, nsub, sync;   /* sync: 0 none, 1 syncfs, 2 fsync each */
   size_t size;
   char *buf;            /* the bytes of all files, one distinct copy each
                            (as the module's payload: one string per file) */
@@ -168,15 +172,33 @@ static void create_file(const plan *pl, int vfd, int i)
   write_all(fd, pl->buf + (size_t)i * pl->size, pl->size, pl->paths[i]);
   if (fchmod(fd, 0644) < 0)
     die("fchmod", pl->paths[i]);
+  if (pl->sync == 2 && fsync(fd) < 0)
+    die("fsync", pl->paths[i]);
   if (close(fd) < 0)
     die("close", pl->paths[i]);
 }
 
-/* [syncfs], ..data_tmp -> version renamed over ..data, [fsync target]. */
+/* -f: what the files' fsyncs leave: each subdirectory, then the version. */
+static void sync_dirs(const plan *pl, int vfd, const char *version)
+{
+  int i, fd;
+  for (i = 0; i < pl->nsub; i++) {
+    fd = openat(vfd, pl->subs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0)
+      die("fsync", pl->subs[i]);
+    close(fd);
+  }
+  if (fsync(vfd) < 0)
+    die("fsync", version);
+}
+
+/* [syncfs | fsyncs], ..data_tmp -> version renamed over ..data, [fsync target]. */
 static void swap(const plan *pl, int tfd, int vfd, const char *version, const char *target)
 {
-  if (pl->sync && syncfs(vfd) < 0)
+  if (pl->sync == 1 && syncfs(vfd) < 0)
     die("syncfs", version);
+  if (pl->sync == 2)
+    sync_dirs(pl, vfd, version);
   if (symlinkat(version, tfd, "..data_tmp") < 0)
     die("symlink", "..data_tmp");
   if (renameat(tfd, "..data_tmp", tfd, "..data") < 0)
@@ -278,13 +300,14 @@ int main(int argc, char **argv)
   struct rusage ru;
   int bfd;
 
-  while ((opt = getopt(argc, argv, "d:n:b:D:suw:i:kh")) != -1) {
+  while ((opt = getopt(argc, argv, "d:n:b:D:sfuw:i:kh")) != -1) {
     switch (opt) {
     case 'd': base = optarg; break;
     case 'n': nfiles = parse(optarg, "-n"); break;
     case 'b': size = parse(optarg, "-b"); break;
     case 'D': nsub = parse(optarg, "-D"); break;
-    case 's': sync = 1; break;
+    case 's': sync = sync ? sync : 1; break;
+    case 'f': sync = 2; break;
     case 'u': upd = 1; break;
     case 'w': warm = parse(optarg, "-w"); break;
     case 'i': iters = parse(optarg, "-i"); break;
@@ -292,11 +315,11 @@ int main(int argc, char **argv)
     case 'h':
     default:
       fprintf(opt == 'h' ? stdout : stderr,
-              "usage: floor -d BASE -n NFILES -b SIZE [-D NSUB] [-s] [-u] "
+              "usage: floor -d BASE -n NFILES -b SIZE [-D NSUB] [-s [-f]] [-u] "
               "[-w WARMUP] [-i ITERS] [-k]\n"
               "  a first projection of NFILES files of SIZE bytes (in NSUB\n"
               "  subdirectories) into fresh targets BASE/f<k>, timed; -s with the\n"
-              "  module's sync=true syncs; -u times an update by hard links of\n"
+              "  module's sync=true syncs (-f: fsync each, not syncfs); -u times an update by hard links of\n"
               "  all files but one instead; -k uses existing BASE/t<k>, no cleanup\n");
       return opt == 'h' ? 0 : 2;
     }

@@ -17,6 +17,7 @@
 --   BENCH_SCALE=x       multiply every time budget by x
 --   BENCH_FS=tmpfs,disk which file systems (default both)
 --   BENCH_WORKLOADS="W1 W5"  only these workloads (default all)
+--   BENCH_BUSY=1        also W6b, W6fb: W6, W6f while another process dirties the file system
 --   BENCH_DISK_DIR=dir  where to make the on-disk temp dir (default /var/tmp)
 --   BENCH_FLOOR=path    the floor program (default bench/build/floor)
 
@@ -32,6 +33,7 @@ local now = clock.now_ns
 
 local MiB = 1048576
 local QUICK = os.getenv("BENCH_QUICK") == "1"
+local BUSY = os.getenv("BENCH_BUSY") == "1"
 local SCALE = (tonumber(os.getenv("BENCH_SCALE") or "") or 1) * (QUICK and 0.07 or 1)
 local MAX_ROUNDS = QUICK and 2 or 8   -- floor/module batch pairs per workload
 local KMIN = QUICK and 1 or 3         -- measured iterations per batch, at least
@@ -323,6 +325,22 @@ end
 -- The floor is a first projection of the whole payload (the floor of an
 -- update or a no-op is that of a first projection: what it must beat),
 -- except where spec.floor_flags says otherwise (W2L: floor -u).
+-- BENCH_BUSY=1 adds W6b and W6fb: W6 and W6f while a shell loop keeps
+-- writing 16 MiB files to the same file system, never syncing them (the
+-- last four kept): syncfs must flush that data too, fsync of the write's
+-- own files need not. Returns the function that stops it.
+local function start_busy(dir)
+  local flag = dir .. "/busy.run"
+  assert(io.open(flag, "w")):close()
+  os.execute(format("sh -c 'i=0; while [ -e %s ]; do dd if=/dev/zero of=%s/busy.$i bs=1M count=16 " ..
+    "status=none; rm -f %s/busy.$((i-4)); i=$((i+1)); done; rm -f %s/busy.[0-9]*' >/dev/null 2>&1 &",
+    shq(flag), shq(dir), shq(dir), shq(dir)))
+  return function()
+    os.remove(flag)
+    sh("sleep 1")   -- the loop's last dd ends, and it removes its files
+  end
+end
+
 local function measure(fs, spec)
   local shape, dir = SHAPES[spec.name], fs.dir
   local budget_ns = spec.budget * SCALE * 1e9
@@ -415,6 +433,9 @@ local TARGETS = {
   W2L = { what = "W2/linkfloor", note = "info: vs update by links" },
   W7 = { what = "W7/linkfloor", note = "info: rollback vs links" },
   W6 = { max = 1.15, what = "module/floor" },
+  W6f = { max = 1.15, what = "module/floor" },
+  W6b = { what = "module/floor", note = "info: W6, file system busy" },
+  W6fb = { what = "module/floor", note = "info: W6f, file system busy" },
 }
 
 local function verdicts(res)
@@ -530,7 +551,7 @@ end
 local function profile(name, dir, n)
   if name == "W2L" then name = "W2" end   -- the same module calls as W2
   local shape = assert(SHAPES[name], "unknown workload " .. tostring(name))
-  local sync = name == "W6"
+  local sync = (name == "W6" and "syncfs") or (name == "W6f" and "fsync") or false
   local opts = { sync = sync }
   local a = payload_of(shape, "a")
   local b = (name == "W2" or name == "W5u") and payload_of(shape, "b")
@@ -562,7 +583,10 @@ local WORKLOADS = {
   { name = "W3", kind = "noop", sync = false, budget = 6 },
   { name = "W5", kind = "first", sync = false, budget = 5, kmax = 400 },
   { name = "W5u", kind = "update", sync = false, budget = 3, kmax = 400 },
-  { name = "W6", kind = "first", sync = true, budget = 14 },
+  { name = "W6", kind = "first", sync = "syncfs", budget = 14 },
+  { name = "W6f", kind = "first", sync = "fsync", budget = 14, floor_flags = " -f" },
+  { name = "W6b", kind = "first", sync = "syncfs", budget = 14, busy = true },
+  { name = "W6fb", kind = "first", sync = "fsync", budget = 14, floor_flags = " -f", busy = true },
   { name = "W4", kind = "w4", sync = false, budget = 14, kmax = 30 },
 }
 
@@ -575,7 +599,10 @@ local DESCR = {
   W4 = "first projection, 10 x 10 MiB",
   W5 = "first projection, 1 x 100 B (per-call overhead)",
   W5u = "update of a 1 x 100 B payload (floor: W5's)",
-  W6 = "W1 with sync=true (floor with the same syncs)",
+  W6 = "W1 with sync = \"syncfs\" (floor: one syncfs)",
+  W6f = "W1 with sync = \"fsync\" (floor: fsync of each file and directory)",
+  W6b = "W6 while another process writes unsynced data to the same file system",
+  W6fb = "W6f while another process writes unsynced data to the same file system",
 }
 
 local function main()
@@ -602,7 +629,11 @@ local function main()
       say("== %s: %s", fs.label, fs.where)
       for _, spec in ipairs(WORKLOADS) do
         if only and not only[spec.name] then goto skip end
-        local r = measure(fs, spec)
+        if spec.busy and not BUSY then goto skip end
+        local stop = spec.busy and start_busy(fs.dir)
+        local ok_m, r = pcall(measure, fs, spec)
+        if stop then stop() end
+        if not ok_m then error(r, 0) end
         results[#results + 1] = r
         local extra = ""
         if r.w4 then
