@@ -316,9 +316,11 @@ void aw_watch_close(aw_watch *w);
  *   listing  "getdents64" | "readdir"
  *   random   "getrandom" | "arc4random_buf" | "getentropy"
  *   sync     the method of AW_SYNC_ON: "syncfs" | "fsync"
- *   watch    "inotify" | "kqueue" | "poll" */
+ *   watch    "inotify" | "kqueue" | "poll"
+ *   syncfs   nonzero where AW_SYNC_FS is syncfs (else it is AW_SYNC_FILES) */
 typedef struct aw_platform_info {
   const char *listing, *random, *sync, *watch;
+  int syncfs;
 } aw_platform_info;
 
 const aw_platform_info *aw_platform(void);

@@ -106,13 +106,22 @@ int aw_dirs_top(const aw_dirstack *s)
   return s->v[s->depth - 1].fd;
 }
 
+/* Closes the deepest level, fsync'd first when the stack syncs. */
+static void dirs_pop(aw_dirstack *s)
+{
+  int fd = s->v[--s->depth].fd;
+  if (s->sync && aw_sync_file(fd) < 0 && !s->sync_errno)
+    s->sync_errno = errno;
+  close(fd);
+}
+
 void aw_dirs_leave(aw_dirstack *s, const char *path, size_t dlen)
 {
   while (s->depth > 1) {
     const aw_dirlevel *top = &s->v[s->depth - 1];
     if (top->end <= dlen && path[top->end] == '/' && memcmp(top->path, path, top->end) == 0)
       break;
-    close(s->v[--s->depth].fd);
+    dirs_pop(s);
   }
 }
 
@@ -136,7 +145,7 @@ int aw_dirs_next(const aw_dirstack *s, const char *path, size_t dlen, char *name
 void aw_dirs_close(aw_dirstack *s)
 {
   while (s->depth > 1)   /* level 0's descriptor is its owner's */
-    close(s->v[--s->depth].fd);
+    dirs_pop(s);
   s->depth = 0;
 }
 

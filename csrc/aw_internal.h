@@ -32,6 +32,7 @@ typedef struct aw_entry {
   int same;               /* the current version holds exactly this file */
   int hashed;             /* digest holds the keyed digest of the data */
   int known;              /* id: the current version's file, settled (manifest) */
+  int linked;             /* placed by a hard link from the current version */
   aw_ident id;
   unsigned char digest[AW_DIGEST_SIZE];
 } aw_entry;
@@ -96,6 +97,8 @@ typedef struct aw_dirlevel {
 typedef struct aw_dirstack {
   aw_dirlevel *v;
   size_t depth, cap;
+  int sync;                  /* fsync each level (but 0) before closing it */
+  int sync_errno;            /* the first such fsync's failure, or 0 */
 } aw_dirstack;
 
 int aw_dirs_push(aw_dirstack *s, int fd, const char *path, size_t end, aw_error *err);
@@ -108,7 +111,8 @@ void aw_dirs_leave(aw_dirstack *s, const char *path, size_t dlen);
  * path in *end; 0 when the deepest level is that directory. */
 int aw_dirs_next(const aw_dirstack *s, const char *path, size_t dlen, char *name,
                  size_t *end);
-/* Closes every level but 0 and empties the stack; aw_dirs_free also frees it. */
+/* Closes every level but 0 and empties the stack; aw_dirs_free also frees it.
+ * With s->sync, leaving and closing fsync each level first. */
 void aw_dirs_close(aw_dirstack *s);
 void aw_dirs_free(aw_dirstack *s);
 /* The length of the directory part of a payload path ("a/b/c" -> 3, "c" -> 0). */

@@ -307,7 +307,7 @@ static void push_files(lua_State *L, const aw_snapshot *snap)
   lua_createtable(L, 0, (int)snap->n);
   for (i = 0; i < snap->n; i++) {
     const aw_read_file *f = &snap->files[i];
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushlstring(L, f->data, f->size);
     lua_setfield(L, -2, "data");
     lua_pushinteger(L, (lua_Integer)f->mode);
@@ -571,7 +571,7 @@ static const luaL_Reg core_functions[] = {
 static void push_platform(lua_State *L)
 {
   const aw_platform_info *p = aw_platform();
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
   lua_pushstring(L, p->listing);
   lua_setfield(L, -2, "listing");
   lua_pushstring(L, p->random);
@@ -580,6 +580,8 @@ static void push_platform(lua_State *L)
   lua_setfield(L, -2, "sync");
   lua_pushstring(L, p->watch);
   lua_setfield(L, -2, "watch");
+  lua_pushboolean(L, p->syncfs);
+  lua_setfield(L, -2, "syncfs");
 }
 
 int luaopen_atomicwriter_core(lua_State *L)

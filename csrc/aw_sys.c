@@ -200,6 +200,19 @@ int aw_random(void *buf, size_t n)
 /* Durability                                                          */
 /* ------------------------------------------------------------------ */
 
+int aw_sync_method(int requested)
+{
+  if (requested == AW_SYNC_OFF)
+    return AW_SYNC_OFF;
+  if (requested != AW_SYNC_FS && requested != AW_SYNC_FILES)
+    requested = AW_DEFAULT_SYNC;
+#if AW_USE_SYNCFS
+  return requested;
+#else
+  return AW_SYNC_FILES;
+#endif
+}
+
 int aw_sync_fs(int fd)
 {
 #if AW_USE_SYNCFS
@@ -256,6 +269,11 @@ const aw_platform_info *aw_platform(void)
     "kqueue",
 #else
     "poll",
+#endif
+#if AW_USE_SYNCFS
+    1,
+#else
+    0,
 #endif
   };
   return &info;

@@ -104,6 +104,10 @@ void aw_dir_close(aw_dir *d);   /* frees the buffer, not the caller's descriptor
 #endif
 #endif
 
+/* The method a write with aw_options.sync == `requested` uses:
+ * AW_SYNC_OFF, AW_SYNC_FS (only where syncfs exists) or AW_SYNC_FILES. */
+int aw_sync_method(int requested);
+
 /* `n` bytes from the system's random source: 0, or -1 with errno set. */
 int aw_random(void *buf, size_t n);
 

@@ -21,7 +21,8 @@
  *      manifest knows costs one fstatat, any other is read (aw_compare.c)
  *   5. build the next version: directories 0755, files written with their
  *      exact mode and owner, or hard-linked from the current version when
- *      unchanged; with sync, make it durable (syncfs) before the swap
+ *      unchanged; with sync, make it durable before the swap: one syncfs,
+ *      or (AW_SYNC_FILES) an fsync of each file and directory placed
  *   6. swap: symlink ..data_tmp -> next, rename it over ..data; fsync target
  *   7. only now create the new visible links; remove the writer's links
  *      whose names are gone
@@ -70,6 +71,7 @@ typedef struct writer {
   int vfd;                   /* the version being built, or -1 */
   char cur[NAME_MAX + 1];    /* current version name, "" when none */
   char next[64];             /* next version name, "" until made */
+  int sync;                  /* AW_SYNC_OFF, AW_SYNC_FS or AW_SYNC_FILES */
   int tmp_made;              /* ..data_tmp exists and is ours */
   int published;             /* ..data points at next */
   names names;               /* the target's entries, by name */
@@ -440,6 +442,9 @@ static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
   step = "set mode of";
   if (fchmod(fd, f->mode) < 0)   /* after chown, which may clear bits */
     goto fail;
+  step = "sync file";
+  if (w->sync == AW_SYNC_FILES && aw_sync_file(fd) < 0)
+    goto fail;
   if (close(fd) < 0)
     return fail_errno(w, "close file", e->path);
   return 0;
@@ -461,8 +466,10 @@ static int place_file(writer *w, aw_entry *e)
     return -1;
   dfd = aw_dirs_top(&w->dirs);
   if (e->same && w->lfd >= 0) {
-    if (linkat(w->lfd, e->path, dfd, e->path + off, 0) == 0)
+    if (linkat(w->lfd, e->path, dfd, e->path + off, 0) == 0) {
+      e->linked = 1;
       return 0;   /* the same inode: its identity is still known */
+    }
     if (w->link_only || (errno != EXDEV && errno != EMLINK && errno != EPERM &&
                          errno != ENOTSUP && errno != ENAMETOOLONG))
       return fail_errno(w, "link unchanged file", e->path);
@@ -471,19 +478,62 @@ static int place_file(writer *w, aw_entry *e)
   return write_file(w, e, dfd, e->path + off);
 }
 
+/* AW_SYNC_FILES: the files hard-linked from the current version were
+ * written by an earlier write, perhaps one without sync: fsync them too.
+ * After the whole build, so that the links' own journal entries are
+ * committed by the first fsync, not one each. */
+static int sync_linked_files(writer *w)
+{
+  size_t i;
+  for (i = 0; i < w->plan.n; i++) {
+    const aw_entry *e = &w->plan.entries[i];
+    int fd;
+    if (!e->linked)
+      continue;
+    fd = openat(w->vfd, e->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0 || aw_sync_file(fd) < 0) {
+      fail_errno(w, "sync file", e->path);
+      if (fd >= 0)
+        close(fd);
+      return -1;
+    }
+    close(fd);
+  }
+  return 0;
+}
+
+/* Makes the version durable before the swap: one syncfs of its file
+ * system, or the fsync of each file (written ones fsync'd before their
+ * close), each directory (as the stack closes it), then the version
+ * directory itself, with the drive's cache emptied (aw_sync_barrier). */
+static int sync_version(writer *w)
+{
+  if (w->sync == AW_SYNC_FS && aw_sync_fs(w->vfd) < 0)
+    return fail_errno(w, "sync version", w->next);
+  if (w->sync != AW_SYNC_FILES)
+    return 0;
+  if (w->dirs.sync_errno)
+    return aw_fail_sys(w->err, "sync directory of", w->next, w->dirs.sync_errno);
+  if (sync_linked_files(w) < 0)
+    return -1;
+  if (aw_sync_barrier(w->vfd) < 0)
+    return fail_errno(w, "sync version", w->next);
+  return 0;
+}
+
 static int build_version(writer *w)
 {
   size_t i;
 
   if (make_version_dir(w) < 0 || aw_dirs_push(&w->dirs, w->vfd, "", 0, w->err) < 0)
     return -1;
+  w->dirs.sync = w->sync == AW_SYNC_FILES;
   for (i = 0; i < w->plan.n; i++)
     if (place_file(w, &w->plan.entries[i]) < 0)
       return -1;
   aw_dirs_close(&w->dirs);   /* level 0 is vfd, closed with the writer */
-  if (w->opts->sync && syncfs(w->vfd) < 0)
-    return fail_errno(w, "sync version", w->next);
-  return 0;
+  w->dirs.sync = 0;
+  return sync_version(w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -492,7 +542,7 @@ static int build_version(writer *w)
 
 static int sync_target(writer *w)
 {
-  if (w->opts->sync && fsync(w->tfd) < 0)
+  if (w->sync && (w->sync == AW_SYNC_FILES ? aw_sync_barrier(w->tfd) : aw_sync_file(w->tfd)) < 0)
     return fail_errno(w, "sync target directory", NULL);
   return 0;
 }
@@ -687,7 +737,7 @@ static void abandon(writer *w)
 
 void aw_options_init(aw_options *opts)
 {
-  opts->sync = 1;
+  opts->sync = AW_SYNC_ON;
   opts->timeout_ms = -1;
   opts->keep = 0;
   opts->changes = 0;
@@ -699,6 +749,7 @@ static void writer_init(writer *w, const char *target, const aw_options *opts,
   memset(w, 0, sizeof *w);
   w->target = target;
   w->opts = opts;
+  w->sync = aw_sync_method(opts->sync);
   w->err = err;
   w->res = res;
   w->tfd = w->cfd = w->vfd = w->lfd = -1;
@@ -711,6 +762,7 @@ static void writer_init(writer *w, const char *target, const aw_options *opts,
  * lock. Tells the caller the version published, or the current one. */
 static int writer_finish(writer *w, int rc)
 {
+  w->dirs.sync = 0;   /* a failed build's directories need no fsync */
   aw_dirs_free(&w->dirs);
   if (rc < 0)
     abandon(w);

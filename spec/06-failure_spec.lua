@@ -87,8 +87,9 @@ describe("a failing write", function()
     H.assert_layout(target, B)
   end)
 
-  H.strace_it("on a failing sync (injected EIO on syncfs): EIO, A intact", function()
-    local ok, out = child_write(target, H.strace("-f -e inject=syncfs:error=EIO"))
+  H.strace_it("on a failing sync (injected EIO on syncfs, or the first fsync): EIO, A intact", function()
+    local call = aw.platform.sync == "syncfs" and "syncfs" or "fsync"
+    local ok, out = child_write(target, H.strace("-f -e inject=" .. call .. ":error=EIO:when=1"))
     assert(ok, out)
     assert.truthy(out:find("\tEIO\n$"), out)
     assert_still_A(target)
@@ -173,8 +174,11 @@ describe("a failure after the swap", function()
   ]]
 
   H.strace_it("still finishes the links and the old version, and says the payload is published", function()
-    -- the first fsync is the target's, right after the rename
-    local ok, out = H.lua(CHILD:format(target), H.strace("-e inject=fsync:error=EIO:when=1"))
+    -- the first fsync after the rename is the target's: with syncfs the
+    -- first of all, with the fsync method the one after the two files' and
+    -- the version's
+    local when = aw.platform.sync == "syncfs" and 1 or 4
+    local ok, out = H.lua(CHILD:format(target), H.strace("-e inject=fsync:error=EIO:when=" .. when))
     assert(ok, out)
     assert.truthy(out:find("\tEIO\ttrue\n$"), out)
     H.assert_layout(target, { a = "B", new = "N" })

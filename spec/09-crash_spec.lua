@@ -163,7 +163,9 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
     assert.is_true(#calls > 20, "traced " .. #calls .. " calls")
     local names = {}
     for _, c in ipairs(calls) do names[c.name] = true end
-    for _, needed in ipairs({ "flock", "renameat", "symlinkat", "mkdirat", "linkat", "syncfs", "fsync" }) do
+    local needed_calls = { "flock", "renameat", "symlinkat", "mkdirat", "linkat", "fsync" }
+    if aw.platform.sync == "syncfs" then needed_calls[#needed_calls + 1] = "syncfs" end
+    for _, needed in ipairs(needed_calls) do
       if needed ~= "renameat" or not names.renameat2 then
         assert.truthy(names[needed], "the update calls " .. needed)
       end
@@ -218,17 +220,28 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
 
   if not sweep.history then   -- the syncs of a plain update; sync = false
   H.strace_it("orders the syncs: data and directories, then the swap, then the target", function()
-    local order = {}
+    local order, before_swap = {}, 0
     for _, c in ipairs(calls or trace_update(fresh(), extra)) do
-      if c.name == "syncfs" or c.name == "fsync" or c.name:match("^rename") or c.name == "symlinkat" then
-        order[#order + 1] = c.name:match("^rename") and "rename" or c.name
+      local name = c.name:match("^rename") and "rename" or c.name
+      if name == "fsync" and (order[1] == nil or order[#order] == "fsyncs") then
+        order[1] = "fsyncs"   -- a run of fsyncs before anything else
+        before_swap = before_swap + 1
+      elseif name == "syncfs" or name == "fsync" or name == "rename" or name == "symlinkat" then
+        order[#order + 1] = name
       end
     end
-    -- syncfs before the swap; fsync of the target after it, again after the
-    -- links (and the manifest's rename, which needs no sync of its own)
-    local expect = { "syncfs", "symlinkat", "rename", "fsync", "symlinkat", "fsync" }
+    -- syncfs (or an fsync of each file, directory and the version, where the
+    -- method is fsync) before the swap; fsync of the target after it, again
+    -- after the links (and the manifest's rename, which needs no sync)
+    local first = aw.platform.sync == "syncfs" and "syncfs" or "fsyncs"
+    local expect = { first, "symlinkat", "rename", "fsync", "symlinkat", "fsync" }
     if extra > 0 then table.insert(expect, 6, "rename") end
     assert.are.same(expect, order)
+    if first == "fsyncs" then   -- B's files (written or linked), "d", the version
+      local files = 0
+      for _ in pairs(B) do files = files + 1 end
+      assert.are.equal(files + 2, before_swap)
+    end
   end)
 
   H.strace_it("makes no sync call with sync = false", function()
@@ -240,6 +253,46 @@ describe("an update killed or failing at each of its system calls" .. sweep.labe
     ]]):format(target), H.strace("-e trace=fsync,fdatasync,syncfs,sync,sync_file_range", log))
     assert(ok, out)
     assert.are.equal("", H.read(log):gsub("%+%+%+[^\n]*\n", ""))
+  end)
+
+  -- The sync calls of one write of B into A's target, with `opts`.
+  local function sync_calls(opts)
+    local target = fresh()
+    local log = target .. ".trace"
+    local ok, out = H.lua(([[
+      local aw = require("atomicwriter")
+      local B = %s
+      for i = 1, %d do B["d/e" .. i] = "E" .. i end
+      assert(aw.write(%q, B, %s))
+    ]]):format(CHILD_B, extra, target, opts), H.strace("-e trace=fsync,fdatasync,syncfs,rename,renameat,renameat2", log))
+    assert(ok, out)
+    local names = {}
+    for line in H.read(log):gmatch("[^\n]+") do
+      local name = line:match("^([%w_]+)%(")
+      if name then names[#names + 1] = name:match("^rename") and "rename" or name end
+    end
+    return names
+  end
+
+  H.strace_it('with sync = "fsync" fsyncs each file written or linked, each directory and the version before the swap, never syncfs', function()
+    local names = sync_calls('{ sync = "fsync" }')
+    local files = 0
+    for _ in pairs(B) do files = files + 1 end
+    local before = 0
+    while names[before + 1] == "fsync" do before = before + 1 end
+    assert.are.equal(files + 2, before, table.concat(names, " "))
+    assert.are.equal("rename", names[before + 1])
+    for _, n in ipairs(names) do assert.are_not.equal("syncfs", n) end
+  end)
+
+  H.strace_it('with sync = "syncfs" makes one syncfs before the swap where the system has syncfs', function()
+    local names = sync_calls('{ sync = "syncfs" }')
+    if aw.platform.syncfs then
+      assert.are.equal("syncfs", names[1], table.concat(names, " "))
+      assert.are.equal("rename", names[2])
+    else   -- elsewhere it is the fsync method
+      assert.are.same(sync_calls('{ sync = "fsync" }'), names)
+    end
   end)
 
   -- An options table that says nothing of sync keeps the default, true:

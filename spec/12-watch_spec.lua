@@ -168,7 +168,12 @@ end
 describe("a watcher's failure", function()
   after_each(H.cleanup)
 
-  H.strace_it("names the target and the log context, not the call (injected EIO on poll)", function()
+  -- A build that polls (aw.platform.watch "poll") waits in nanosleep: no
+  -- poll(2) to fail.
+  local events_it = aw.platform.watch == "poll" and function(name)
+    pending(name .. " (this build polls)")
+  end or H.strace_it
+  events_it("names the target and the log context, not the call (injected EIO on poll)", function()
     local target = H.tmpdir("watch")
     local ok, out = H.lua(([[
       local aw = require("atomicwriter")
