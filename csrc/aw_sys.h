@@ -24,13 +24,26 @@
 
 #include <stddef.h>
 
+/* Each can also be turned off alone: -DAW_USE_GETDENTS64=0 (docs/platforms.md). */
 #if defined(__linux__) && !defined(AW_PORTABLE)
+#ifndef AW_USE_GETDENTS64
 #define AW_USE_GETDENTS64 1
+#endif
+#ifndef AW_USE_GETRANDOM
 #define AW_USE_GETRANDOM 1
+#endif
+#ifndef AW_USE_O_PATH
 #define AW_USE_O_PATH 1
+#endif
+#ifndef AW_USE_SYNCFS
 #define AW_USE_SYNCFS 1
+#endif
+#ifndef AW_USE_INOTIFY
 #define AW_USE_INOTIFY 1
+#endif
+#ifndef AW_USE_MEMRCHR
 #define AW_USE_MEMRCHR 1
+#endif
 #endif
 
 #if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || \

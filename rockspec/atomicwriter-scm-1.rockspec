@@ -17,6 +17,10 @@ follows a symlink it did not create.
 ]],
   license = "MIT",
 }
+-- Run on Linux (glibc, musl), compiled for macOS (docs/platforms.md). The
+-- BSDs have their code paths (kqueue, arc4random_buf) but no toolchain
+-- here to check them: not claimed.
+supported_platforms = { "linux", "macosx" }
 dependencies = {
   "lua >= 5.1",
 }

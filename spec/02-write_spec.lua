@@ -197,6 +197,19 @@ describe("a first write", function()
     assert.is_true(aw.write(target, payload, { sync = false }))
     H.assert_layout(target, payload)
   end)
+
+  it('accepts sync = "syncfs" and sync = "fsync" (the method) and writes the same layout', function()
+    for i, method in ipairs({ "syncfs", "fsync" }) do
+      local payload = { a = tostring(i), ["b/c"] = "2", ["b/d/e"] = "3" }
+      assert.is_true(aw.write(target, payload, { sync = method }))
+      H.assert_layout(target, payload)
+      assert.is_true(assert(aw.new(target, { sync = method })):write({ a = "new" .. i }))
+    end
+    local ok, err = pcall(aw.write, target, {}, { sync = "fdatasync" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('option \'sync\' must be a boolean, "syncfs" or "fsync", not string', 1, true),
+      tostring(err))
+  end)
 end)
 
 describe("a writer object", function()

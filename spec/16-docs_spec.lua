@@ -2,8 +2,8 @@
 -- somewhere that exists.
 local H = require("helpers")
 
-local DOCS = { "README.md", "docs/design.md", "docs/performance.md", "bench/README.md", "fuzz/README.md",
-  "examples/README.md" }
+local DOCS = { "README.md", "docs/design.md", "docs/performance.md", "docs/platforms.md",
+  "bench/README.md", "fuzz/README.md", "examples/README.md" }
 
 -- The anchor GitHub makes of a heading: lower case, punctuation dropped,
 -- spaces to hyphens.
