@@ -237,19 +237,31 @@ static char *new_rel(aw_error *err)
   return rel;
 }
 
+/* Opens directory `path` and walk's scratch: the descriptor, or -1 with
+ * err filled (under `step` when the open fails) and nothing left open. */
+static int open_for_walk(const char *path, const char *step, char **rel, aw_error *err)
+{
+  int fd;
+
+  if (!(*rel = new_rel(err)))
+    return -1;
+  fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    aw_fail_sys(err, step, NULL, errno);
+    free(*rel);
+    *rel = NULL;
+  }
+  return fd;
+}
+
 int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err)
 {
   char *rel;
   int fd;
 
   memset(snap, 0, sizeof *snap);
-  if (!(rel = new_rel(err)))
+  if ((fd = open_for_walk(dir, "open directory", &rel, err)) < 0)
     return -1;
-  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    free(rel);
-    return aw_fail_sys(err, "open directory", NULL, errno);
-  }
   if (walk(snap, fd, rel, err) < 0) {
     aw_snapshot_free(snap);
     free(rel);
@@ -284,13 +296,8 @@ int aw_read(const char *target, aw_snapshot *snap, aw_error *err)
   int attempt, locked = 0, rc = -1, tfd;
 
   memset(snap, 0, sizeof *snap);
-  if (!(rel = new_rel(err)))
+  if ((tfd = open_for_walk(target, "open target directory", &rel, err)) < 0)
     return -1;
-  tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (tfd < 0) {
-    free(rel);
-    return aw_fail_sys(err, "open target directory", NULL, errno);
-  }
   for (attempt = 0;; attempt++) {
     int vfd;
     if (attempt == LOCK_FREE_ATTEMPTS) {   /* writers keep winning: wait for one */
@@ -372,12 +379,8 @@ int aw_read_version(const char *target, const char *version, aw_snapshot *snap,
   memset(snap, 0, sizeof *snap);
   if (!aw_is_version_name(version) || strlen(version) >= sizeof snap->version)
     return no_version(version, err);
-  if ((tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-    return aw_fail_sys(err, "open target directory", NULL, errno);
-  if (!(rel = new_rel(err))) {
-    close(tfd);
+  if ((tfd = open_for_walk(target, "open target directory", &rel, err)) < 0)
     return -1;
-  }
   if ((listed = is_listed(tfd, version, err)) <= 0) {
     if (listed == 0)
       no_version(version, err);
