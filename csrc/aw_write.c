@@ -5,29 +5,36 @@
  *     ..data     -> ..2026_11_25_10_04_05.123456789     (1) read, (6) swapped
  *     ..data_tmp -> ..2026_11_25_10_04_06.000000001     (6) only during the swap
  *     ..2026_11_25_10_04_05.123456789/  current version  (3) compared, (8) removed
+ *                                       or, with opts.keep, kept (aw_history.c)
  *     ..2026_11_25_10_04_06.000000001/  next version     (5) built
  *     name       -> ..data/name                          (7) created / removed
  *     ..manifest  what the writer knows of the current version  (4) read, (8) saved
+ *     ..history   the kept versions, newest first          (2) read, (5) (8) saved
  *
  * Steps, in order, all relative to the target's directory descriptor and
  * under the target's writer lock:
  *   0. validate and clean the payload (before the target is even opened)
  *   1. open and lock the target; read ..data (must be our own symlink)
- *   2. recover: remove a stale ..data_tmp, ..manifest_tmp and orphan
- *      version directories (none is visible: ..data does not point at them)
+ *   2. recover: remove a stale ..data_tmp, ..manifest_tmp, ..history_tmp
+ *      and orphan version directories: those neither ..data nor ..history
+ *      names (none is visible, none is kept)
  *   3. refuse visible names held by entries the writer did not create
  *   4. walk the current version: which files are unchanged, is it all equal
  *      (equal: repair missing links, return "unchanged"); a file the
  *      manifest knows costs one fstatat, any other is read (aw_compare.c)
- *   5. build the next version: directories 0755, files written with their
+ *   5. with keep, list the current version as kept (before the swap that
+ *      supersedes it); build the next version: directories 0755, files written with their
  *      exact mode and owner, or hard-linked from the current version when
  *      unchanged; with sync, make it durable before the swap: one syncfs,
  *      or (AW_SYNC_FILES) an fsync of each file and directory placed
  *   6. swap: symlink ..data_tmp -> next, rename it over ..data; fsync target
  *   7. only now create the new visible links; remove the writer's links
  *      whose names are gone
- *   8. remove the old version; save the manifest; fsync the target
- * aw_write() runs 0-4, then build (5), then publish (6-8). A failure
+ *   8. trim the history to keep (record first, then the removals), or
+ *      remove the old version; save the manifest; fsync the target
+ * aw_publish() runs 0-4, then build (5), then publish (6-8); aw_rollback()
+ * runs 1-3, plans the kept version's files (all hard-linked from it, none
+ * written), then 5-8. opts.changes lists the current version before 5. A failure
  * before 6 removes the half-built version and leaves the published one as
  * it was; after 6, every remaining step still runs (see publish).
  */
