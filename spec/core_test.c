@@ -396,11 +396,12 @@ int main(int argc, char **argv)
 {
   const char *base = argc > 1 ? argv[1] : getenv("TMPDIR");
   const aw_platform_info *p = aw_platform();
+  const unsigned one = 1;
   char dir[1024], target[1100];
 
   printf("# platform: listing %s, random %s, sync %s, watch %s; %s-endian, %u-bit\n",
          p->listing, p->random, p->sync, p->watch,
-         *(const unsigned char *)&(unsigned){ 1 } ? "little" : "big",
+         *(const unsigned char *)&one ? "little" : "big",
          (unsigned)(8 * sizeof(void *)));
   snprintf(dir, sizeof dir, "%s/aw-core-test.XXXXXX", base && *base ? base : "/tmp");
   if (!mkdtemp(dir)) {
