@@ -101,9 +101,14 @@ static int read_compare(aw_compare *c, aw_entry *e, int dfd, const char *name)
     close(fd);
     return -1;
   }
-  if (same_attrs(&st, e->file) &&
-      (same = aw_same_content(fd, e->file->data, e->file->size)) < 0)
+  if (same_attrs(&st, e->file) && e->file->size && !c->buf &&
+      !(c->buf = malloc(AW_COMPARE_BUF))) {
+    same = aw_fail_sys(c->err, "allocate", e->path, ENOMEM);
+  } else if (same_attrs(&st, e->file) &&
+             (same = aw_same_content(fd, e->file->data, e->file->size,
+                                     c->buf, AW_COMPARE_BUF)) < 0) {
     fail_errno(c, "read current file", e->path);
+  }
   close(fd);
   if (same == 1) {
     ident_of(&e->id, &st);
@@ -449,4 +454,6 @@ void aw_compare_free(aw_compare *c)
   aw_dirs_free(&c->cdirs);
   free(c->seen);
   c->seen = NULL;
+  free(c->buf);
+  c->buf = NULL;
 }

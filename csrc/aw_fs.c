@@ -384,13 +384,12 @@ int aw_write_all(int fd, const char *data, size_t size)
 /* Reads `size` bytes, no more: the caller took the size from fstat on
  * this descriptor, so a read to end of file would cost one call per file
  * and say nothing new. */
-int aw_same_content(int fd, const char *data, size_t size)
+int aw_same_content(int fd, const char *data, size_t size, char *buf, size_t cap)
 {
-  char buf[65536];
   size_t off = 0;
 
   while (off < size) {
-    size_t want = size - off < sizeof buf ? size - off : sizeof buf;
+    size_t want = size - off < cap ? size - off : cap;
     ssize_t n = read(fd, buf, want);
     if (n < 0) {
       if (errno == EINTR)

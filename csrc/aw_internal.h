@@ -126,8 +126,10 @@ int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *er
 int aw_lock(int fd, long timeout_ms, aw_error *err);
 int aw_write_all(int fd, const char *data, size_t size);
 /* Compares the first `size` bytes of the open file `fd` (whose size is
- * `size`) with data; 1 same, 0 differs, -1 error (errno). */
-int aw_same_content(int fd, const char *data, size_t size);
+ * `size`) with data, reading into the caller's buffer `buf` of `cap`
+ * bytes (not the stack: see docs/stack.md); 1 same, 0 differs, -1 error
+ * (errno). */
+int aw_same_content(int fd, const char *data, size_t size, char *buf, size_t cap);
 
 /* ---- aw_manifest.c: what the writer remembers of its version ---- */
 #define AW_MANIFEST_NAME "..manifest"
@@ -251,7 +253,11 @@ typedef struct aw_compare {
   aw_dirstack cdirs;         /* open directories of the current version */
   size_t mpos;               /* cursor into old: lookups come in plan order */
   size_t old_files, old_dirs;  /* plan files and seen directories old has */
+  char *buf;                 /* AW_COMPARE_BUF bytes to read a current file
+                                into, allocated by the first read */
 } aw_compare;
+
+#define AW_COMPARE_BUF 65536
 
 void aw_compare_init(aw_compare *c, aw_plan *plan, char *rel, aw_error *err);
 /* Marks the plan entries whose file in version `cur` (open as cfd; -1 when

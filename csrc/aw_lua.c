@@ -333,24 +333,20 @@ static int snapshot_lua_gc(lua_State *L)
   return 0;
 }
 
-static int read_tree(const char *dir, const char *unused, aw_snapshot *snap, aw_error *err)
-{
-  (void)unused;
-  return aw_read_tree(dir, snap, err);
-}
-
-/* Runs `reader` on argument 1 (argument 2: the log context; 3: a version)
- * and pushes the files table; returns the snapshot for the caller's
- * second value, or NULL after pushing nil, message, code. */
-static aw_snapshot *push_snapshot(lua_State *L, int (*reader)(const char *, const char *,
-                                                              aw_snapshot *, aw_error *))
+/* Runs aw_read_tree (`tree`) or aw_read_version on argument 1 (argument
+ * 2: the log context; 3: a version) and pushes the files table; returns
+ * the snapshot for the caller's second value, or NULL after pushing nil,
+ * message, code. A flag, not a function pointer: make stack-usage bounds
+ * direct calls only. */
+static aw_snapshot *push_snapshot(lua_State *L, int tree)
 {
   const char *path = luaL_checkstring(L, 1);
   const char *prefix = luaL_optstring(L, 2, NULL);
   const char *version = luaL_optstring(L, 3, NULL);
   aw_snapshot *snap = new_snapshot(L);
   aw_error err;
-  if (reader(path, version, snap, &err) < 0) {
+  if ((tree ? aw_read_tree(path, snap, &err)
+            : aw_read_version(path, version, snap, &err)) < 0) {
     push_error(L, &err, prefix, path);
     return NULL;
   }
@@ -362,7 +358,7 @@ static aw_snapshot *push_snapshot(lua_State *L, int (*reader)(const char *, cons
  * message, code (version is "" when nothing is published yet) */
 static int core_lua_read(lua_State *L)
 {
-  aw_snapshot *snap = push_snapshot(L, aw_read_version);
+  aw_snapshot *snap = push_snapshot(L, 0);
   if (!snap)
     return 3;
   lua_pushstring(L, snap->version);
@@ -373,7 +369,7 @@ static int core_lua_read(lua_State *L)
 /* core.read_tree(dir [, log_context]) -> files, skipped | nil, message, code */
 static int core_lua_read_tree(lua_State *L)
 {
-  aw_snapshot *snap = push_snapshot(L, read_tree);
+  aw_snapshot *snap = push_snapshot(L, 1);
   if (!snap)
     return 3;
   lua_pushinteger(L, (lua_Integer)snap->skipped);

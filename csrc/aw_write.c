@@ -93,6 +93,8 @@ typedef struct writer {
   aw_result *res;            /* what the caller is told */
   size_t changes_cap;
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
+  aw_error later;            /* for steps whose error may not be the one
+                                reported (publish, abandon): off the stack */
 } writer;
 
 /* ------------------------------------------------------------------ */
@@ -686,14 +688,13 @@ static void retire_versions(writer *w, int *rc, aw_error *first)
  * and the first failure is the one reported. */
 static int publish(writer *w)
 {
-  aw_error later;
   aw_error *first = w->err;
   int rc = 0;
 
-  memset(&later, 0, sizeof later);   /* filled by the first failing step */
+  memset(&w->later, 0, sizeof w->later);   /* filled by the first failing step */
   if (swap_data(w) < 0)
     return -1;
-  w->err = &later;
+  w->err = &w->later;
   keep_first_error(w, sync_target(w), &rc, first);
   keep_first_error(w, update_links(w), &rc, first);
   if (w->cfd >= 0) {
@@ -731,7 +732,6 @@ static int keep_current(writer *w)
 /* Undoes what an unpublished write made; keeps the first error. */
 static void abandon(writer *w)
 {
-  aw_error ignored;
   if (w->vfd >= 0) {
     close(w->vfd);
     w->vfd = -1;
@@ -739,7 +739,7 @@ static void abandon(writer *w)
   if (w->tmp_made)
     unlinkat(w->tfd, AW_DATA_TMP_NAME, 0);
   if (w->next[0] && !w->published)
-    aw_remove_tree(w->tfd, w->next, DT_DIR, &ignored);
+    aw_remove_tree(w->tfd, w->next, DT_DIR, &w->later);
 }
 
 void aw_options_init(aw_options *opts)
@@ -748,6 +748,19 @@ void aw_options_init(aw_options *opts)
   opts->timeout_ms = -1;
   opts->keep = 0;
   opts->changes = 0;
+}
+
+/* The writer's state (4.5 KiB with its path scratch) lives on the heap:
+ * hosts call the library on small thread stacks (docs/stack.md). NULL
+ * when out of memory, with res emptied and err filled. */
+static writer *writer_new(aw_result *res, aw_error *err)
+{
+  writer *w = malloc(sizeof *w);
+  if (!w) {
+    memset(res, 0, sizeof *res);
+    aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  }
+  return w;
 }
 
 static void writer_init(writer *w, const char *target, const aw_options *opts,
@@ -789,6 +802,14 @@ static int writer_finish(writer *w, int rc)
   aw_history_free(&w->hist);
   aw_compare_free(&w->cmp);
   aw_plan_free(&w->plan);
+  return rc;
+}
+
+/* writer_finish, then the writer freed. */
+static int writer_done(writer *w, int rc)
+{
+  rc = writer_finish(w, rc);
+  free(w);
   return rc;
 }
 
@@ -842,23 +863,25 @@ static int build_and_publish(writer *w)
 int aw_publish(const char *target, const aw_file *files, size_t nfiles,
                const aw_options *opts, aw_result *res, aw_error *err)
 {
-  writer w;
+  writer *w = writer_new(res, err);
   aw_options defaults;
   int same;
 
+  if (!w)
+    return -1;
   if (!opts) {
     aw_options_init(&defaults);
     opts = &defaults;
   }
-  writer_init(&w, target, opts, res, err);
-  if (aw_plan_build(&w.plan, files, nfiles, err) < 0 || open_target(&w) < 0 ||
-      open_current(&w) < 0 || recover(&w) < 0 || check_visible_names(&w) < 0 ||
-      (same = aw_compare_current(&w.cmp, w.tfd, w.cfd, w.cur)) < 0)
-    return writer_finish(&w, -1);
+  writer_init(w, target, opts, res, err);
+  if (aw_plan_build(&w->plan, files, nfiles, err) < 0 || open_target(w) < 0 ||
+      open_current(w) < 0 || recover(w) < 0 || check_visible_names(w) < 0 ||
+      (same = aw_compare_current(&w->cmp, w->tfd, w->cfd, w->cur)) < 0)
+    return writer_done(w, -1);
   if (same)
-    return writer_finish(&w, keep_current(&w));
-  w.lfd = w.cfd;
-  return writer_finish(&w, build_and_publish(&w));
+    return writer_done(w, keep_current(w));
+  w->lfd = w->cfd;
+  return writer_done(w, build_and_publish(w));
 }
 
 int aw_write(const char *target, const aw_file *files, size_t nfiles,
@@ -932,29 +955,31 @@ static int plan_kept_version(writer *w, const char *version, aw_pathlist *list, 
 int aw_rollback(const char *target, const char *version, const aw_options *opts,
                 aw_result *res, aw_error *err)
 {
-  writer w;
+  writer *w = writer_new(res, err);
   aw_options defaults;
   aw_pathlist list;
   aw_file *files = NULL;
   const char *chosen;
   int rc = -1;
 
+  if (!w)
+    return -1;
   if (!opts) {
     aw_options_init(&defaults);
     defaults.keep = AW_KEEP_AS_IS;
     opts = &defaults;
   }
-  writer_init(&w, target, opts, res, err);
+  writer_init(w, target, opts, res, err);
   memset(&list, 0, sizeof list);
-  if (open_target(&w) == 0 && open_current(&w) == 0 && recover(&w) == 0 &&
-      (chosen = choose_version(&w, version)) != NULL) {
-    if (strcmp(chosen, w.cur) == 0)
+  if (open_target(w) == 0 && open_current(w) == 0 && recover(w) == 0 &&
+      (chosen = choose_version(w, version)) != NULL) {
+    if (strcmp(chosen, w->cur) == 0)
       rc = 0;   /* already the current version */
-    else if (plan_kept_version(&w, chosen, &list, &files) == 0 &&
-             check_visible_names(&w) == 0)
-      rc = build_and_publish(&w);
+    else if (plan_kept_version(w, chosen, &list, &files) == 0 &&
+             check_visible_names(w) == 0)
+      rc = build_and_publish(w);
   }
-  rc = writer_finish(&w, rc);
+  rc = writer_done(w, rc);
   free(files);
   aw_pathlist_free(&list);
   return rc;
