@@ -32,7 +32,12 @@ CORE_PIC   = $(CORE_SRC:csrc/%.c=$(BUILD)/%.o)
 MODULE     = $(MODDIR)/atomicwriter/core.so
 STATICLIB  = $(LUA_BUILD)/libatomicwriter.a
 SPEC_ENV   = LUA=$(LUA) BUSTED=$(BUSTED) AW_CPATH='$(AW_CPATH)'
-ALL_CFLAGS = -std=c99 $(WARN) $(CFLAGS) -fPIC
+# Stack probes, so that a frame larger than a guard page faults cleanly
+# instead of landing in other memory; only where the compiler has them
+# (gcc 8+, clang 11+), probed once per run of make.
+STACK_CLASH := $(shell $(CC) $(CFLAGS) -Werror -fstack-clash-protection -x c -c /dev/null \
+  -o /dev/null 2>/dev/null && echo -fstack-clash-protection)
+ALL_CFLAGS = -std=c99 $(WARN) $(CFLAGS) $(STACK_CLASH) -fPIC
 
 # Debian packages `make check` installs when they are missing: the selected
 # interpreter and its headers (lua5.1's are liblua5.1-0-dev), and the tools.
@@ -51,7 +56,7 @@ LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 # `make check` ends with memcheck; MEMCHECK=no leaves it out.
 MEMCHECK   ?= yes
 
-.PHONY: all check check-matrix deps deps-lua spec memcheck sanitize demo bench install clean clean-module print
+.PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install clean clean-module print
 all: $(MODULE) $(STATICLIB) examples build/hash-vectors build/error-format build/watch-fd
 
 $(BUILD)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
@@ -105,6 +110,7 @@ deps deps-lua:
 check: deps
 	$(MAKE) clean-module
 	$(MAKE) all
+	$(MAKE) --no-print-directory stack-usage
 	$(SPEC_ENV) sh spec/run.sh
 	$(if $(filter yes,$(MEMCHECK)),$(MAKE) --no-print-directory memcheck)
 
@@ -122,6 +128,25 @@ check-matrix:
 
 spec: all
 	$(SPEC_ENV) sh spec/run.sh
+
+# The C stack the core and the binding need, from gcc's call graph
+# (spec/stack_usage.lua; docs/stack.md). Every call of aw.h and of the
+# binding must fit 16 KiB (glibc's PTHREAD_STACK_MIN): hosts run Lua on
+# small thread stacks. A frame may hold one aw_error (4.1 KiB: a message
+# names a payload path of up to 4096 bytes) and some locals: 5 KiB; any
+# bigger buffer goes to the heap. A chain of our frames gets 12 KiB, which
+# leaves 4 KiB for the C library's and Lua's frames at its end (spec 18
+# measures whole runs on a 32 KiB thread, theirs included).
+STACK_CC          ?= gcc
+STACK_FRAME_LIMIT ?= 5120
+STACK_CHAIN_LIMIT ?= 12288
+STACK_DIR          = build/stack-usage-$(LUA_NAME)
+STACK_OBJ          = $(CORE_SRC:csrc/%.c=$(STACK_DIR)/%.o) $(STACK_DIR)/aw_lua.o
+$(STACK_DIR)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
+	@mkdir -p $(STACK_DIR)
+	$(STACK_CC) $(ALL_CFLAGS) -I$(LUA_INCDIR) -fstack-usage -fcallgraph-info=su -c $< -o $@
+stack-usage: $(STACK_OBJ)
+	$(LUA) spec/stack_usage.lua $(STACK_FRAME_LIMIT) $(STACK_CHAIN_LIMIT) csrc/aw.h $(STACK_OBJ:.o=.ci)
 
 # The specs under valgrind memcheck: any error or leak in the C code the
 # busted process runs fails the run (child processes are not traced). Left
@@ -181,7 +206,7 @@ clean:
 
 print:
 	@echo "LUA=$(LUA) LUA_VERSION=$(LUA_VERSION) LUA_INCDIR=$(LUA_INCDIR)"
-	@echo "CC=$(CC) CFLAGS=$(CFLAGS) WARN=$(WARN) LIBFLAG=$(LIBFLAG)"
+	@echo "CC=$(CC) CFLAGS=$(CFLAGS) WARN=$(WARN) LIBFLAG=$(LIBFLAG) STACK_CLASH=$(STACK_CLASH)"
 	@echo "PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) LUADIR=$(LUADIR) BINDIR=$(BINDIR)"
 	@echo "MODULE=$(MODULE) STATICLIB=$(STATICLIB)"
 	@echo "LUA_BUILD=$(LUA_BUILD) EX_DIR=$(EX_DIR) AW_CPATH=$(AW_CPATH)"

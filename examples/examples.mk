@@ -19,7 +19,7 @@ $(error examples/examples.mk: include it after the top Makefile's variables (STA
 endif
 
 EX_DIR     = $(LUA_BUILD)/examples
-EX_CFLAGS  = -std=c99 -Wall -Wextra -Werror $(CFLAGS)
+EX_CFLAGS  = -std=c99 -Wall -Wextra -Werror $(CFLAGS) $(STACK_CLASH)
 # Debian: liblua5.4.so from liblua5.4-dev; LuaJIT's library has its own name.
 EX_LUALIB ?= $(if $(filter luajit,$(LUA_NAME)),-lluajit-5.1,-llua$(LUA_VERSION))
 EX_LIBS    = $(EX_LUALIB) -lm -ldl
