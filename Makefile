@@ -31,6 +31,7 @@ CORE_PIC   = $(CORE_SRC:csrc/%.c=$(BUILD)/%.o)
 # AW_CPATH (busted --cpath, child processes).
 MODULE     = $(MODDIR)/atomicwriter/core.so
 STATICLIB  = $(LUA_BUILD)/libatomicwriter.a
+STACK_HOST = $(LUA_BUILD)/stack-host
 SPEC_ENV   = LUA=$(LUA) BUSTED=$(BUSTED) AW_CPATH='$(AW_CPATH)'
 # Stack probes, so that a frame larger than a guard page faults cleanly
 # instead of landing in other memory; only where the compiler has them
@@ -57,7 +58,8 @@ LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 MEMCHECK   ?= yes
 
 .PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install clean clean-module print
-all: $(MODULE) $(STATICLIB) examples build/hash-vectors build/error-format build/watch-fd
+all: $(MODULE) $(STATICLIB) examples build/hash-vectors build/error-format build/watch-fd \
+  $(STACK_HOST)
 
 $(BUILD)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
 	@mkdir -p $(BUILD)
@@ -91,6 +93,13 @@ build/error-format: spec/error_format.c $(STATICLIB)
 # A host that closes the watcher's descriptor (spec/12-watch_spec.lua).
 build/watch-fd: spec/watch_fd.c $(STATICLIB)
 	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/watch_fd.c $(STATICLIB)
+
+# The host of spec/19-stack_spec.lua: the API on a thread with a 32 KiB
+# stack, from C (the static library) and from $(LUA) (the module).
+$(STACK_HOST): spec/stack_host.c csrc/aw.h $(STATICLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icsrc -I$(LUA_INCDIR) $(LDFLAGS) -o $@ spec/stack_host.c \
+	  $(STATICLIB) $(EX_LUALIB) -lpthread -lm -ldl
 
 # Installs what a fresh Debian machine lacks (as root, or through sudo):
 # everything for check, or only the interpreter and headers for the demo.
@@ -135,7 +144,7 @@ spec: all
 # small thread stacks. A frame may hold one aw_error (4.1 KiB: a message
 # names a payload path of up to 4096 bytes) and some locals: 5 KiB; any
 # bigger buffer goes to the heap. A chain of our frames gets 12 KiB, which
-# leaves 4 KiB for the C library's and Lua's frames at its end (spec 18
+# leaves 4 KiB for the C library's and Lua's frames at its end (spec 19
 # measures whole runs on a 32 KiB thread, theirs included).
 STACK_CC          ?= gcc
 STACK_FRAME_LIMIT ?= 5120
@@ -208,6 +217,6 @@ print:
 	@echo "LUA=$(LUA) LUA_VERSION=$(LUA_VERSION) LUA_INCDIR=$(LUA_INCDIR)"
 	@echo "CC=$(CC) CFLAGS=$(CFLAGS) WARN=$(WARN) LIBFLAG=$(LIBFLAG) STACK_CLASH=$(STACK_CLASH)"
 	@echo "PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) LUADIR=$(LUADIR) BINDIR=$(BINDIR)"
-	@echo "MODULE=$(MODULE) STATICLIB=$(STATICLIB)"
+	@echo "MODULE=$(MODULE) STATICLIB=$(STATICLIB) STACK_HOST=$(STACK_HOST)"
 	@echo "LUA_BUILD=$(LUA_BUILD) EX_DIR=$(EX_DIR) AW_CPATH=$(AW_CPATH)"
 	@echo "DEB_PKGS=$(DEB_PKGS)"

@@ -3,6 +3,7 @@
 local H = require("helpers")
 
 local DOCS = { "README.md", "docs/design.md", "docs/performance.md", "docs/platforms.md",
+  "docs/stack.md",
   "bench/README.md", "fuzz/README.md", "examples/README.md" }
 
 -- The anchor GitHub makes of a heading: lower case, punctuation dropped,
