@@ -119,15 +119,15 @@ describe("the static stack check (spec/stack_usage.lua)", function()
   after_each(H.cleanup)
 
   --- Compiles C source with gcc's call graph and runs the check on it.
-  local function check(source, frame_limit, chain_limit)
-    local c = dir .. "/t.c"
-    H.write_file(c, source)
-    local ok, out = H.sh("gcc -O2 -fstack-usage -fcallgraph-info=su -c " .. q(c) ..
-      " -o " .. q(dir .. "/t.o"))
+  local function check(source, frame_limit, chain_limit, file)
+    local base = dir .. "/" .. (file or "t")
+    H.write_file(base .. ".c", source)
+    local ok, out = H.sh("gcc -O2 -fstack-usage -fcallgraph-info=su -c " .. q(base .. ".c") ..
+      " -o " .. q(base .. ".o"))
     assert(ok, out)
     H.write_file(dir .. "/aw.h", "int aw_api(int n);\n")
     local status, stdout = exec(H.LUA .. " spec/stack_usage.lua " .. frame_limit .. " " ..
-      chain_limit .. " " .. q(dir .. "/aw.h") .. " " .. q(dir .. "/t.ci"))
+      chain_limit .. " " .. q(dir .. "/aw.h") .. " " .. q(base .. ".ci"))
     return status, stdout
   end
 
@@ -161,6 +161,28 @@ describe("the static stack check (spec/stack_usage.lua)", function()
     assert.are.equal(1, status, out)
     assert.truthy(out:find("FAIL recursion, so no bound: aw_api -> aw_api", 1, true), out)
     assert.truthy(out:find("frame of dynamic, unbounded size", 1, true), out)
+  end)
+
+  local THROUGH_POINTER = [[
+    #include <string.h>
+    int use(char *b, int n);
+    static int big_cb(int n) { char b[3000]; memset(b, n, sizeof b); return use(b, n); }
+    static int small_cb(int n) { return n + 1; }
+    static int __attribute__((noinline)) walk(int (*visit)(int), int n) { return visit(n) + use(0, n); }
+    int aw_api(int n) { return walk(n > 1 ? big_cb : small_cb, n); }
+  ]]
+
+  it("bounds a call through a pointer in the core by every callback it may reach", function()
+    local status, out = check(THROUGH_POINTER, 5120, 12288)
+    assert.are.equal(0, status, out)
+    assert.truthy(out:find("walk calls through a pointer, bounded as a call of any of: big_cb, small_cb", 1, true), out)
+    assert.truthy(out:find("deepest chain %d+ bytes %(limit 12288%): aw_api %d+ %-> walk %d+ %-> big_cb"), out)
+  end)
+
+  it("fails a call through a pointer in the binding", function()
+    local status, out = check(THROUGH_POINTER, 5120, 12288, "aw_lua")
+    assert.are.equal(1, status, out)
+    assert.truthy(out:find("FAIL walk %b(): a call through a pointer in the binding"), out)
   end)
 
   it("fails when a function of aw.h is missing from the call graph", function()

@@ -73,6 +73,22 @@ assert(w:write(strings) == false)
 assert(w:write(payload) == true)
 expect_fail("ENOENT", aw.new(missing))
 
+print("write (keep, changes), versions, read a kept version, rollback")
+local before = assert(aw.version(target))
+payload.a = "A"
+local ok, v2, changes = aw.write(target, payload, { sync = false, keep = 1, changes = true })
+assert(ok == true and v2 ~= before, tostring(v2))
+assert(changes.changed[1] == "a", "changes")
+local versions = assert(aw.versions(target))
+assert(#versions == 2 and versions[1].current and versions[2].name == before)
+local old = assert(aw.read(target, before))
+assert(old.a.data == "a")
+local rolled, v3 = aw.rollback(target, nil, NOSYNC)
+assert(rolled == true and v3 ~= v2, tostring(v3))
+assert(aw.read(target).a.data == "a")
+expect_fail("noversion", aw.rollback(target, "..2000_01_01_00_00_00.0", NOSYNC))
+expect_fail("ENOENT", aw.versions(missing))
+
 print("write failures: invalid, missing target, conflict, busy")
 expect_fail("invalid", aw.write(target, { ["../x"] = "x" }))
 expect_fail("invalid", aw.write(target, { a = { data = "x", mode = 644 } }))
@@ -90,6 +106,8 @@ print("watch a missing target, close")
 expect_fail("ENOENT", aw.watch(missing))
 assert(watcher:wait(0))                     -- the strings version
 assert(watcher:wait(0))                     -- the payload again
+assert(watcher:wait(0))                     -- the write that kept one
+assert(watcher:wait(0) == v3)               -- the rollback
 assert(watcher:wait(0) == nil)              -- no failure published
 watcher:close()
 poller:close()

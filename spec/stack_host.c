@@ -201,6 +201,39 @@ static void c_calls(const char *target, size_t depth)
   CHECK(aw_version(missing, version, sizeof version, &err) < 0 &&
         strcmp(message(&err, missing), "ENOENT") == 0);
 
+  puts("publish (keep, changes), versions, read_version, rollback");
+  {
+    aw_options opts;
+    aw_result res;
+    aw_version_list list;
+    char kept[AW_NAME_SIZE];
+    aw_options_init(&opts);
+    opts.sync = 0;
+    opts.keep = 1;
+    opts.changes = 1;
+    big[0] = 'z';
+    CHECK(aw_publish(target, files, NFILES, &opts, &res, &err) == 0 && res.changed &&
+          res.nchanges == 1 && strcmp(res.changes[0].path, "big.bin") == 0);
+    aw_result_free(&res);
+    memset(&list, 0, sizeof list);
+    CHECK(aw_versions(target, &list, &err) == 0 && list.n == 2 &&
+          strcmp(list.v[1].name, version) == 0);
+    aw_version_list_free(&list);
+    CHECK(aw_read_version(target, version, &snap, &err) == 0 && snap.n == NFILES);
+    aw_snapshot_free(&snap);
+    snprintf(kept, sizeof kept, "%s", version);
+    CHECK(aw_rollback(target, NULL, &opts, &res, &err) == 0 && res.changed &&
+          strcmp(res.version, kept) != 0);
+    aw_result_free(&res);
+    CHECK(aw_rollback(target, "..no_such", &opts, &res, &err) < 0 &&
+          strcmp(message(&err, target), "noversion") == 0);
+    aw_result_free(&res);
+    CHECK(aw_versions(missing, &list, &err) < 0 && strcmp(message(&err, missing), "ENOENT") == 0);
+    CHECK(aw_version(target, version, sizeof version, &err) == 0);
+    CHECK(aw_watch_next(w, 5000, seen, sizeof seen, &err) == 1);   /* the publish */
+    CHECK(aw_watch_next(w, 5000, seen, sizeof seen, &err) == 1 && strcmp(seen, version) == 0);
+  }
+
   puts("write failures: invalid, missing target, conflict, busy");
   CHECK(write_payload(target, bad, 2, 0, -1, &err) < 0 && strcmp(message(&err, target), "invalid") == 0);
   CHECK(write_payload(missing, files, NFILES, 0, -1, &err) < 0 &&
