@@ -264,7 +264,7 @@ int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err)
     free(buf);
     return aw_fail_sys(err, "create", AW_HISTORY_TMP_NAME, errno);
   }
-  ok = fchmod(fd, 0644) == 0 && aw_write_all(fd, buf, pos) == 0 && (!sync || fsync(fd) == 0);
+  ok = fchmod(fd, 0644) == 0 && aw_write_all(fd, buf, pos) == 0 && (!sync || aw_sync_file(fd) == 0);
   free(buf);
   if (!ok) {
     aw_fail_sys(err, "write", AW_HISTORY_TMP_NAME, errno);

@@ -610,7 +610,7 @@ static int update_links(writer *w)
 
 /* Before the swap, the version about to be superseded is listed as kept
  * (when this write keeps any), so that no crash from here on can leave it
- * an orphan. Made durable by the version's sync. */
+ * an orphan. Durable before the swap when sync is on. */
 static int list_current_as_kept(writer *w)
 {
   long long sec;
@@ -622,7 +622,13 @@ static int list_current_as_kept(writer *w)
     return fail_errno(w, "inspect", AW_DATA_NAME);
   if (aw_history_insert(&w->hist, 0, w->cur, sec, nsec) < 0)
     return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
-  return aw_history_save(&w->hist, w->tfd, 0, w->err);
+  /* syncfs (AW_SYNC_FS) makes the record durable with the version; with
+   * AW_SYNC_FILES the record and its rename are synced here */
+  if (aw_history_save(&w->hist, w->tfd, w->sync == AW_SYNC_FILES, w->err) < 0)
+    return -1;
+  if (w->sync == AW_SYNC_FILES && aw_sync_file(w->tfd) < 0)
+    return fail_errno(w, "sync target directory", NULL);
+  return 0;
 }
 
 /* After the swap a failing step does not stop the ones after it: each
@@ -673,7 +679,7 @@ static void retire_versions(writer *w, int *rc, aw_error *first)
 
   if (n < old_n || w->hist.damaged) {
     w->hist.n = n;
-    saved = aw_history_save(&w->hist, w->tfd, w->opts->sync, w->err);
+    saved = aw_history_save(&w->hist, w->tfd, w->sync != AW_SYNC_OFF, w->err);
     keep_first_error(w, saved, rc, first);
   }
   for (i = w->hist.n; saved == 0 && i < old_n; i++)

@@ -147,6 +147,18 @@ describe("history", function()
     assert.are.same({ added = {}, changed = { "a" }, removed = {} }, changes)
   end)
 
+  it("keeps history with either sync method", function()
+    for _, method in ipairs({ "syncfs", "fsync" }) do
+      if method == "fsync" or aw.platform.syncfs then
+        local t = H.tmpdir("sync-" .. method)
+        local _, v1 = aw.write(t, { a = "1" }, { keep = 1, sync = method })
+        local ok, v2 = aw.write(t, { a = "2" }, { keep = 1, sync = method })
+        assert.is_true(ok, v2)
+        assert.are.same({ v2, v1 }, names_of(assert(aw.versions(t))), method)
+      end
+    end
+  end)
+
   it("checks keep", function()
     assert.has_error(function() aw.write(target, {}, { keep = -1 }) end)
     assert.has_error(function() aw.write(target, {}, { keep = 1.5 }) end)
