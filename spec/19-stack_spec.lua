@@ -65,20 +65,36 @@ describe("on a thread with a 32 KiB stack #valgrind", function()
     assert.is_true(n <= BUDGET, out)
   end)
 
-  it("every Lua API call works from " .. LUA_NAME .. " (write, writer, read, version, watch, error paths)", function()
-    local status, out, err = lua_run(target, "")
+  it("every Lua API call works from " .. LUA_NAME .. " (write, writer, read, version, watch, history, error paths)", function()
+    local status, out, err = lua_run(target, "", " -p")
     assert.are.equal(0, status, out .. err)
     assert.truthy(out:find("\nok\n", 1, true), out)
     assert.truthy(out:find("lua: 0 failed check(s)", 1, true), out)
-    print(("\n# %s and the module on a %d-byte stack: %d bytes used"):format(LUA_NAME, STACK, used(out)))
+    print(("\n# the calls from %s on a %d-byte stack: %d bytes used"):format(LUA_NAME, STACK, used(out)))
   end)
+
+  -- Lua 5.2's and 5.3's require of any C module alone peaks at about 29
+  -- KiB of stack (their luaL_Buffer holds BUFSIZ, 8 KiB, on the stack; then
+  -- dlopen), against 13 KiB under 5.4: there the module is required on the
+  -- main thread (-p above), as such a host must do.
+  local whole = "the Lua state, the script and require(\"atomicwriter\") on that thread too"
+  if LUA_NAME == "lua5.2" or LUA_NAME == "lua5.3" then
+    pending(whole .. " (" .. LUA_NAME .. "'s require of a C module alone needs ~29 KiB)")
+  else
+    it(whole, function()
+      local status, out, err = lua_run(target, "")
+      assert.are.equal(0, status, out .. err)
+      assert.truthy(out:find("lua: 0 failed check(s)", 1, true), out)
+      print(("\n# %s, require and the calls on a %d-byte stack: %d bytes used"):format(LUA_NAME, STACK, used(out)))
+    end)
+  end
 
   it("both run clean under valgrind: no memory error, no leak", function()
     local status, out, err = c_run(target, VALGRIND .. " ", " -n")
     assert.are.equal(0, status, out .. err)
     assert.truthy(err:find("ERROR SUMMARY: 0 errors", 1, true), err)
     local lua_target = H.tmpdir("stack-lua")
-    status, out, err = lua_run(lua_target, VALGRIND .. " ", " -n")
+    status, out, err = lua_run(lua_target, VALGRIND .. " ", " -n -p")
     assert.are.equal(0, status, out .. err)
     assert.truthy(out:find("\nok\n", 1, true), out)
     assert.truthy(err:find("ERROR SUMMARY: 0 errors", 1, true), err)

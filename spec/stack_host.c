@@ -11,7 +11,10 @@
  *       the module through the package.path and cpath the script sets.
  *       host_lock(dir) takes the writers' lock of dir (flock, as a
  *       writer in another process would hold it), host_unlock() drops it;
- *       host_depth is the deepest payload path's depth in levels.
+ *       host_depth is the deepest payload path's depth in levels. SCRIPT
+ *       returns the function that makes the calls; -p runs SCRIPT itself
+ *       (the require) on the main thread, and only that function on the
+ *       small one.
  *
  * The thread's stack is BYTES (default 32768) of memory the host maps
  * itself, above a PROT_NONE guard page, so that an overflow is a clean
@@ -33,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,13 +292,16 @@ static int host_unlock(lua_State *L)
   return 1;
 }
 
-static void lua_calls(int argc, char **argv, size_t depth)
+/* A Lua state with the host's globals, SCRIPT run with the ARGs: it sets
+ * the module's paths, requires it and returns the function that makes the
+ * calls, left on the stack. NULL after a failure, reported. */
+static lua_State *lua_setup(int argc, char **argv, size_t depth)
 {
   lua_State *L = luaL_newstate();
   int i;
 
   if (!CHECK(L != NULL))
-    return;
+    return NULL;
   luaL_openlibs(L);
   lua_pushcfunction(L, host_lock);
   lua_setglobal(L, "host_lock");
@@ -302,16 +309,27 @@ static void lua_calls(int argc, char **argv, size_t depth)
   lua_setglobal(L, "host_unlock");
   lua_pushnumber(L, (lua_Number)depth);
   lua_setglobal(L, "host_depth");
-  if (luaL_loadfile(L, argv[0]) != 0) {
-    fprintf(stderr, "stack-host: %s\n", lua_tostring(L, -1));
-    failures++;
-  } else {
+  if (luaL_loadfile(L, argv[0]) == 0) {
     for (i = 1; i < argc; i++)
       lua_pushstring(L, argv[i]);
-    if (lua_pcall(L, argc - 1, 0, 0) != 0) {
-      fprintf(stderr, "stack-host: %s\n", lua_tostring(L, -1));
-      failures++;
-    }
+    if (lua_pcall(L, argc - 1, 1, 0) == 0 && lua_isfunction(L, -1))
+      return L;
+  }
+  fprintf(stderr, "stack-host: %s\n", lua_isstring(L, -1) ? lua_tostring(L, -1)
+          : "the script did not return the function that makes the calls");
+  failures++;
+  lua_close(L);
+  return NULL;
+}
+
+/* Calls the function lua_setup left, then closes the state. */
+static void lua_calls(lua_State *L)
+{
+  if (!L)
+    return;
+  if (lua_pcall(L, 0, 0, 0) != 0) {
+    fprintf(stderr, "stack-host: %s\n", lua_tostring(L, -1));
+    failures++;
   }
   lua_close(L);
 }
@@ -325,16 +343,17 @@ struct run {
   int argc;
   char **argv;
   size_t depth;         /* of the deepest payload path */
-  char *first_frame;    /* an address in the thread's first frame */
+  lua_State *L;         /* set up before the thread (-p), or NULL */
+  uintptr_t first_frame;  /* an address in the thread's first frame */
 };
 
 static void *thread_main(void *arg)
 {
   struct run *run = (struct run *)arg;
   char here;
-  run->first_frame = &here;
+  run->first_frame = (uintptr_t)&here;   /* only compared, never used */
   if (run->lua)
-    lua_calls(run->argc, run->argv, run->depth);
+    lua_calls(run->L ? run->L : lua_setup(run->argc, run->argv, run->depth));
   else
     c_calls(run->argv[0], run->depth);
   return NULL;
@@ -343,26 +362,28 @@ static void *thread_main(void *arg)
 static int usage(void)
 {
   fprintf(stderr, "usage: stack-host [-s BYTES] [-l LIMIT] [-n] c TARGET\n"
-                  "       stack-host [-s BYTES] [-l LIMIT] [-n] lua SCRIPT [ARG...]\n");
+                  "       stack-host [-s BYTES] [-l LIMIT] [-n] [-p] lua SCRIPT [ARG...]\n");
   return 2;
 }
 
 int main(int argc, char **argv)
 {
   size_t size = 32768, limit = 0, page = (size_t)sysconf(_SC_PAGESIZE), used, i;
-  int measure = 1, opt, rc;
+  int measure = 1, preload = 0, opt, rc;
   unsigned char *map, *stack;
   pthread_attr_t attr;
   pthread_t thread;
   struct run run;
 
-  while ((opt = getopt(argc, argv, "+s:l:n")) != -1) {
+  while ((opt = getopt(argc, argv, "+s:l:np")) != -1) {
     if (opt == 's')
       size = strtoul(optarg, NULL, 0);
     else if (opt == 'l')
       limit = strtoul(optarg, NULL, 0);
     else if (opt == 'n')
       measure = 0;
+    else if (opt == 'p')
+      preload = 1;
     else
       return usage();
   }
@@ -374,6 +395,9 @@ int main(int argc, char **argv)
   run.argc = argc - optind - 1;
   run.argv = argv + optind + 1;
   run.depth = max_depth();
+  run.L = NULL;
+  if (run.lua && preload && !(run.L = lua_setup(run.argc, run.argv, run.depth)))
+    return 1;
 
   /* The stack, above a guard page, filled with the pattern. */
   map = mmap(NULL, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -395,7 +419,7 @@ int main(int argc, char **argv)
   if (measure) {
     for (i = 0; i < size && stack[i] == PATTERN; i++)
       ;
-    used = (size_t)((unsigned char *)run.first_frame - (stack + i));
+    used = (size_t)(run.first_frame - (uintptr_t)(stack + i));
     printf("stack used: %zu bytes below the thread's first frame, of a %zu-byte stack\n",
            used, size);
     if (i == 0) {
