@@ -25,17 +25,7 @@ local function valgrind_it(name, fn)
   end
 end
 
---- Runs a shell command; returns its exit status, stdout and stderr apart.
-local function exec(cmd)
-  local errfile = os.tmpname()
-  local p = assert(io.popen("(" .. cmd .. ") 2>" .. q(errfile) .. "; echo \"::status=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local err = H.read(errfile) or ""
-  os.remove(errfile)
-  local status = tonumber(out:match("::status=(%d+)\n$"))
-  return status, out:gsub("::status=%d+\n$", ""), err
-end
+local exec = H.exec
 
 --- Builds the examples (examples.mk guards against being included twice,
 -- so this works whether or not the top Makefile includes it).

@@ -20,17 +20,7 @@ local BUDGET = 16384   -- what every call may need: glibc's PTHREAD_STACK_MIN
 -- -n: no measurement (valgrind marks memory below the stack pointer undefined)
 local VALGRIND = "valgrind --leak-check=full --error-exitcode=99"
 
---- Runs a shell command; returns its exit status, stdout and stderr apart.
-local function exec(cmd)
-  local errfile = os.tmpname()
-  local p = assert(io.popen("(" .. cmd .. ") 2>" .. q(errfile) .. "; echo \"::status=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local err = H.read(errfile) or ""
-  os.remove(errfile)
-  local status = tonumber(out:match("::status=(%d+)\n$"))
-  return status, out:gsub("::status=%d+\n$", ""), err
-end
+local exec = H.exec
 
 local function build()
   local ok, out = H.make(q(HOST:sub(#ROOT + 2)))

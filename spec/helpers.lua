@@ -62,6 +62,18 @@ function H.sh(cmd)
   return H.finish(H.spawn(cmd))
 end
 
+--- Runs a shell command; returns its exit status, stdout and stderr apart.
+function H.exec(cmd)
+  local errfile = os.tmpname()
+  local p = assert(io.popen("(" .. cmd .. ") 2>" .. q(errfile) .. "; echo \"::status=$?\""))
+  local out = p:read("*a")
+  p:close()
+  local err = H.read(errfile) or ""
+  os.remove(errfile)
+  local status = tonumber(out:match("::status=(%d+)\n$"))
+  return status, (out:gsub("::status=%d+\n$", "")), err
+end
+
 --- Wall-clock milliseconds (os.time counts seconds, os.clock CPU time).
 function H.now_ms()
   local p = io.popen("date +%s%3N")
