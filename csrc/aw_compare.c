@@ -229,27 +229,32 @@ static long look_at_dirs(aw_compare *c, const aw_entry *e)
 }
 
 /* Opens directory `d` of the current version one element at a time (no
- * symlink is followed, even one swapped in since look_at_dirs); leaves
- * its path in c->rel. Returns the descriptor, or -1 with errno. */
+ * symlink is followed, even one swapped in since look_at_dirs), each
+ * relative to its parent on c->cdirs: the directories are seen in plan
+ * order, so each is opened once, not once per directory below it. Leaves
+ * d's path in c->rel. Returns a descriptor of d (the stack's, but a new
+ * one for the version itself, to close), or -1 with errno. */
 static int open_seen_dir(aw_compare *c, const aw_seen_dir *d)
 {
-  size_t start = 0, i;
-  int fd = openat(c->cfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  size_t end;
 
-  for (i = 0; fd >= 0 && d->len && i <= d->len; i++) {
-    int sub;
-    if (i < d->len && d->path[i] != '/')
-      continue;
-    memcpy(c->rel, d->path + start, i - start);
-    c->rel[i - start] = '\0';
-    sub = openat(fd, c->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    close(fd);
-    fd = sub;
-    start = i + 1;
+  aw_dirs_leave(&c->cdirs, d->path, d->len);
+  while (aw_dirs_next(&c->cdirs, d->path, d->len, c->rel, &end)) {
+    int fd = openat(aw_dirs_top(&c->cdirs), c->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || aw_dirs_push(&c->cdirs, fd, d->path, end, c->err) < 0) {
+      if (fd >= 0) {
+        close(fd);
+        errno = ENOMEM;
+      }
+      memcpy(c->rel, d->path, end);
+      c->rel[end] = '\0';
+      return -1;
+    }
   }
   memcpy(c->rel, d->path, d->len);
   c->rel[d->len] = '\0';
-  return fd;
+  /* the version's own descriptor is the caller's: listed through another */
+  return d->len ? aw_dirs_top(&c->cdirs) : openat(c->cfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 /* 1 when directory `d` of the current version holds an entry the payload
@@ -267,7 +272,8 @@ static int has_extras(aw_compare *c, aw_seen_dir *d)
            : fail_errno(c, "open current version directory", c->rel);
   if (fstat(fd, &st) < 0 || aw_dir_open(&dir, fd) < 0) {
     fail_errno(c, "read current version", c->rel);
-    close(fd);
+    if (!d->len)
+      close(fd);
     return -1;
   }
   ident_of(&d->id, &st);   /* before the listing: a later change moves it */
@@ -286,7 +292,8 @@ static int has_extras(aw_compare *c, aw_seen_dir *d)
   if (!extra && r < 0)
     extra = fail_errno(c, "read current version", c->rel);
   aw_dir_close(&dir);
-  close(fd);
+  if (!d->len)
+    close(fd);   /* a deeper one stays on c->cdirs, the parent of the next */
   if (extra == 0)
     d->known = is_settled(c, &d->id);
   return extra;
@@ -402,15 +409,18 @@ int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur)
    * names exactly the plan's files and directories. */
   same_names = c->old_files == c->plan->n && c->old_dirs == c->nseen &&
                c->old.n == c->plan->n + c->nseen;
-  for (i = 0; i < c->nseen; i++) {
+  if (aw_dirs_push(&c->cdirs, cfd, "", 0, c->err) < 0)
+    return -1;
+  for (i = 0, all_same = 1; all_same == 1 && i < c->nseen; i++) {
     int extra;
     if (c->seen[i].known && same_names)
       continue;
     c->learned = 1;
     if ((extra = has_extras(c, &c->seen[i])) != 0)
-      return extra < 0 ? -1 : 0;
+      all_same = extra < 0 ? -1 : 0;
   }
-  return 1;
+  aw_dirs_close(&c->cdirs);
+  return all_same;
 }
 
 /* Every file's digest; the identities that are settled; with `with_dirs`,

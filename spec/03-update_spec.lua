@@ -152,6 +152,40 @@ describe("an update", function()
     H.assert_layout(target, payload)
   end)
 
+  -- One deep path, 2047 directories and 4095 bytes: the comparison once
+  -- walked from the version down to each directory it listed, 2.1 million
+  -- openat calls (seconds) for a no-op. Each directory is now opened from
+  -- its parent, once per pass: a linear bound, with room for the
+  -- interpreter's own calls, fails by orders of magnitude on a square.
+  H.strace_it("opens each directory of a deep path a bounded number of times", function()
+    local depth = 2047
+    local path = ("a/"):rep(depth) .. "f"
+    assert.are.equal(4095, #path)
+    local function openats(content)
+      local log = target .. ".count"
+      local ok, out = H.lua(([[
+        local aw = require("atomicwriter")
+        print(aw.write(%q, { [%q] = %q }))
+      ]]):format(target, path, content), H.strace("-c -e trace=openat", log))
+      assert(ok, out)
+      local summary = H.read(log)
+      os.remove(log)
+      local calls = summary:match("%s(%d+)%s+%d*%s*openat\n")
+      assert.is_not_nil(calls, summary)
+      return tonumber(calls), out
+    end
+    assert.is_true(aw.write(target, { [path] = "v1" }))
+    local first = H.versions(target)[1]
+    local n, out = openats("v1")
+    assert.truthy(out:find("^false"), out)
+    assert.is_true(n < 3 * depth, ("a no-op: %d openat calls for %d levels"):format(n, depth))
+    n, out = openats("v2")
+    assert.truthy(out:find("^true"), out)
+    assert.is_true(n < 6 * depth, ("an update: %d openat calls for %d levels"):format(n, depth))
+    assert.are_not.equal(first, H.versions(target)[1])
+    assert.are.equal("v2", aw.read(target)[path].data)
+  end)
+
   it("keeps working across many updates", function()
     for i = 1, 50 do
       local payload = { n = tostring(i), ["k/" .. (i % 3)] = "x" }
