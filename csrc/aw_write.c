@@ -92,6 +92,8 @@ typedef struct writer {
   int link_only;             /* a rollback: never write a file's bytes */
   aw_result *res;            /* what the caller is told */
   size_t changes_cap;
+  /* Scratch last: writer_init zeroes only the fields above (8.5 KiB of
+   * zeroes per call was a fifth of a one-file write's instructions). */
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
   aw_error later;            /* for steps whose error may not be the one
                                 reported (publish, abandon): off the stack */
@@ -772,7 +774,8 @@ static writer *writer_new(aw_result *res, aw_error *err)
 static void writer_init(writer *w, const char *target, const aw_options *opts,
                         aw_result *res, aw_error *err)
 {
-  memset(w, 0, sizeof *w);
+  memset(w, 0, offsetof(writer, rel));   /* rel and later are scratch */
+  w->rel[0] = '\0';
   w->target = target;
   w->opts = opts;
   w->sync = aw_sync_method(opts->sync);
