@@ -81,6 +81,21 @@ static int same_attrs(const struct stat *st, const aw_file *f)
 /* One file                                                            */
 /* ------------------------------------------------------------------ */
 
+/* The buffer a current file of `size` bytes is read into: as big as the
+ * file, up to AW_COMPARE_BUF (a small payload never asks for 64 KiB). */
+static char *compare_buffer(aw_compare *c, size_t size)
+{
+  size_t want = size < AW_COMPARE_BUF ? size : AW_COMPARE_BUF;
+  if (want > c->buf_cap) {
+    char *b = malloc(want);
+    if (!b)
+      return NULL;
+    free(c->buf);
+    c->buf = b;
+    c->buf_cap = want;
+  }
+  return c->buf;
+}
 /* 1 when the current version's file holds exactly `e` (bytes, mode, and
  * owner where given), 0 when not or missing, -1 on error. Opened, then
  * inspected through the descriptor: four calls for a file that matches. */
@@ -101,12 +116,11 @@ static int read_compare(aw_compare *c, aw_entry *e, int dfd, const char *name)
     close(fd);
     return -1;
   }
-  if (same_attrs(&st, e->file) && e->file->size && !c->buf &&
-      !(c->buf = malloc(AW_COMPARE_BUF))) {
+  if (same_attrs(&st, e->file) && e->file->size && !compare_buffer(c, e->file->size)) {
     same = aw_fail_sys(c->err, "allocate", e->path, ENOMEM);
   } else if (same_attrs(&st, e->file) &&
              (same = aw_same_content(fd, e->file->data, e->file->size,
-                                     c->buf, AW_COMPARE_BUF)) < 0) {
+                                     c->buf, c->buf_cap)) < 0) {
     fail_errno(c, "read current file", e->path);
   }
   close(fd);
@@ -466,4 +480,5 @@ void aw_compare_free(aw_compare *c)
   c->seen = NULL;
   free(c->buf);
   c->buf = NULL;
+  c->buf_cap = 0;
 }

@@ -253,8 +253,9 @@ typedef struct aw_compare {
   aw_dirstack cdirs;         /* open directories of the current version */
   size_t mpos;               /* cursor into old: lookups come in plan order */
   size_t old_files, old_dirs;  /* plan files and seen directories old has */
-  char *buf;                 /* AW_COMPARE_BUF bytes to read a current file
-                                into, allocated by the first read */
+  char *buf;                 /* where a current file is read into: grown by
+                                the reads, to AW_COMPARE_BUF bytes at most */
+  size_t buf_cap;
 } aw_compare;
 
 #define AW_COMPARE_BUF 65536
