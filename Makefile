@@ -90,6 +90,10 @@ build/hash-vectors: spec/hash_vectors.c csrc/aw_hash.c csrc/aw_internal.h csrc/a
 build/error-format: spec/error_format.c $(STATICLIB)
 	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/error_format.c $(STATICLIB)
 
+# aw_library_version() and AW_VERSION_STRING (spec/20-version_spec.lua).
+build/library-version: spec/library_version.c $(STATICLIB)
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/library_version.c $(STATICLIB)
+
 # A host that closes the watcher's descriptor (spec/12-watch_spec.lua).
 build/watch-fd: spec/watch_fd.c $(STATICLIB)
 	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/watch_fd.c $(STATICLIB)

@@ -26,7 +26,26 @@
 extern "C" {
 #endif
 
-#define AW_VERSION "0.1.0"
+/* The library's release, the one source of the version number: the Lua
+ * module's _VERSION, `atomicwriter --version`, the rockspec and
+ * CHANGELOG.md follow it (a spec checks that they agree). Semantic
+ * versioning; what a release keeps compatible: CHANGELOG.md. */
+#define AW_VERSION_MAJOR 1
+#define AW_VERSION_MINOR 0
+#define AW_VERSION_PATCH 0
+#define AW_VERSION_STR_(x) #x
+#define AW_VERSION_XSTR_(x) AW_VERSION_STR_(x)
+#define AW_VERSION_STRING AW_VERSION_XSTR_(AW_VERSION_MAJOR) "." \
+  AW_VERSION_XSTR_(AW_VERSION_MINOR) "." AW_VERSION_XSTR_(AW_VERSION_PATCH)
+/* For #if: 10000 * major + 100 * minor + patch (1.0.0 is 10000). */
+#define AW_VERSION_NUMBER \
+  (AW_VERSION_MAJOR * 10000 + AW_VERSION_MINOR * 100 + AW_VERSION_PATCH)
+
+/* aw_library_version - the release of the library linked in at run time,
+ * "MAJOR.MINOR.PATCH" (a static string); compare with AW_VERSION_STRING,
+ * the release whose header a program was compiled with. Not named
+ * aw_version: that call reads the current version of a target. */
+const char *aw_library_version(void);
 
 /* Limits of the contract's validation rules. */
 #define AW_MAX_PATH    4096   /* bytes in a payload path */

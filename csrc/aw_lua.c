@@ -586,7 +586,7 @@ int luaopen_atomicwriter_core(lua_State *L)
   create_watcher_meta(L);
   lua_newtable(L);
   aw_compat_setfuncs(L, core_functions);
-  lua_pushstring(L, AW_VERSION);
+  lua_pushstring(L, aw_library_version());   /* "1.0.0": aw.h's AW_VERSION_STRING */
   lua_setfield(L, -2, "_VERSION");
   push_platform(L);
   lua_setfield(L, -2, "platform");

@@ -243,6 +243,11 @@ int aw_sync_barrier(int fd)
 /* What this build uses                                                */
 /* ------------------------------------------------------------------ */
 
+const char *aw_library_version(void)
+{
+  return AW_VERSION_STRING;
+}
+
 const aw_platform_info *aw_platform(void)
 {
   static const aw_platform_info info = {
