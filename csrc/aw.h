@@ -64,7 +64,9 @@ enum aw_kind {
   AW_KIND_CONFLICT,  /* the target holds an entry the writer does not own ("conflict") */
   AW_KIND_BUSY,      /* the lock was not obtained within the timeout ("busy") */
   AW_KIND_SYSTEM,    /* a system call failed; errnum says why (errno name) */
-  AW_KIND_NO_VERSION /* the version asked for is neither current nor kept ("noversion") */
+  AW_KIND_NO_VERSION, /* the version asked for is neither current nor kept ("noversion") */
+  AW_KIND_FORMAT     /* a record of the target (..history) is in a format newer than
+                      * this release reads; nothing was changed ("format") */
 };
 
 /* A failure, filled once at the failing call. Owned by the caller.
@@ -345,7 +347,7 @@ typedef struct aw_platform_info {
 const aw_platform_info *aw_platform(void);
 
 /* The contract's stable code of an error: "invalid", "conflict", "busy",
- * or the symbolic errno name ("ENOENT", ...; "E<number>" for unknown). */
+ * "noversion", "format", or the symbolic errno name ("ENOENT", ...; "E<number>" for unknown). */
 const char *aw_error_code(const aw_error *err);
 
 /* Formats a one-line message: "<prefix>: <target>: <step> <path>: <why>".

@@ -80,6 +80,7 @@ const char *aw_error_code(const aw_error *err)
   case AW_KIND_CONFLICT: return "conflict";
   case AW_KIND_BUSY:     return "busy";
   case AW_KIND_NO_VERSION: return "noversion";
+  case AW_KIND_FORMAT:   return "format";
   case AW_KIND_SYSTEM:   break;
   }
   for (i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)

@@ -19,6 +19,12 @@
  * version directory but the current one is then treated as kept (and
  * listed by its directory's mtime) until a publish rewrites the record.
  *
+ * The first line states the record's format. One newer than FORMAT
+ * (written by a later release) is refused with AW_KIND_FORMAT, not read as
+ * damaged: which versions are kept is what the record says, and guessing
+ * from the directories (then rewriting the record in this format) could
+ * remove a version a newer writer keeps, or keep its orphans for ever.
+ *
  * File layout (text):
  *   atomicwriter history 1
  *   <version name> <seconds> <nanoseconds>      one line per kept version
@@ -37,7 +43,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEADER "atomicwriter history 1\n"
+#define FORMAT 1
+#define HEADER_PREFIX "atomicwriter history "
+#define HEADER HEADER_PREFIX "1\n"   /* HEADER_PREFIX, FORMAT */
 #define FOOTER "end\n"
 #define MAX_RECORD ((size_t)1 << 20)
 #define LOCK_FREE_ATTEMPTS 8
@@ -119,6 +127,36 @@ static int not_ours(aw_error *err)
 {
   return aw_fail(err, AW_KIND_CONFLICT, "read", AW_HISTORY_NAME, sizeof AW_HISTORY_NAME - 1,
                  "it is not the writer's history file");
+}
+
+/* A header "atomicwriter history <N>" with N > FORMAT: a later release's
+ * record. Returns 0 when the header is not that (ours, or damaged), else
+ * -1 with AW_KIND_FORMAT. */
+static int newer_format(const char *buf, size_t len, aw_error *err)
+{
+  static const char *const found[] = {
+    "it is in format 2; this release reads format 1 (a newer release wrote it)",
+    "it is in format 3; this release reads format 1 (a newer release wrote it)",
+    "it is in format 4; this release reads format 1 (a newer release wrote it)",
+    "it is in format 5; this release reads format 1 (a newer release wrote it)",
+    "it is in format 6; this release reads format 1 (a newer release wrote it)",
+    "it is in format 7; this release reads format 1 (a newer release wrote it)",
+    "it is in format 8; this release reads format 1 (a newer release wrote it)",
+    "it is in format 9; this release reads format 1 (a newer release wrote it)",
+    "it is in a format over 9; this release reads format 1 (a newer release wrote it)",
+  };
+  size_t pl = sizeof HEADER_PREFIX - 1, i;
+  unsigned long n = 0;
+
+  if (len <= pl || memcmp(buf, HEADER_PREFIX, pl) != 0)
+    return 0;
+  for (i = pl; i < len && buf[i] >= '0' && buf[i] <= '9'; i++)
+    if (n < 1000)   /* any larger is "over 9" too */
+      n = n * 10 + (unsigned long)(buf[i] - '0');
+  if (i == pl || i >= len || buf[i] != '\n' || buf[pl] == '0' || n <= FORMAT)
+    return 0;
+  return aw_fail(err, AW_KIND_FORMAT, "read", AW_HISTORY_NAME, sizeof AW_HISTORY_NAME - 1,
+                 found[n - 2 < 8 ? n - 2 : 8]);
 }
 
 /* The whole record into a malloc'd buffer; 0 with *buf NULL when absent.
@@ -223,6 +261,10 @@ int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err)
   if (!buf)
     return 0;
   h->exists = 1;
+  if (newer_format(buf, len, err) < 0) {
+    free(buf);
+    return -1;
+  }
   if (parse(h, buf, len) < 0) {
     free(buf);
     return rebuild(h, tfd, cur, err);

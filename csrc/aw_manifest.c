@@ -9,6 +9,11 @@
  * identity has gained and lost no entry. Nothing depends on the manifest
  * being there or right: a missing, damaged or foreign one (wrong magic,
  * byte order, version, or MAC) is ignored, and the writer reads the files.
+ * The magic's digit is the format: one of another format (a newer or
+ * older release's) is ignored the same way and replaced by this one's,
+ * not refused as a newer ..history is: a cache never decides what is kept
+ * or removed, so ignoring it costs one full comparison and loses nothing,
+ * while refusing would stop a target shared by two releases.
  *
  * File layout, native byte order (the file never leaves the machine):
  *   "AWMANIF1" u32 0x01020304  u32 count  u32 name_len  name  key[16]

@@ -2,7 +2,7 @@
 -- somewhere that exists.
 local H = require("helpers")
 
-local DOCS = { "README.md", "CHANGELOG.md", "docs/design.md", "docs/performance.md", "docs/platforms.md",
+local DOCS = { "README.md", "CHANGELOG.md", "docs/design.md", "docs/history.md", "docs/performance.md", "docs/platforms.md",
   "docs/stack.md",
   "bench/README.md", "fuzz/README.md", "examples/README.md" }
 
