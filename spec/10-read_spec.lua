@@ -93,6 +93,32 @@ describe("aw.read and aw.version", function()
     assert.are.equal("1", files.a.data)
   end)
 
+  it("never walk into a symlink to a directory planted inside the version, or in read_tree's tree", function()
+    local outside = H.tmpdir("outside")   -- stands for /etc: a directory with a file
+    H.write_file(outside .. "/passwd", "root:x:0:0")
+    assert.is_true(aw.write(target, { a = "1", ["d/b"] = "2" }))
+    local version = H.readlink(target .. "/..data")
+    assert(H.sh(("ln -s %s %s && ln -s .. %s"):format(H.quote(outside),
+      H.quote(target .. "/" .. version .. "/etc"), H.quote(target .. "/" .. version .. "/d/up"))))
+    local function paths(files)
+      local t = {}
+      for path in pairs(files) do t[#t + 1] = path end
+      table.sort(t)
+      return t
+    end
+    local files = assert(aw.read(target))
+    assert.are.same({ "a", "d/b" }, paths(files))
+    assert.are.same({ "1", "2" }, { files.a.data, files["d/b"].data })
+    local kept = assert(aw.read(target, version))
+    assert.are.same(files, kept)
+    local src = H.tmpdir("tree")
+    assert(H.sh(("cd %s && mkdir d && printf 1 > a && ln -s %s etc && ln -s .. d/up"):format(
+      H.quote(src), H.quote(outside))))
+    local tree, skipped = assert(aw.read_tree(src))
+    assert.are.same({ "a" }, paths(tree))
+    assert.are.equal(2, skipped)
+  end)
+
   it("always read one whole version while another process writes 300 times", function()
     local function payload(tag)
       return { top = string.rep(tag, 3000), ["d/one"] = tag:lower():rep(9000), ["d/two"] = tag }

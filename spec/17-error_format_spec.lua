@@ -4,6 +4,7 @@
 -- Through build/error-format (spec/error_format.c), which formats one
 -- error into buffers of every size from 1 up.
 local H = require("helpers")
+local aw = require("atomicwriter")
 
 local TOOL = "./build/error-format"
 -- `make` builds it; a checkout `luarocks make` built has only the module.
@@ -58,6 +59,35 @@ describe("a message cut short by a small buffer", function()
     local tail = ": No such file or directory (ENOENT)"
     assert.are.equal(tail, full:sub(-#tail), full)
     assert_prefixes(lines, full)
+    H.cleanup()
+  end)
+end)
+
+-- The binding sizes its buffer with aw_error_format_size: a path made
+-- mostly of bytes that are escaped (\x01 is four bytes for one) must still
+-- reach Lua whole, with the message's end after it.
+describe("a message through the binding", function()
+  local DETAIL = ": the path contains a '..' element"
+
+  local function escaped(path)
+    return (path:gsub("[%c\"\\]", function(c) return ("\\x%02x"):format(c:byte()) end))
+  end
+
+  it("holds a path of 40 control bytes whole (the size counts the escapes)", function()
+    local target = H.tmpdir("errfmt")
+    local long = {}
+    for i = 1, 15 do long[i] = ("\1"):rep(255) end
+    for _, path in ipairs({ ("\1"):rep(40) .. "/..", table.concat(long, "/") .. "/.." }) do
+      local quoted = '"' .. escaped(path) .. '"'
+      local ok, msg, code = aw.write(target, { [path] = "x" }, { log_context = "ctx" })
+      assert.is_nil(ok)
+      assert.are.equal("invalid", code)
+      assert.are.equal("ctx: " .. target .. ": invalid payload path " .. quoted .. DETAIL, msg)
+      local none, cmsg = aw.clean_path(path)
+      assert.is_nil(none)
+      assert.truthy(cmsg:find(quoted .. DETAIL, 1, true), #cmsg .. " bytes: " .. cmsg:sub(-80))
+      assert.are.equal(#quoted + #DETAIL, #cmsg - (cmsg:find('"', 1, true) - 1))
+    end
     H.cleanup()
   end)
 end)

@@ -68,6 +68,61 @@ describe("history", function()
     assert.are.equal(2, #H.versions(target))
   end)
 
+  it("counts the grace from when a version was superseded, not from when it was published", function()
+    local _, v1 = aw.write(target, { a = "1" }, { keep = 1 })
+    assert(H.sh("sleep 1.1"))   -- v1 is over a second old, but superseded only now
+    local _, v2 = aw.write(target, { a = "2" }, { keep = 1 })
+    local ok, v3 = aw.write(target, { a = "3" }, { keep = 1 })
+    assert.is_true(ok, v3)
+    assert.truthy(H.lstat(target .. "/" .. v1), "v1, superseded under a second ago, stays")
+    assert.are.same({ v3, v2, v1 }, names_of(assert(aw.versions(target))))
+  end)
+
+  -- The state a failed write must leave as it was: the versions listed
+  -- (names, times) and every kept version's files and attributes.
+  local function history_state(target)
+    local state = {}
+    for _, v in ipairs(assert(aw.versions(target))) do
+      state[#state + 1] = { v.name, v.published, v.current, H.snapshot(target .. "/" .. v.name) }
+    end
+    return state
+  end
+
+  -- The record's kept versions, without the current one (a failed write
+  -- may leave it listed: step 1 of docs/history.md, harmless).
+  local function record_lines(target)
+    local cur, lines = H.readlink(target .. "/..data"), {}
+    for line in H.read(target .. "/..history"):gmatch("[^\n]+") do
+      if line:sub(1, #cur + 1) ~= cur .. " " then lines[#lines + 1] = line end
+    end
+    return lines
+  end
+
+  it("leaves ..history and every kept version as they were when a write with keep fails before the swap", function()
+    local failures = {
+      -- during the build: a file over RLIMIT_FSIZE (EFBIG)
+      { pre = "trap '' XFSZ; ulimit -f 64;", code = "EFBIG" },
+    }
+    if H.has_strace() then   -- at the swap itself: ..data_tmp's symlinkat fails
+      failures[2] = { pre = H.strace("-e inject=symlinkat:error=EIO:when=1"), code = "EIO" }
+    end
+    for _, f in ipairs(failures) do
+      local t = H.tmpdir("failkeep")
+      for _, data in ipairs({ "W", "X", "A" }) do assert.is_true(aw.write(t, { a = data }, { keep = 2 })) end
+      age(t)   -- past the grace: a trim would remove W
+      local state, lines = history_state(t), record_lines(t)
+      assert.are.equal(3, #state)
+      local ok, out = H.lua(([[
+        local aw = require("atomicwriter")
+        print(aw.write(%q, { a = "B", big = string.rep("x", 1024 * 1024) }, { keep = 2 }))
+      ]]):format(t), f.pre)
+      assert(ok, out)
+      assert.truthy(out:find("^nil\t.*\t" .. f.code .. "\n$"), out)
+      assert.are.same(state, history_state(t), f.code)
+      assert.are.same(lines, record_lines(t), f.code)
+    end
+  end)
+
   it("lists the current and the kept versions with their publish times", function()
     assert.are.same({}, assert(aw.versions(target)))
     local _, v1 = aw.write(target, { a = "1" }, { keep = 1 })
@@ -94,6 +149,20 @@ describe("history", function()
     assert.are.equal("noversion", code)
     assert.truthy(msg:find("no such version", 1, true), msg)
     assert.are.equal("noversion", select(3, aw.read(target, "../etc")))
+  end)
+
+  it("refuses to read a version directory that is neither current nor kept (an orphan) with noversion", function()
+    for _, keep in ipairs({ 0, 1 }) do
+      local t = H.tmpdir("orphan")
+      aw.write(t, { a = "1" }, { keep = keep })
+      aw.write(t, { a = "2" }, { keep = keep })
+      local orphan = "..2001_01_01_00_00_00.000000001"
+      assert(lfs.mkdir(t .. "/" .. orphan))
+      H.write_file(t .. "/" .. orphan .. "/a", "half")
+      local files, msg, code = aw.read(t, orphan)
+      assert.is_nil(files, "keep = " .. keep)
+      assert.are.equal("noversion", code, msg)
+    end
   end)
 
   it("removes a crashed writer's orphan version, never a kept one", function()
@@ -159,6 +228,36 @@ describe("history", function()
     end
   end)
 
+  -- Step 1 of docs/history.md with sync = "fsync": the record is durable
+  -- before the swap (syncfs covers it otherwise). strace -y names each
+  -- descriptor's file.
+  H.strace_it('with sync = "fsync" fsyncs the record, renames it and fsyncs the target before the swap', function()
+    aw.write(target, { a = "1" }, { keep = 1 })
+    local log = target .. ".trace"
+    local ok, out = H.lua(([[
+      local aw = require("atomicwriter")
+      assert(aw.write(%q, { a = "2" }, { keep = 1, sync = "fsync" }))
+    ]]):format(target), H.strace("-y -e trace=fsync,rename,renameat,renameat2", log))
+    assert(ok, out)
+    local steps = {}
+    local tfd = "<" .. target .. ">"
+    for line in H.read(log):gmatch("[^\n]+") do
+      if line:find("^fsync%(%d+<.*/%.%.history_tmp>%)") then
+        steps[#steps + 1] = "fsync record"
+      elseif line:find("^fsync%(%d+" .. tfd:gsub("%p", "%%%0") .. "%)") then
+        steps[#steps + 1] = "fsync target"
+      elseif line:find('^rename.*"%.%.history_tmp".*"%.%.history"') then
+        steps[#steps + 1] = "rename record"
+      elseif line:find('^rename.*"%.%.data_tmp".*"%.%.data"') then
+        steps[#steps + 1] = "swap"
+      end
+    end
+    os.remove(log)
+    local trace = table.concat(steps, ", ")
+    assert.are.same({ "fsync record", "rename record", "fsync target", "swap" },
+      { steps[1], steps[2], steps[3], steps[4] }, trace)
+  end)
+
   it("checks keep", function()
     assert.has_error(function() aw.write(target, {}, { keep = -1 }) end)
     assert.has_error(function() aw.write(target, {}, { keep = 1.5 }) end)
@@ -203,6 +302,16 @@ describe("rollback", function()
     age(target)
     assert.is_true(aw.write(target, { a = "5" }, { keep = 2 }))
     assert.are.same({ v[3] }, { names_of(assert(aw.versions(target)))[3] })
+  end)
+
+  it("rolls back to the newest kept version by default", function()
+    local v = {}
+    for i = 1, 3 do v[i] = select(2, aw.write(target, { a = tostring(i) }, { keep = 2 })) end
+    assert.are.same({ v[3], v[2], v[1] }, names_of(assert(aw.versions(target))))
+    local ok, v4 = aw.rollback(target)
+    assert.is_true(ok, v4)
+    assert.are.equal("2", H.read(target .. "/a"))
+    assert.are.same({ a = "2" }, H.files(target .. "/" .. v4))
   end)
 
   it("is a no-op for the current version, and fails with noversion when nothing is kept", function()
