@@ -1,0 +1,108 @@
+-- spec/budgets.lua - what one call may cost, counted (spec/20-budgets_spec.lua
+-- holds the module to it in `make check`; issue 18). Every number has its
+-- reason; docs/performance.md has the whole per-call accounting.
+--
+-- syscalls: the system calls of one call of each operation of
+-- spec/budget_calls.lua, name by name, from `strace -f -c` of two runs
+-- (runs: the numbers of calls; the difference is divided by their
+-- difference, so start-up, loading and the first write cancel out). The
+-- count must match exactly: one call more fails, and so does one fewer
+-- (lower the budget then, saying which call went). Memory calls (brk,
+-- mmap, ...) are left out: they follow the allocator and the collector.
+-- Counted with umask 022 on the file system of $TMPDIR (or /tmp).
+--
+-- instructions: callgrind's instructions per call (the whole Lua call:
+-- argument handling, init.lua, the core), under `lua` only, with a
+-- tolerance: more than `tolerance` above the budget fails, more than
+-- `tolerance` below prints a reminder to lower it.
+--
+-- A change that needs a call more: add it here with the reason, in the
+-- same commit, and in docs/performance.md's accounting.
+return {
+  syscalls = {
+    -- The floor (bench/floor.c) makes 12: open target, mkdirat + openat
+    -- of the version, openat + write + fchmod + close of the file,
+    -- symlinkat + renameat of ..data, symlinkat of the visible name, two
+    -- closes.
+    w5 = {
+      what = "first publish of one 100-byte file", runs = { 2, 12 },
+      calls = {
+        openat = { 3, "the target; the version directory; the file" },
+        flock = { 1, "the writer lock on the target" },
+        readlinkat = { 1, "..data: which version is current (none here)" },
+        getdents64 = { 2, "the recovery scan of the target: one read, one that says the end" },
+        mkdirat = { 1, "the version directory" },
+        fchmod = { 2, "the version directory to 0755 whatever the umask; the file 0600 -> 0644" },
+        write = { 1, "the file's bytes" },
+        symlinkat = { 2, "..data_tmp; the visible name" },
+        renameat = { 1, "..data_tmp over ..data: the atomic swap" },
+        close = { 3, "the file; the version; the target (releases the lock)" },
+      },
+    },
+    -- A one-file payload has no manifest (under MANIFEST_MIN_FILES): the
+    -- current file is opened, its attributes taken and its bytes read.
+    update = {
+      what = "update of a one-file payload", runs = { 2, 12 },
+      calls = {
+        openat = { 6, "the target; the current version; the current file (compare);" ..
+          " the new version; the new file; the old version again to remove it" },
+        flock = { 1, "the writer lock" },
+        readlinkat = { 2, "..data; the visible name (ours?)" },
+        newfstatat = { 3, "..data's version is a directory; the current version (identity);" ..
+          " the current file (type, size, mode)" },
+        getdents64 = { 4, "the recovery scan of the target (2); listing the old version to remove it (2)" },
+        read = { 1, "the current file's bytes (compare)" },
+        mkdirat = { 1, "the new version" },
+        fchmod = { 2, "the new version to 0755; the new file 0600 -> 0644" },
+        write = { 1, "the new file's bytes" },
+        symlinkat = { 1, "..data_tmp (the visible name is already ours)" },
+        renameat = { 1, "the swap" },
+        unlinkat = { 2, "the old file; the old version directory" },
+        close = { 6, "the compared file; the current version (twice: compare, removal);" ..
+          " the new file; the new version; the target" },
+      },
+    },
+    -- Steady state: the manifest knows every file and directory.
+    noop = {
+      what = "no-op of 1000 files in 10 directories", runs = { 2, 5 },
+      calls = {
+        openat = { 13, "the target; the current version; ..manifest; each of the 10 directories" },
+        flock = { 1, "the writer lock" },
+        readlinkat = { 11, "..data; each of the 10 visible names (ours?)" },
+        newfstatat = { 1013, "the current version is a directory; ..manifest's size; the version's" ..
+          " identity; each directory's (10) and each file's (1000) identity against the manifest" },
+        getdents64 = { 2, "the recovery scan of the target" },
+        read = { 1, "..manifest" },
+        close = { 13, "..manifest; the 10 directories; the version; the target" },
+      },
+    },
+    w1 = {
+      what = "first publish of 1000 files in 10 directories", runs = { 1, 3 },
+      calls = {
+        openat = { 1012, "the target; the version; 10 directories; 1000 files" },
+        flock = { 1, "the writer lock" },
+        readlinkat = { 1, "..data" },
+        getdents64 = { 2, "the recovery scan" },
+        mkdirat = { 11, "the version; 10 directories" },
+        fchmod = { 1011, "the version and 10 directories to 0755; 1000 files 0600 -> 0644" },
+        write = { 1000, "1000 files" },
+        symlinkat = { 11, "..data_tmp; 10 visible names" },
+        renameat = { 1, "the swap" },
+        close = { 1012, "1000 files; 10 directories; the version; the target" },
+      },
+    },
+  },
+  instructions = {
+    lua = "lua5.4", tolerance = 0.03,
+    w5 = {
+      what = "first publish of one 100-byte file", runs = { 5, 25 },
+      budget = { 24400, "24.4k measured (lua5.4, glibc 2.36, gcc 12 -O2): init.lua's" ..
+        " argument checks and flattening, the binding, the plan, the writer" },
+    },
+    noop = {
+      what = "no-op of 1000 files", runs = { 2, 5 },
+      budget = { 7320000, "7.3 M measured: the Lua side's 1000 paths, validating and sorting" ..
+        " them, the keyed digest of 1 MiB of payload, the manifest's lookups" },
+    },
+  },
+}
