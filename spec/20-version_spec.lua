@@ -1,6 +1,7 @@
 -- One version number (csrc/aw.h's AW_VERSION_MAJOR/_MINOR/_PATCH) and
 -- everything that repeats it: _VERSION, aw_library_version(), the
--- command's --version, every release rockspec, CHANGELOG.md's top entry;
+-- command's --version, every release rockspec, CHANGELOG.md's top entry,
+-- the manual page;
 -- and the license the rockspecs claim is the LICENSE file's.
 local aw = require("atomicwriter")
 local H = require("helpers")
@@ -75,6 +76,11 @@ describe("the version number", function()
     if releases == 0 then
       pending("no release rockspec in rockspec/ yet (only scm)")
     end
+  end)
+
+  it("is the manual page's (its .TH line)", function()
+    local page = assert(H.read("man/atomicwriter.1"))
+    assert.are.equal(V, page:match('\n%.TH ATOMICWRITER 1 %S+ "atomicwriter ([^"]+)"'))
   end)
 
   it("is CHANGELOG.md's top entry, with a date", function()
