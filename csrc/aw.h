@@ -192,7 +192,9 @@ int aw_publish(const char *target, const aw_file *files, size_t nfiles,
  * aw_rollback - publish again the content of kept version `version` (NULL
  * or "": the newest kept one) as a new version: its files are hard-linked
  * (never copied), and every step of a write follows (lock, swap, links
- * after the swap, sync, history); the version rolled back to stays kept.
+ * after the swap, sync, history). With opts->keep > 0 (or AW_KEEP_AS_IS)
+ * the version rolled back from and the one rolled back to both stay kept,
+ * even beyond opts->keep.
  * opts->keep as for aw_publish(); AW_KEEP_AS_IS (the Lua module's and the
  * CLI's default for a rollback) keeps as many versions as are kept now.
  * Rolling back to the current version is a no-op (res->changed 0). The
@@ -291,8 +293,10 @@ int aw_read(const char *target, aw_snapshot *snap, aw_error *err);
 int aw_read_version(const char *target, const char *version, aw_snapshot *snap,
                     aw_error *err);
 
-/* aw_read_tree - every regular file below directory `dir` (symlinks are
- * not followed but counted in skipped). For projecting a plain tree. */
+/* aw_read_tree - every regular file below directory `dir`, with its mode
+ * and owner (symlinks and special files are not followed, not opened, and
+ * counted together in skipped). For projecting a plain tree; the Lua
+ * binding leaves the owners out unless asked (read_tree's `owners`). */
 int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err);
 
 void aw_snapshot_free(aw_snapshot *snap);

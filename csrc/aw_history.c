@@ -80,10 +80,17 @@ int aw_history_insert(aw_history *h, size_t at, const char *name, long long sec,
   return 0;
 }
 
-void aw_history_remove(aw_history *h, size_t at)
+size_t aw_history_keep_also(aw_history *h, size_t n, const char *name)
 {
-  memmove(&h->v[at], &h->v[at + 1], (h->n - at - 1) * sizeof *h->v);
-  h->n--;
+  long at = aw_history_find(h, name);
+  aw_version_info v;
+
+  if (at < 0 || (size_t)at < n)
+    return n;
+  v = h->v[at];
+  memmove(&h->v[n + 1], &h->v[n], ((size_t)at - n) * sizeof *h->v);
+  h->v[n] = v;
+  return n + 1;
 }
 
 /* ---- reading the record ---- */

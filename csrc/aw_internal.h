@@ -217,7 +217,10 @@ int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err);
 int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err);
 long aw_history_find(const aw_history *h, const char *name);
 int aw_history_insert(aw_history *h, size_t at, const char *name, long long sec, long nsec);
-void aw_history_remove(aw_history *h, size_t at);
+/* With the first `n` entries about to stay and the rest to go: moves
+ * the entry named `name`, when it is among those to go, to position n so
+ * that it stays too. Returns how many stay. */
+size_t aw_history_keep_also(aw_history *h, size_t n, const char *name);
 /* When ..data was last swapped: its symlink's mtime. */
 int aw_data_link_time(int tfd, long long *sec, long *nsec);
 

@@ -301,22 +301,25 @@ static int core_lua_check_target(lua_State *L)
 /* Reading                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Pushes path -> { data, mode, uid, gid } for every file of a snapshot. */
-static void push_files(lua_State *L, const aw_snapshot *snap)
+/* Pushes path -> { data, mode, uid, gid } for every file of a snapshot;
+ * without `owners`, path -> { data, mode }. */
+static void push_files(lua_State *L, const aw_snapshot *snap, int owners)
 {
   size_t i;
   lua_createtable(L, 0, (int)snap->n);
   for (i = 0; i < snap->n; i++) {
     const aw_read_file *f = &snap->files[i];
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, owners ? 4 : 2);
     lua_pushlstring(L, f->data, f->size);
     lua_setfield(L, -2, "data");
     lua_pushinteger(L, (lua_Integer)f->mode);
     lua_setfield(L, -2, "mode");
-    aw_compat_pushwhole(L, f->uid);
-    lua_setfield(L, -2, "uid");
-    aw_compat_pushwhole(L, f->gid);
-    lua_setfield(L, -2, "gid");
+    if (owners) {
+      aw_compat_pushwhole(L, f->uid);
+      lua_setfield(L, -2, "uid");
+      aw_compat_pushwhole(L, f->gid);
+      lua_setfield(L, -2, "gid");
+    }
     lua_setfield(L, -2, f->path);
   }
 }
@@ -335,7 +338,8 @@ static int snapshot_lua_gc(lua_State *L)
 }
 
 /* Runs aw_read_tree (`tree`) or aw_read_version on argument 1 (argument
- * 2: the log context; 3: a version) and pushes the files table; returns
+ * 2: the log context; 3: a version, or for a tree whether to give the
+ * owners: a version's files always have them) and pushes the files table; returns
  * the snapshot for the caller's second value, or NULL after pushing nil,
  * message, code. A flag, not a function pointer: make stack-usage bounds
  * direct calls only. */
@@ -343,7 +347,7 @@ static aw_snapshot *push_snapshot(lua_State *L, int tree)
 {
   const char *path = luaL_checkstring(L, 1);
   const char *prefix = luaL_optstring(L, 2, NULL);
-  const char *version = luaL_optstring(L, 3, NULL);
+  const char *version = tree ? NULL : luaL_optstring(L, 3, NULL);
   aw_snapshot *snap = new_snapshot(L);
   aw_error err;
   if ((tree ? aw_read_tree(path, snap, &err)
@@ -351,7 +355,7 @@ static aw_snapshot *push_snapshot(lua_State *L, int tree)
     push_error(L, &err, prefix, path);
     return NULL;
   }
-  push_files(L, snap);
+  push_files(L, snap, !tree || lua_toboolean(L, 3));
   return snap;
 }
 
@@ -367,7 +371,8 @@ static int core_lua_read(lua_State *L)
   return 2;
 }
 
-/* core.read_tree(dir [, log_context]) -> files, skipped | nil, message, code */
+/* core.read_tree(dir [, log_context, owners]) -> files, skipped | nil,
+ * message, code */
 static int core_lua_read_tree(lua_State *L)
 {
   aw_snapshot *snap = push_snapshot(L, 1);

@@ -92,6 +92,7 @@ typedef struct writer {
   int link_only;             /* a rollback: never write a file's bytes */
   aw_result *res;            /* what the caller is told */
   size_t changes_cap;
+  char rolled_to[AW_NAME_SIZE];  /* a rollback's kept version: it stays kept */
   /* Scratch last: writer_init zeroes only the fields above (8.5 KiB of
    * zeroes per call was a fifth of a one-file write's instructions). */
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
@@ -671,7 +672,8 @@ static size_t versions_to_keep(const writer *w)
 }
 
 /* After the swap: the history keeps the newest `keep` superseded versions
- * (and those within the reader grace). The record changes first, then the
+ * (and those within the reader grace); with keep > 0 a rollback also keeps
+ * the version it rolled back to. The record changes first, then the
  * versions it no longer lists are removed: a crash between leaves
  * orphans, which recovery removes. */
 static void retire_versions(writer *w, int *rc, aw_error *first)
@@ -679,6 +681,8 @@ static void retire_versions(writer *w, int *rc, aw_error *first)
   size_t old_n = w->hist.n, n = versions_to_keep(w), i;
   int saved = 0;
 
+  if (w->keep > 0 && w->rolled_to[0])
+    n = aw_history_keep_also(&w->hist, n, w->rolled_to);
   if (n < old_n || w->hist.damaged) {
     w->hist.n = n;
     saved = aw_history_save(&w->hist, w->tfd, w->sync != AW_SYNC_OFF, w->err);
@@ -984,7 +988,8 @@ int aw_rollback(const char *target, const char *version, const aw_options *opts,
       (chosen = choose_version(w, version)) != NULL) {
     if (strcmp(chosen, w->cur) == 0)
       rc = 0;   /* already the current version */
-    else if (plan_kept_version(w, chosen, &list, &files) == 0 &&
+    else if (snprintf(w->rolled_to, sizeof w->rolled_to, "%s", chosen) > 0 &&
+             plan_kept_version(w, chosen, &list, &files) == 0 &&
              check_visible_names(w) == 0)
       rc = build_and_publish(w);
   }

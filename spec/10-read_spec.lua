@@ -50,19 +50,43 @@ describe("aw.read and aw.version", function()
     assert(H.sh(("cd %s && mkdir -p d/e && printf 1 > a && printf 2 > d/e/f && chmod 600 d/e/f && " ..
       "ln -s /etc/passwd link && mkfifo fifo"):format(H.quote(src))))
     local files, skipped = assert(aw.read_tree(src, { log_context = "ctx" }))
+    assert.are.same({   -- no owners unless asked
+      a = { data = "1", mode = 420 },
+      ["d/e/f"] = { data = "2", mode = 384 },
+    }, files)
+    assert.are.equal(2, skipped, "the link and the FIFO, one count")
     local uid, gid = H.lstat(src .. "/a").uid, H.lstat(src .. "/a").gid
+    local owned = assert(aw.read_tree(src, { owners = true }))
     assert.are.same({
       a = { data = "1", mode = 420, uid = uid, gid = gid },
       ["d/e/f"] = { data = "2", mode = 384, uid = uid, gid = gid },
-    }, files)
-    assert.are.equal(2, skipped)
-    assert.is_true(aw.write(target, files))
-    assert.are.same(files, (aw.read(target)))
+    }, owned)
+    assert.are.same(files, assert(aw.read_tree(src, { owners = false })))
+    assert.is_true(aw.write(target, owned))
+    assert.are.same(owned, (aw.read(target)))
+    assert.has_error(function() aw.read_tree(src, { owners = 1 }) end)
     local ok, msg, code = aw.read_tree(src .. "/missing", { log_context = "ctx" })
     assert.is_nil(ok)
     assert.are.equal("ENOENT", code)
     assert.are.equal("ctx: " .. src .. "/missing", msg:sub(1, #src + 13))
     assert.has_error(function() aw.read_tree(src, { poll = true }) end)
+  end)
+
+  H.root_it("read_tree's payload, without owners, is written by a user who does not own the files", function()
+    local src = H.tmpdir("tree")
+    H.write_file(src .. "/a", "root's")
+    assert(H.sh("chown 0:0 " .. H.quote(src .. "/a") .. " && chmod 644 " .. H.quote(src .. "/a") ..
+      " && chmod 755 " .. H.quote(src) .. " && chown 65534:65534 " .. H.quote(target)))
+    local ok, out = H.lua_as_nobody(([[
+      local aw = require("atomicwriter")
+      print(aw.write(%q, (assert(aw.read_tree(%q, { owners = true })))))
+      print(aw.write(%q, (assert(aw.read_tree(%q)))))
+    ]]):format(target, src, target, src))
+    assert(ok, out)
+    assert.truthy(out:find("^nil\t[^\n]*\tEPERM\n"), out)   -- giving a file to root
+    assert.truthy(out:find("\ntrue\t%.%.[%w_.]+\n$"), out)
+    assert.are.equal("root's", H.read(target .. "/a"))
+    assert.are.equal(65534, H.lstat(target .. "/..data/a").uid)
   end)
 
   it("fail with nil, message, code naming the target", function()

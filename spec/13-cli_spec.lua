@@ -99,17 +99,17 @@ describe("the atomicwriter command", function()
     assert.truthy(err:find(target .. ': invalid payload path "d/../a": the path contains a \'..\' element', 1, true), err)
   end)
 
-  it("watch --once runs the command after the next version, with its name", function()
+  it("watch --once runs the command after the next version, with its name and its words unchanged", function()
     local log = target .. ".log"
     local p = io.popen(H.ENV .. CLI .. " watch --once --timeout 10 " ..
-      H.quote(target) .. " -- sh -c 'echo \"$ATOMICWRITER_VERSION $1\" > " .. log .. "; exit 7' sh arg-with-\\'quote" ..
-      " ; echo \"exit=$?\"")
+      H.quote(target) .. " -- sh -c 'echo \"$ATOMICWRITER_VERSION $1 $2\" > " .. log .. "; exit 7' sh arg-with-\\'quote" ..
+      " '$HOME;*|`x`'  ; echo \"exit=$?\"")
     H.sh("sleep 0.5")
     assert.is_true(aw.write(target, { a = "1" }))
     local out = p:read("*a")
     p:close()
     assert.are.equal("exit=7\n", out:match("exit=%d+\n$"))
-    assert.are.equal(aw.version(target) .. " arg-with-'quote\n", H.read(log))
+    assert.are.equal(aw.version(target) .. " arg-with-'quote $HOME;*|`x`\n", H.read(log))
   end)
 
   it("watch runs the hook once per version and exits 3 when --timeout passes", function()

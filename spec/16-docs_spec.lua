@@ -1,5 +1,5 @@
--- The documentation a newcomer reads first: short, and every link leads
--- somewhere that exists.
+-- The documentation a newcomer reads first: every link leads somewhere
+-- that exists.
 local H = require("helpers")
 
 local DOCS = { "README.md", "CHANGELOG.md", "docs/design.md", "docs/history.md", "docs/performance.md", "docs/platforms.md",
@@ -18,13 +18,12 @@ local function anchors(text)
   return set
 end
 
+-- README.md stays short by judgment, not by a byte cap (one caused
+-- commits that shaved lines to fit): details go to docs/. Its size is
+-- printed for the reader of the run.
 describe("the documentation", function()
-  it("keeps README.md under 13 kB, 13,000 bytes (the details live in docs/)", function()
-    local size = #assert(H.read("README.md"))
-    assert.is_true(size < 13000, ("README.md is %d bytes"):format(size))
-  end)
-
   it("links only to files and headings that exist", function()
+    print(("# README.md: %d bytes"):format(#assert(H.read("README.md"))))
     for _, doc in ipairs(DOCS) do
       local text = assert(H.read(doc), doc)
       local dir = doc:match("^(.*)/") or "."

@@ -314,6 +314,58 @@ describe("rollback", function()
     assert.are.same({ a = "2" }, H.files(target .. "/" .. v4))
   end)
 
+  -- As if every version were published long ago: the record's times and
+  -- ..data's own (the current version's), past the reader grace.
+  local function age_all(t)
+    age(t)
+    assert(H.sh("touch -h -d @1700000000 " .. H.quote(t .. "/..data")))
+  end
+
+  it("keeps the version rolled back from and the one rolled back to, past the grace", function()
+    -- keep = 1: A, B, then a rollback to A
+    local _, a = aw.write(target, { x = "A" }, { keep = 1 })
+    local _, b = aw.write(target, { x = "B" }, { keep = 1 })
+    age_all(target)
+    local ok, r = aw.rollback(target)
+    assert.is_true(ok, r)
+    assert.are.equal("A", H.read(target .. "/x"))
+    assert.are.same({ r, b, a }, names_of(assert(aw.versions(target))))
+    assert.are.equal("A", assert(aw.read(target, a)).x.data)
+    age_all(target)
+    local ok2, r2 = aw.rollback(target, a)
+    assert.is_true(ok2, r2)
+    assert.are.same({ r2, r, b, a }, names_of(assert(aw.versions(target))))
+    -- the next write trims the history to its keep as usual
+    age_all(target)
+    assert.is_true(aw.write(target, { x = "C" }, { keep = 1 }))
+    assert.are.same({ r2 }, { names_of(assert(aw.versions(target)))[2] })
+    assert.are.equal(2, #H.versions(target))
+    -- keep = 2, rolling back to the oldest kept version
+    local t = H.tmpdir("rollback-oldest")
+    local v = {}
+    for i, data in ipairs({ "W", "X", "A" }) do v[i] = select(2, aw.write(t, { x = data }, { keep = 2 })) end
+    age_all(t)
+    local ok3, r3 = aw.rollback(t, v[1])
+    assert.is_true(ok3, r3)
+    assert.are.equal("W", H.read(t .. "/x"))
+    assert.are.same({ r3, v[3], v[2], v[1] }, names_of(assert(aw.versions(t))))
+    -- keep = 0 keeps neither
+    age_all(t)
+    local ok4, r4 = aw.rollback(t, v[2], { keep = 0 })
+    assert.is_true(ok4, r4)
+    assert.are.same({ r4 }, names_of(assert(aw.versions(t))))
+    assert.are.same({ r4 }, H.versions(t))
+  end)
+
+  it("takes options without a version: aw.rollback(target, opts)", function()
+    aw.write(target, { x = "A" }, { keep = 1 })
+    aw.write(target, { x = "B" }, { keep = 1 })
+    local ok, r, changes = aw.rollback(target, { changes = true, sync = false })
+    assert.is_true(ok, r)
+    assert.are.same({ added = {}, changed = { "x" }, removed = {} }, changes)
+    assert.are.equal("A", H.read(target .. "/x"))
+  end)
+
   it("is a no-op for the current version, and fails with noversion when nothing is kept", function()
     local _, v1 = aw.write(target, { a = "1" })
     local same, cur = aw.rollback(target, v1)

@@ -133,7 +133,7 @@ local OPTIONS = {
     changes = "boolean" },
   versions = { log_context = "string" },
   read = { log_context = "string" },
-  read_tree = { log_context = "string" },
+  read_tree = { log_context = "string", owners = "boolean" },
   version = { log_context = "string" },
   watch = { poll = "boolean", log_context = "string" },
 }
@@ -360,16 +360,21 @@ M.version = with_target("version", function(target, checked)
 end)
 
 --- Reads every regular file below the directory `dir` (any directory, not
--- a target), with its mode and owner: a payload for `write` (mirroring a
--- tree, as the command-line tool's `project` does). Symlinks and special
--- files are not followed: they are skipped and counted.
--- @tparam[opt] table opts `log_context`
--- @treturn table path -> `{ data = string, mode = integer, uid = integer, gid = integer }`
--- @treturn integer the number of entries skipped
+-- a target), with its mode: a payload for `write` (mirroring a tree, as
+-- the command-line tool's `project` does). Without `owners`, the files
+-- carry no uid and gid, so that writing them needs no right to give files
+-- away. Symlinks and special files are not followed: they are skipped and
+-- counted together.
+-- @tparam[opt] table opts `log_context`; `owners = true` adds each file's
+--   uid and gid
+-- @treturn table path -> `{ data = string, mode = integer }` (and `uid`,
+--   `gid` with `owners`)
+-- @treturn integer the number of entries skipped: symlinks and special
+--   files (devices, FIFOs, sockets), one count
 -- @return or nil, message, code
 -- @function read_tree
 M.read_tree = with_target("read_tree", function(dir, checked)
-  return core.read_tree(dir, checked.log_context)
+  return core.read_tree(dir, checked.log_context, checked.owners)
 end)
 
 --- Cleans a payload path as `write` does ("a//b/" -> "a/b", "./a" -> "a"),
