@@ -50,12 +50,15 @@ installed = $(shell dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'ok
 LUAJIT_PKGS ?= $(if $(call installed,libluajit2-5.1-2),luajit2 libluajit2-5.1-dev,luajit libluajit-5.1-dev)
 LUA_DEB_PKGS = $(if $(filter luajit,$(LUA_NAME)),$(LUAJIT_PKGS),$(LUA_NAME) \
   lib$(LUA_NAME)$(if $(filter lua5.1,$(LUA_NAME)),-0)-dev)
-DEB_PKGS   ?= $(LUA_DEB_PKGS) lua-busted luarocks pkg-config valgrind strace procps
+DEB_PKGS   ?= $(LUA_DEB_PKGS) lua-busted luarocks pkg-config valgrind strace procps \
+  lua-check cppcheck clang man-db
 
 # The interpreters check-matrix runs the suite under.
 LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 # `make check` ends with memcheck; MEMCHECK=no leaves it out.
 MEMCHECK   ?= yes
+# `make check` runs the static analysis (mk/lint.mk); LINT=no leaves it out.
+LINT       ?= yes
 
 .PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install clean clean-module print
 all: $(MODULE) $(STATICLIB) examples build/hash-vectors build/error-format build/watch-fd \
@@ -75,6 +78,8 @@ $(STATICLIB): $(CORE_PIC)
 # The embedding examples: a C host with the module linked in, and a
 # C-only user of the core library (examples/README.md).
 include examples/examples.mk
+# Static analysis: make lint (cppcheck, luacheck, clang --analyze).
+include mk/lint.mk
 # The libFuzzer harnesses: make fuzz, make fuzz-ci (fuzz/README.md).
 include fuzz/fuzz.mk
 
@@ -124,19 +129,21 @@ check: deps
 	$(MAKE) clean-module
 	$(MAKE) all
 	$(MAKE) --no-print-directory stack-usage
+	$(if $(filter yes,$(LINT)),$(MAKE) --no-print-directory lint)
 	$(SPEC_ENV) sh spec/run.sh
 	$(if $(filter yes,$(MEMCHECK)),$(MAKE) --no-print-directory memcheck)
 
 # The suite under every Lua in $(LUAS), one "N passed, M failed" line each
-# (.ci/run sums them). memcheck runs under $(DEFAULT_LUA) only: the C core
+# (.ci/run sums them). memcheck and lint run under $(DEFAULT_LUA) only: the C core
 # is the same code under every version, the binding differs only in
 # compat.h, and valgrind would add ~25 s per version. `make check LUA=...`
 # alone runs it under any version.
 check-matrix:
 	@rc=0; for l in $(LUAS); do \
 	  m=no; [ "$$l" = $(DEFAULT_LUA) ] && m=$(MEMCHECK); \
-	  echo "=== make check LUA=$$l MEMCHECK=$$m"; \
-	  $(MAKE) --no-print-directory check LUA=$$l MEMCHECK=$$m || rc=1; \
+	  n=no; [ "$$l" = $(DEFAULT_LUA) ] && n=$(LINT); \
+	  echo "=== make check LUA=$$l MEMCHECK=$$m LINT=$$n"; \
+	  $(MAKE) --no-print-directory check LUA=$$l MEMCHECK=$$m LINT=$$n || rc=1; \
 	done; exit $$rc
 
 spec: all

@@ -144,8 +144,11 @@ static int finish_write(lua_State *L, const char *target, const aw_file *files,
   aw_options opts;
   aw_error err;
   aw_result plain;   /* holds no memory without changes: nothing to own */
+  aw_result *res = &plain;   /* aw_publish fills it */
   const char *prefix = check_options(L, at, &opts);
-  aw_result *res = opts.changes ? (aw_result *)new_owned(L, sizeof *res, RESULT) : &plain;
+
+  if (opts.changes)
+    res = (aw_result *)new_owned(L, sizeof *res, RESULT);
   int rc = aw_publish(target, files, n, &opts, res, &err);
   return push_result(L, rc, res, &opts, &err, prefix, target);
 }
