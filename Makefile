@@ -18,6 +18,9 @@ LUADIR     ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR     ?= $(PREFIX)/bin
 INCDIR     ?= $(PREFIX)/include
 ARDIR      ?= $(PREFIX)/lib
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+DOCDIR     ?= $(DATADIR)/doc/atomicwriter
 DESTDIR    ?=
 
 CORE_SRC   = csrc/aw_error.c csrc/aw_path.c csrc/aw_fs.c csrc/aw_write.c \
@@ -60,7 +63,8 @@ MEMCHECK   ?= yes
 # `make check` runs the static analysis (mk/lint.mk); LINT=no leaves it out.
 LINT       ?= yes
 
-.PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install clean clean-module print
+.PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install \
+  install-data clean clean-module print
 all: $(MODULE) $(STATICLIB) examples build/hash-vectors build/error-format build/watch-fd \
   $(STACK_HOST)
 
@@ -204,7 +208,15 @@ demo: deps-lua
 bench: all
 	$(MAKE) -f bench/bench.mk LUA=$(LUA) LUA_INCDIR=$(LUA_INCDIR)
 
-install: all
+# What is not built: the manual page, the license and changelog, and the
+# definitions for lua-language-server (docs/editors.md).
+install-data:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)/atomicwriter/types
+	install -m 0644 man/atomicwriter.1 $(DESTDIR)$(MANDIR)/man1/atomicwriter.1
+	install -m 0644 LICENSE CHANGELOG.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 types/atomicwriter.lua $(DESTDIR)$(DATADIR)/atomicwriter/types/atomicwriter.lua
+
+install: all install-data
 	install -d $(DESTDIR)$(LIBDIR)/atomicwriter $(DESTDIR)$(LUADIR)/atomicwriter \
 	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(ARDIR)
 	install -m 0755 $(MODULE) $(DESTDIR)$(LIBDIR)/atomicwriter/core.so
@@ -228,6 +240,7 @@ print:
 	@echo "LUA=$(LUA) LUA_VERSION=$(LUA_VERSION) LUA_INCDIR=$(LUA_INCDIR)"
 	@echo "CC=$(CC) CFLAGS=$(CFLAGS) WARN=$(WARN) LIBFLAG=$(LIBFLAG) STACK_CLASH=$(STACK_CLASH)"
 	@echo "PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) LUADIR=$(LUADIR) BINDIR=$(BINDIR)"
+	@echo "DATADIR=$(DATADIR) MANDIR=$(MANDIR) DOCDIR=$(DOCDIR)"
 	@echo "MODULE=$(MODULE) STATICLIB=$(STATICLIB) STACK_HOST=$(STACK_HOST)"
 	@echo "LUA_BUILD=$(LUA_BUILD) EX_DIR=$(EX_DIR) AW_CPATH=$(AW_CPATH)"
 	@echo "DEB_PKGS=$(DEB_PKGS)"

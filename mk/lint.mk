@@ -3,7 +3,7 @@
 #   lint-cppcheck  Debian's cppcheck over csrc/ (warning, performance and
 #                  portability checks, every #if configuration: --force);
 #                  suppressions in mk/cppcheck.supp, each with its reason
-#   lint-luacheck  luacheck over lua/, bin/, spec/, bench/, examples/,
+#   lint-luacheck  luacheck over lua/, bin/, spec/, bench/, examples/, types/,
 #                  configured (with a reason for every ignore) in .luacheckrc
 #   lint-analyze   clang's static analyzer over csrc/, every finding an error
 # cppcheck's "style" checks are not a gate: under the #if configurations
@@ -17,7 +17,7 @@ LUACHECK ?= luacheck
 CLANG    ?= clang
 LINT_DIR  = build/lint
 LINT_C    = $(CORE_SRC) csrc/aw_lua.c
-LINT_LUA  = lua bin/atomicwriter spec bench examples
+LINT_LUA  = lua bin/atomicwriter spec bench examples types
 
 .PHONY: lint lint-cppcheck lint-luacheck lint-analyze
 lint: lint-cppcheck lint-luacheck lint-analyze

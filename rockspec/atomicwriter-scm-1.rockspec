@@ -39,6 +39,14 @@ build = {
   },
   install = {
     bin = { atomicwriter = "bin/atomicwriter" },
+    -- Into the rock's directory (`luarocks show --rock-dir atomicwriter`),
+    -- conf/: the manual page (man -M <dir>/conf/man atomicwriter) and the
+    -- lua-language-server definitions (docs/editors.md). README.md,
+    -- CHANGELOG.md and LICENSE go to its doc/ (LuaRocks' default docs).
+    conf = {
+      ["man/man1/atomicwriter.1"] = "man/atomicwriter.1",
+      ["types/atomicwriter.lua"] = "types/atomicwriter.lua",
+    },
   },
 }
 -- Not type "busted": it wants busted as a rock, from a rocks server when

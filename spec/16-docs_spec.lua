@@ -2,8 +2,8 @@
 -- that exists.
 local H = require("helpers")
 
-local DOCS = { "README.md", "CHANGELOG.md", "docs/design.md", "docs/history.md", "docs/performance.md", "docs/platforms.md",
-  "docs/stack.md",
+local DOCS = { "README.md", "CHANGELOG.md", "docs/design.md", "docs/history.md",
+  "docs/performance.md", "docs/platforms.md", "docs/stack.md", "docs/editors.md",
   "bench/README.md", "fuzz/README.md", "examples/README.md" }
 
 -- The anchor GitHub makes of a heading: lower case, punctuation dropped,
