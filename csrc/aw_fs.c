@@ -274,26 +274,14 @@ static int go_up(removal *r, aw_error *err)
   return 0;
 }
 
-int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *err)
+/* Empties directory `fd` (name in dirfd, opened and never listed: its
+ * offset is the start) and removes it; closes fd. */
+static int remove_dir(int dirfd, const char *name, int fd, aw_error *err)
 {
   removal r = { NULL, 0, 0, -1 };
-  int rc = -1, first_errno = 0;
+  int rc = -1;
 
-  if (type != DT_DIR) {
-    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
-      return 0;
-    if (errno != EISDIR && errno != EPERM)   /* Linux says EISDIR, POSIX EPERM */
-      return aw_fail_sys(err, "remove", name, errno);
-    first_errno = errno;
-  }
-  r.fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (r.fd < 0) {
-    if (errno == ENOENT)
-      return 0;
-    /* Not a directory after all: the unlink's own failure is the reason. */
-    return aw_fail_sys(err, "remove", name,
-                       errno == ENOTDIR && first_errno ? first_errno : errno);
-  }
+  r.fd = fd;
   for (;;) {
     char *sub;
     if (clear_files(r.fd, &sub, err) < 0)
@@ -320,6 +308,33 @@ int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *er
     free(r.stack[--r.depth].name);
   free(r.stack);
   return rc;
+}
+
+int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *err)
+{
+  int fd, first_errno = 0;
+
+  if (type != DT_DIR) {
+    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+      return 0;
+    if (errno != EISDIR && errno != EPERM)   /* Linux says EISDIR, POSIX EPERM */
+      return aw_fail_sys(err, "remove", name, errno);
+    first_errno = errno;
+  }
+  fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    /* Not a directory after all: the unlink's own failure is the reason. */
+    return aw_fail_sys(err, "remove", name,
+                       errno == ENOTDIR && first_errno ? first_errno : errno);
+  }
+  return remove_dir(dirfd, name, fd, err);
+}
+
+int aw_remove_open_dir(int dirfd, const char *name, int fd, aw_error *err)
+{
+  return remove_dir(dirfd, name, fd, err);
 }
 
 /* ------------------------------------------------------------------ */

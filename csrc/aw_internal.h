@@ -123,6 +123,10 @@ int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_erro
 /* Removes `name` in dirfd, a whole tree if a directory; `type` is its DT_*
  * value when known (DT_UNKNOWN otherwise). Never follows a symlink. */
 int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *err);
+/* aw_remove_tree of directory `name` already open as `fd` (opened with
+ * O_DIRECTORY | O_NOFOLLOW and never listed): saves opening it again.
+ * Closes fd. */
+int aw_remove_open_dir(int dirfd, const char *name, int fd, aw_error *err);
 int aw_lock(int fd, long timeout_ms, aw_error *err);
 int aw_write_all(int fd, const char *data, size_t size);
 /* Compares the first `size` bytes of the open file `fd` (whose size is

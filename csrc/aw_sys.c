@@ -240,6 +240,51 @@ int aw_sync_barrier(int fd)
 }
 
 /* ------------------------------------------------------------------ */
+/* The umask                                                           */
+/* ------------------------------------------------------------------ */
+
+#if AW_USE_PROC_UMASK && defined(__GNUC__)
+/* The umask from "Umask:\t0022" in /proc/self/status, or -1. */
+static int read_umask(void)
+{
+  char buf[1024], *p;
+  ssize_t n;
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC), mask = 0;
+
+  if (fd < 0)
+    return -1;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  if (!(p = strstr(buf, "\nUmask:\t")))
+    return -1;
+  for (p += 8; *p >= '0' && *p <= '7'; p++)
+    mask = mask * 8 + (*p - '0');
+  return *p == '\n' && mask <= 0777 ? mask : -1;
+}
+
+int aw_umask_clears(unsigned mode)
+{
+  static int cached = -2;   /* -2 not read yet, -1 unknown */
+  int mask = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+
+  if (mask == -2) {   /* threads racing here all read the same value */
+    mask = read_umask();
+    __atomic_store_n(&cached, mask, __ATOMIC_RELAXED);
+  }
+  return mask < 0 || (mode & (unsigned)mask) != 0;
+}
+#else
+int aw_umask_clears(unsigned mode)
+{
+  (void)mode;
+  return 1;
+}
+#endif
+
+/* ------------------------------------------------------------------ */
 /* What this build uses                                                */
 /* ------------------------------------------------------------------ */
 

@@ -12,6 +12,8 @@
  *                                    fsync each file and directory written;
  *                                    F_FULLFSYNC at the barriers on macOS
  *   watching       inotify           kqueue EVFILT_VNODE  polling
+ *   umask          /proc/self/status, once per process; unknown elsewhere
+ *                  (every mode then set by fchmod)
  *
  * Defining AW_PORTABLE (make check-portable) turns every Linux-only path
  * off on Linux, so that the paths macOS and the BSDs take run under the
@@ -43,6 +45,9 @@
 #endif
 #ifndef AW_USE_MEMRCHR
 #define AW_USE_MEMRCHR 1
+#endif
+#ifndef AW_USE_PROC_UMASK
+#define AW_USE_PROC_UMASK 1
 #endif
 #endif
 
@@ -132,5 +137,15 @@ int aw_random(void *buf, size_t n);
 int aw_sync_fs(int fd);
 int aw_sync_file(int fd);
 int aw_sync_barrier(int fd);
+
+/* Nonzero when the process's umask may clear bits of `mode` (a mkdir or
+ * open with O_CREAT then needs an fchmod for the exact mode): always where
+ * the umask cannot be read without changing it. The umask is read once
+ * per process, at the first call (umask(2) cannot read it without setting
+ * it, which would race with other threads; Linux's /proc/self/status has
+ * it since 4.7). A process that makes its umask stricter after its first
+ * write gets modes with those bits cleared, never more than asked
+ * (docs/performance.md). */
+int aw_umask_clears(unsigned mode);
 
 #endif /* AW_SYS_H */

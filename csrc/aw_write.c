@@ -211,27 +211,21 @@ static int open_target(writer *w)
   return aw_lock(w->tfd, w->opts->timeout_ms, w->err);
 }
 
-/* Opens the version ..data names (w->cfd), when there is one. */
+/* Opens the version ..data names (w->cfd), when there is one: open
+ * tells what it is (ENOENT: dangling, as if there were no version;
+ * ENOTDIR or ELOOP: not a directory), no fstatat first. */
 static int open_current(writer *w)
 {
-  struct stat st;
-
   if (aw_read_data_link(w->tfd, w->cur, sizeof w->cur, "refusing to replace", w->err) < 0)
     return -1;
   if (!w->cur[0])
     return 0;
-  if (fstatat(w->tfd, w->cur, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-    if (errno != ENOENT)
-      return fail_errno(w, "inspect", w->cur);
-    w->cfd = -1;   /* dangling: as if there were no version */
-    return 0;
-  }
-  if (!S_ISDIR(st.st_mode))
-    return conflict(w, AW_DATA_NAME, AW_DATA_NAME_LEN, "it points at an entry that is not a directory");
   w->cfd = openat(w->tfd, w->cur, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (w->cfd < 0)
-    return fail_errno(w, "open current version", w->cur);
-  return 0;
+  if (w->cfd >= 0 || errno == ENOENT)
+    return 0;
+  if (errno == ENOTDIR || errno == ELOOP)
+    return conflict(w, AW_DATA_NAME, AW_DATA_NAME_LEN, "it points at an entry that is not a directory");
+  return fail_errno(w, "open current version", w->cur);
 }
 
 /* ------------------------------------------------------------------ */
@@ -378,6 +372,46 @@ static int open_new_dir(int parent, const char *name)
   return fd;
 }
 
+/* `n` decimal digits of v at p. */
+static char *put_digits(char *p, long v, int n)
+{
+  int i;
+  for (i = n - 1; i >= 0; i--, v /= 10)
+    p[i] = (char)('0' + v % 10);
+  return p + n;
+}
+
+/* "..YYYY_MM_DD_HH_MM_SS.nnnnnnnnn": by hand, as snprintf's formatting
+ * was a sixth of a one-file write's instructions; snprintf for a year
+ * beyond four digits. */
+static void version_name(char *buf, size_t size, const struct tm *tm, long nsec)
+{
+  char *p = buf;
+  int year = tm->tm_year + 1900;
+
+  if (year < 0 || year > 9999 || size < 32) {
+    snprintf(buf, size, "..%04d_%02d_%02d_%02d_%02d_%02d.%09ld", year, tm->tm_mon + 1,
+             tm->tm_mday, tm->tm_hour, tm->tm_min, tm->tm_sec, nsec);
+    return;
+  }
+  *p++ = '.';
+  *p++ = '.';
+  p = put_digits(p, year, 4);
+  *p++ = '_';
+  p = put_digits(p, tm->tm_mon + 1, 2);
+  *p++ = '_';
+  p = put_digits(p, tm->tm_mday, 2);
+  *p++ = '_';
+  p = put_digits(p, tm->tm_hour, 2);
+  *p++ = '_';
+  p = put_digits(p, tm->tm_min, 2);
+  *p++ = '_';
+  p = put_digits(p, tm->tm_sec, 2);
+  *p++ = '.';
+  p = put_digits(p, nsec, 9);
+  *p = '\0';
+}
+
 static int make_version_dir(writer *w)
 {
   struct timespec ts;
@@ -389,9 +423,7 @@ static int make_version_dir(writer *w)
   clock_gettime(CLOCK_REALTIME, &ts);
   for (attempt = 0;; attempt++) {
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(w->next, sizeof w->next, "..%04d_%02d_%02d_%02d_%02d_%02d.%09ld",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (long)ts.tv_nsec);
+    version_name(w->next, sizeof w->next, &tm, (long)ts.tv_nsec);
     errno = EEXIST;
     if (strcmp(w->next, w->cur) != 0 && mkdirat(w->tfd, w->next, 0755) == 0)
       break;
@@ -407,7 +439,7 @@ static int make_version_dir(writer *w)
   w->vfd = open_new_dir(w->tfd, w->next);
   if (w->vfd < 0)
     return fail_errno(w, "open version directory", w->next);
-  if (fchmod(w->vfd, 0755) < 0)   /* exact, whatever the umask */
+  if (aw_umask_clears(0755) && fchmod(w->vfd, 0755) < 0)   /* exact, whatever the umask */
     return fail_errno(w, "set mode of", w->next);
   return 0;
 }
@@ -429,7 +461,7 @@ static long enter_parent(writer *w, const aw_entry *e)
       close(fd);
       return -1;
     }
-    if (fchmod(fd, 0755) < 0)
+    if (aw_umask_clears(0755) && fchmod(fd, 0755) < 0)
       return aw_fail_sys_len(w->err, "set mode of directory", e->path, end, errno);
   }
   return dlen ? (long)dlen + 1 : 0;
@@ -439,7 +471,15 @@ static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
 {
   const aw_file *f = e->file;
   const char *step;
-  int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  /* Created with its mode when nothing changes it afterwards (no owner
+   * to set, no bit the umask clears) and the owner may write it (a file
+   * system that reopens a new file to write it, as some FUSE ones do,
+   * would refuse 0444); else created 0600 and its mode set after the
+   * owner. Saves an fchmod per file (docs/performance.md). */
+  int direct = f->uid < 0 && f->gid < 0 && (f->mode & ~0777u) == 0 && (f->mode & 0200) &&
+               !aw_umask_clears(f->mode);
+  int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  direct ? (mode_t)f->mode : 0600);
 
   if (fd < 0)
     return fail_errno(w, "create file", e->path);
@@ -452,7 +492,7 @@ static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
              f->gid >= 0 ? (gid_t)f->gid : (gid_t)-1) < 0)
     goto fail;
   step = "set mode of";
-  if (fchmod(fd, f->mode) < 0)   /* after chown, which may clear bits */
+  if (!direct && fchmod(fd, f->mode) < 0)   /* after chown, which may clear bits */
     goto fail;
   step = "sync file";
   if (w->sync == AW_SYNC_FILES && aw_sync_file(fd) < 0)
@@ -676,7 +716,7 @@ static size_t versions_to_keep(const writer *w)
  * the version it rolled back to. The record changes first, then the
  * versions it no longer lists are removed: a crash between leaves
  * orphans, which recovery removes. */
-static void retire_versions(writer *w, int *rc, aw_error *first)
+static void retire_versions(writer *w, int cfd, int *rc, aw_error *first)
 {
   size_t old_n = w->hist.n, n = versions_to_keep(w), i;
   int saved = 0;
@@ -690,8 +730,11 @@ static void retire_versions(writer *w, int *rc, aw_error *first)
   }
   for (i = w->hist.n; saved == 0 && i < old_n; i++)
     keep_first_error(w, aw_remove_tree(w->tfd, w->hist.v[i].name, DT_DIR, w->err), rc, first);
-  if (w->cur[0] && aw_history_find(&w->hist, w->cur) < 0)
-    keep_first_error(w, aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err), rc, first);
+  if (w->cur[0] && aw_history_find(&w->hist, w->cur) < 0)   /* removed through cfd */
+    keep_first_error(w, cfd >= 0 ? aw_remove_open_dir(w->tfd, w->cur, cfd, w->err)
+                                 : aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err), rc, first);
+  else if (cfd >= 0)
+    close(cfd);
 }
 
 /* Swaps ..data to the built version, then makes the rest agree with it:
@@ -701,7 +744,7 @@ static void retire_versions(writer *w, int *rc, aw_error *first)
 static int publish(writer *w)
 {
   aw_error *first = w->err;
-  int rc = 0;
+  int rc = 0, cfd;
 
   memset(&w->later, 0, sizeof w->later);   /* filled by the first failing step */
   if (swap_data(w) < 0)
@@ -709,13 +752,11 @@ static int publish(writer *w)
   w->err = &w->later;
   keep_first_error(w, sync_target(w), &rc, first);
   keep_first_error(w, update_links(w), &rc, first);
-  if (w->cfd >= 0) {
-    if (w->lfd == w->cfd)
-      w->lfd = -1;
-    close(w->cfd);
-    w->cfd = -1;
-  }
-  retire_versions(w, &rc, first);
+  if (w->lfd == w->cfd)
+    w->lfd = -1;
+  cfd = w->cfd;   /* retire_versions closes it */
+  w->cfd = -1;
+  retire_versions(w, cfd, &rc, first);
   if (w->cmp.use_manifest)
     aw_compare_save_manifest(&w->cmp, w->next, 0);
   else if (w->cmp.manifest_type == S_IFREG)
@@ -800,8 +841,14 @@ static int writer_finish(writer *w, int rc)
   if (rc < 0)
     abandon(w);
   w->res->changed = w->published;   /* also after a failure past the swap */
-  if (w->published || rc == 0)
-    snprintf(w->res->version, sizeof w->res->version, "%s", w->published ? w->next : w->cur);
+  if (w->published || rc == 0) {   /* both fit: NAME_MAX + 1 */
+    const char *v = w->published ? w->next : w->cur;
+    size_t len = strlen(v);
+    if (len >= sizeof w->res->version)
+      len = sizeof w->res->version - 1;
+    memcpy(w->res->version, v, len);
+    w->res->version[len] = '\0';
+  }
   if (w->vfd >= 0)
     close(w->vfd);
   if (w->cfd >= 0)
