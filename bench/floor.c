@@ -324,9 +324,9 @@ int main(int argc, char **argv)
       return opt == 'h' ? 0 : 2;
     }
   }
-  if (!base || nfiles < 1 || nfiles > 9999 || size < 0 || nsub > 99 ||
+  if (!base || nfiles < 1 || nfiles > 999999 || size < 0 || nsub > 9999 ||
       (nsub && nfiles % nsub) || iters < 1) {
-    fprintf(stderr, "floor: need -d BASE, 1 <= -n <= 9999, -b >= 0, -D <= 99 "
+    fprintf(stderr, "floor: need -d BASE, 1 <= -n <= 999999, -b >= 0, -D <= 9999 "
                     "dividing -n, -i >= 1\n");
     return 2;
   }

@@ -20,6 +20,9 @@
 --   BENCH_BUSY=1        also W6b, W6fb: W6, W6f while another process dirties the file system
 --   BENCH_DISK_DIR=dir  where to make the on-disk temp dir (default /var/tmp)
 --   BENCH_FLOOR=path    the floor program (default bench/build/floor)
+--   BENCH_FILES="1000 10000 100000"  the scaling rows' sizes (W1, W2L, W3 with
+--                       100 files per directory, tmpfs only); "" for none
+--   BENCH_SCALING_FS=tmpfs,disk  where the scaling rows run (default tmpfs)
 
 if not math.type then
   error("bench/run.lua needs Lua 5.3 or later (integer division, math.type)")
@@ -32,6 +35,7 @@ local format, rep, concat = string.format, string.rep, table.concat
 local now = clock.now_ns
 
 local MiB = 1048576
+local SCALING_FS = os.getenv("BENCH_SCALING_FS") or "tmpfs"
 local QUICK = os.getenv("BENCH_QUICK") == "1"
 local BUSY = os.getenv("BENCH_BUSY") == "1"
 local SCALE = (tonumber(os.getenv("BENCH_SCALE") or "") or 1) * (QUICK and 0.07 or 1)
@@ -81,6 +85,19 @@ SHAPES.W2, SHAPES.W3, SHAPES.W6, SHAPES.W2L = SHAPES.W1, SHAPES.W1, SHAPES.W1, S
 SHAPES.W7 = SHAPES.W1
 SHAPES.W6f, SHAPES.W6b, SHAPES.W6fb = SHAPES.W1, SHAPES.W1, SHAPES.W1
 SHAPES.W5u = SHAPES.W5
+
+-- The scaling rows: W1, W2L and W3 at each size of BENCH_FILES, 100 files
+-- per directory (issue 18). Named "W1/10k" and so on.
+local SCALING = {}
+for n in (os.getenv("BENCH_FILES") or "1000 10000 100000"):gmatch("%d+") do
+  n = tonumber(n)
+  if n >= 100 then
+    local label = n % 1000 == 0 and format("%dk", n // 1000) or tostring(n)
+    SCALING[#SCALING + 1] = { files = n, label = label }
+    local shape = { files = n, size = 1024, subdirs = n // 100 }
+    for _, w in ipairs({ "W1", "W2L", "W3" }) do SHAPES[w .. "/" .. label] = shape end
+  end
+end
 
 local function path_of(shape, i)
   if shape.subdirs > 0 then
@@ -425,19 +442,25 @@ local W4_RSS_LIMIT_KIB = (payload_bytes(SHAPES.W4) + 8 * MiB) / 1024
 
 -- What each workload's ratio is held to; "vs" names the denominator.
 local TARGETS = {
-  W1 = { max = 1.15, what = "module/floor" },
+  W1 = { max = 1.10, what = "module/floor" },
   W2 = { max = 0.50, what = "W2/W1floor", note = "well under W1's floor: <= 0.50" },
-  W3 = { max = 0.25, what = "W3/W1floor", note = "a small fraction of W1's floor: <= 0.25" },
-  W4 = { max = 1.10, what = "module/floor" },
-  W5 = { max = 1.50, what = "module/floor" },
+  W3 = { max = 0.22, what = "W3/W1floor", note = "a small fraction of W1's floor: <= 0.22" },
+  W4 = { max = 1.05, what = "module/floor" },
+  W5 = { max = 1.25, what = "module/floor" },
   W5u = { what = "W5u/W5floor", note = "information only" },
-  W2L = { what = "W2/linkfloor", note = "info: vs update by links" },
+  W2L = { max = 1.25, what = "W2/linkfloor" },
   W7 = { what = "W7/linkfloor", note = "info: rollback vs links" },
   W6 = { max = 1.15, what = "module/floor" },
   W6f = { max = 1.15, what = "module/floor" },
   W6b = { what = "module/floor", note = "info: W6, file system busy" },
   W6fb = { what = "module/floor", note = "info: W6f, file system busy" },
 }
+
+for _, sc in ipairs(SCALING) do
+  TARGETS["W1/" .. sc.label] = TARGETS.W1
+  TARGETS["W2L/" .. sc.label] = TARGETS.W2L
+  TARGETS["W3/" .. sc.label] = { what = "W3/W1floor", note = "info; per file: below" }
+end
 
 local function verdicts(res)
   local t = TARGETS[res.name]
@@ -469,7 +492,7 @@ local function setup_fs(which, notes)
     if is_root then
       local dir = mktemp_d("/tmp", "awbench-tmpfs")
       if dir then
-        local out, ok = sh(format("mount -t tmpfs -o size=1g,mode=0755 awbench %s", shq(dir)))
+        local out, ok = sh(format("mount -t tmpfs -o size=3g,mode=0755 awbench %s", shq(dir)))
         if ok and clock.fstype(dir) == "tmpfs" then
           return { label = "tmpfs", dir = dir, mounted = true, where = dir .. " (tmpfs mounted for the run)" }
         end
@@ -590,6 +613,15 @@ local WORKLOADS = {
   { name = "W6fb", kind = "first", sync = "fsync", budget = 14, floor_flags = " -f", busy = true },
   { name = "W4", kind = "w4", sync = false, budget = 14, kmax = 30 },
 }
+for _, sc in ipairs(SCALING) do
+  local budget = sc.files >= 100000 and 16 or sc.files >= 10000 and 10 or 6
+  WORKLOADS[#WORKLOADS + 1] = { name = "W1/" .. sc.label, kind = "first", sync = false,
+    budget = budget, scaling = sc }
+  WORKLOADS[#WORKLOADS + 1] = { name = "W2L/" .. sc.label, kind = "update", sync = false,
+    budget = budget, floor_flags = " -u", scaling = sc }
+  WORKLOADS[#WORKLOADS + 1] = { name = "W3/" .. sc.label, kind = "noop", sync = false,
+    budget = budget, scaling = sc }
+end
 
 local DESCR = {
   W1 = "first projection, 1000 x 1 KiB in 10 subdirs",
@@ -605,6 +637,12 @@ local DESCR = {
   W6b = "W6 while another process writes unsynced data to the same file system",
   W6fb = "W6f while another process writes unsynced data to the same file system",
 }
+for _, sc in ipairs(SCALING) do
+  local what = format("%d x 1 KiB, 100 per directory", sc.files)
+  DESCR["W1/" .. sc.label] = "first projection, " .. what
+  DESCR["W2L/" .. sc.label] = "update of 1 file, " .. what .. " (floor: floor -u)"
+  DESCR["W3/" .. sc.label] = "no-op, " .. what .. " (floor: W1's)"
+end
 
 local function main()
   local t_start = now()
@@ -613,7 +651,7 @@ local function main()
   local only
   if os.getenv("BENCH_WORKLOADS") then
     only = {}
-    for w in os.getenv("BENCH_WORKLOADS"):gmatch("[%w]+") do only[w] = true end
+    for w in os.getenv("BENCH_WORKLOADS"):gmatch("[%w/]+") do only[w] = true end
   end
   say("atomicwriter benchmark%s: %s, module %s; up to %d alternating rounds of floor/module batches",
     QUICK and " (BENCH_QUICK=1: smoke run)" or "", _VERSION, aw._VERSION or "?", MAX_ROUNDS)
@@ -631,6 +669,7 @@ local function main()
       for _, spec in ipairs(WORKLOADS) do
         if only and not only[spec.name] then goto skip end
         if spec.busy and not BUSY then goto skip end
+        if spec.scaling and not SCALING_FS:find(fs.label, 1, true) then goto skip end
         local stop = spec.busy and start_busy(fs.dir)
         local ok_m, r = pcall(measure, fs, spec)
         if stop then stop() end
@@ -661,7 +700,7 @@ local function main()
   say("per-round ratios, judged; pooled: the ratio of the two medians, for comparison. W2, W3")
   say("against W1's floor, W5u against W5's, W2L (W2) and W7 (a rollback) against the floor of an")
   say("update by hard links)")
-  local head = format("%-6s %-5s %11s %11s %7s %7s  %-24s %10s  %s",
+  local head = format("%-6s %-8s %11s %11s %7s %7s  %-24s %10s  %s",
     "fs", "load", "module", "floor", "ratio", "pooled", "target", "peak RSS", "result")
   say("%s", head)
   say("%s", rep("-", #head + 2))
@@ -670,7 +709,7 @@ local function main()
     local t = TARGETS[r.name]
     local vs = verdicts(r)
     local function row(name, mod, floor_, ratio, pooled, target, result)
-      say("%-6s %-5s %11s %11s %7s %7s  %-24s %10s  %s", r.fs, name, mod, floor_, ratio, pooled,
+      say("%-6s %-8s %11s %11s %7s %7s  %-24s %10s  %s", r.fs, name, mod, floor_, ratio, pooled,
         target, mib(r.peak), result)
     end
     local ratio, pooled = format("%.3f", r.ratio), format("%.3f", r.pooled)
@@ -684,6 +723,27 @@ local function main()
         row(r.name, ms(r.mod_med), ms(r.floor_med), ratio, pooled, format("%s <= %.2f", t.what, t.max), verdict)
       else
         row(r.name .. "rss", "", "", "", "", format("peak RSS <= %s", mib(W4_RSS_LIMIT_KIB)), verdict)
+      end
+    end
+  end
+  -- Scaling: W3's cost per file at each size against its cost at the
+  -- smallest (target: <= 1.20 at 100k), per file system.
+  local by = {}
+  for _, r in ipairs(results) do by[r.fs .. " " .. r.name] = r end
+  for _, fs in ipairs(systems) do
+    local base = SCALING[1] and by[fs.label .. " W3/" .. SCALING[1].label]
+    if base then
+      local per0 = base.mod_med / SCALING[1].files
+      for i = 2, #SCALING do
+        local r = by[fs.label .. " W3/" .. SCALING[i].label]
+        if r then
+          local g = (r.mod_med / SCALING[i].files) / per0
+          local ok = g <= 1.20
+          if ok then pass = pass + 1 else fail = fail + 1 end
+          say("%-6s W3 per file: %.2f us at %s, %.2f us at %s: %.2fx (target <= 1.20)  %s", fs.label,
+            per0 / 1e3, SCALING[1].label, r.mod_med / SCALING[i].files / 1e3, SCALING[i].label, g,
+            ok and "PASS" or "FAIL")
+        end
       end
     end
   end

@@ -1,4 +1,4 @@
--- spec/budget_calls.lua - the calls whose cost spec/20-budgets_spec.lua
+-- spec/budget_calls.lua - the calls whose cost spec/24-budgets_spec.lua
 -- holds to spec/budgets.lua: `LUA spec/budget_calls.lua OP DIR N` makes N
 -- calls of operation OP in DIR and nothing else after loading the module
 -- and building the payload (both the same whatever N, so that the

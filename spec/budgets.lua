@@ -1,4 +1,4 @@
--- spec/budgets.lua - what one call may cost, counted (spec/20-budgets_spec.lua
+-- spec/budgets.lua - what one call may cost, counted (spec/24-budgets_spec.lua
 -- holds the module to it in `make check`; issue 18). Every number has its
 -- reason; docs/performance.md has the whole per-call accounting.
 --
