@@ -738,11 +738,11 @@ local function main()
         local r = by[fs.label .. " W3/" .. SCALING[i].label]
         if r then
           local g = (r.mod_med / SCALING[i].files) / per0
-          local ok = g <= 1.20
-          if ok then pass = pass + 1 else fail = fail + 1 end
+          local met = g <= 1.20
+          if met then pass = pass + 1 else fail = fail + 1 end
           say("%-6s W3 per file: %.2f us at %s, %.2f us at %s: %.2fx (target <= 1.20)  %s", fs.label,
             per0 / 1e3, SCALING[1].label, r.mod_med / SCALING[i].files / 1e3, SCALING[i].label, g,
-            ok and "PASS" or "FAIL")
+            met and "PASS" or "FAIL")
         end
       end
     end
