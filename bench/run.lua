@@ -573,8 +573,9 @@ end
 
 -- N calls of one workload, for strace / valgrind; see bench/profile.sh.
 local function profile(name, dir, n)
-  if name == "W2L" then name = "W2" end   -- the same module calls as W2
   local shape = assert(SHAPES[name], "unknown workload " .. tostring(name))
+  name = name:match("^[^/]+")             -- a scaling row: its load's calls
+  if name == "W2L" then name = "W2" end   -- the same module calls as W2
   local sync = (name == "W6" and "syncfs") or (name == "W6f" and "fsync") or false
   local opts = { sync = sync }
   local a = payload_of(shape, "a")
