@@ -895,12 +895,14 @@ static int note_changes(writer *w)
     return -1;
   while (rc == 0 && (i < w->plan.n || j < cur.n)) {
     const aw_entry *e = i < w->plan.n ? &w->plan.entries[i] : NULL;
-    int c = !e ? 1 : j == cur.n ? -1 : aw_path_cmp(e->path, e->len, cur.v[j], strlen(cur.v[j]));
+    const char *old = j < cur.n ? cur.v[j] : NULL;   /* one of e, old is set */
+    int c = !e ? 1 : !old ? -1 : aw_path_cmp(e->path, e->len, old, strlen(old));
     int same;
-    if (c < 0)
+    if (c > 0 || !e) {
+      if (old)
+        rc = add_change(w, old, strlen(old), AW_REMOVED);
+    } else if (c < 0)
       rc = add_change(w, e->path, e->len, AW_ADDED);
-    else if (c > 0)
-      rc = add_change(w, cur.v[j], strlen(cur.v[j]), AW_REMOVED);
     else if ((same = w->link_only ? aw_same_file(w->lfd, w->cfd, e->path) : e->same) < 0)
       rc = fail_errno(w, "compare", e->path);
     else if (!same)
