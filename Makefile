@@ -61,7 +61,8 @@ LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 # `make check` ends with memcheck; MEMCHECK=no leaves it out.
 MEMCHECK   ?= yes
 # `make check` runs the static analysis (mk/lint.mk); LINT=no leaves it out.
-LINT       ?= yes
+# Assigned, not ?=: make's built-in LINT is "lint" (the old lint program).
+LINT        = yes
 
 .PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install \
   install-data clean clean-module print
