@@ -107,7 +107,8 @@ void aw_result_free(aw_result *res)
 }
 
 /* 1 when two open files hold the same bytes (same size known), 0 when
- * not, -1 on error. */
+ * not, -1 on error: each chunk of b compared with a as a write compares
+ * a payload's bytes with a file (aw_same_content). */
 static int same_bytes(int a, int b, size_t size)
 {
   char *x = malloc(2 * CHUNK);
@@ -118,11 +119,8 @@ static int same_bytes(int a, int b, size_t size)
     return -1;
   while (same == 1 && off < size) {
     size_t want = size - off < CHUNK ? size - off : CHUNK;
-    ssize_t n = pread(a, x, want, (off_t)off), m = pread(b, x + CHUNK, want, (off_t)off);
-    if (n < 0 || m < 0)
-      same = -1;
-    else if ((size_t)n != want || (size_t)m != want || memcmp(x, x + CHUNK, want) != 0)
-      same = 0;
+    ssize_t m = aw_read_full(b, x, want);
+    same = m < 0 ? -1 : (size_t)m != want ? 0 : aw_same_content(a, x, want, x + CHUNK, CHUNK);
     off += want;
   }
   free(x);

@@ -2,9 +2,10 @@
  * aw_fs.c - file-system steps the write algorithm composes: recognising
  * the writer's own version directories, removing a tree without ever
  * following a symlink, the stack of open directories a walk of payload
- * paths keeps, the writer lock, and whole-buffer write / compare (and
- * aw_grow, the doubling array every list uses; aw_check_target). Every
- * call works relative to a directory descriptor.
+ * paths keeps, the writer lock and the readers' retry, and the file I/O
+ * idioms: whole-buffer write, read, compare, and replacing a file by
+ * write-then-rename (and aw_grow, the doubling array every list uses;
+ * aw_check_target). Every call works relative to a directory descriptor.
  */
 #define _GNU_SOURCE
 #include "aw_internal.h"
@@ -12,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -338,7 +340,7 @@ int aw_remove_open_dir(int dirfd, const char *name, int fd, aw_error *err)
 }
 
 /* ------------------------------------------------------------------ */
-/* The writer lock                                                     */
+/* The writer lock, and the readers' retry                             */
 /* ------------------------------------------------------------------ */
 
 /* An advisory flock on the target directory itself: no lock file to leave
@@ -377,9 +379,69 @@ int aw_lock(int fd, long timeout_ms, aw_error *err)
   }
 }
 
+int aw_reader_lock(int tfd, int attempt, aw_error *err)
+{
+  if (attempt != AW_LOCK_FREE_ATTEMPTS)
+    return 0;
+  while (flock(tfd, LOCK_SH) < 0)   /* writers keep winning: wait for one */
+    if (errno != EINTR)
+      return aw_fail_sys(err, "lock", NULL, errno);
+  return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Data                                                                */
 /* ------------------------------------------------------------------ */
+
+ssize_t aw_read_full(int fd, char *buf, size_t size)
+{
+  size_t got = 0;
+
+  while (got < size) {
+    ssize_t n = read(fd, buf + got, size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -1;
+    if (n == 0)
+      break;
+    got += (size_t)n;
+  }
+  return (ssize_t)got;
+}
+
+static int replace_failed(aw_error *err, const char *step, const char *path, int errnum)
+{
+  return err ? aw_fail_sys(err, step, path, errnum) : -1;
+}
+
+int aw_replace_file(int tfd, const char *name, const char *tmp, unsigned mode,
+                    const char *buf, size_t len, int sync, aw_error *err)
+{
+  int attempt, fd = -1, e;
+
+  for (attempt = 0; attempt < 2 && fd < 0; attempt++) {   /* a crashed save's tmp */
+    fd = openat(tfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0 && errno != EEXIST)
+      return replace_failed(err, "create", tmp, errno);
+    if (fd < 0 && unlinkat(tfd, tmp, 0) < 0 && errno != ENOENT)
+      return replace_failed(err, "remove stale", tmp, errno);
+  }
+  if (fd < 0)
+    return replace_failed(err, "create", tmp, EEXIST);
+  if (fchmod(fd, mode) < 0 || aw_write_all(fd, buf, len) < 0 || (sync && aw_sync_file(fd) < 0)) {
+    e = errno;
+    close(fd);
+    unlinkat(tfd, tmp, 0);
+    return replace_failed(err, "write", tmp, e);
+  }
+  if (close(fd) < 0 || renameat(tfd, tmp, tfd, name) < 0) {
+    e = errno;
+    unlinkat(tfd, tmp, 0);
+    return replace_failed(err, "replace", name, e);
+  }
+  return 0;
+}
 
 int aw_write_all(int fd, const char *data, size_t size)
 {

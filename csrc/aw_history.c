@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,7 +47,6 @@
 #define HEADER HEADER_PREFIX "1\n"   /* HEADER_PREFIX, FORMAT */
 #define FOOTER "end\n"
 #define MAX_RECORD ((size_t)1 << 20)
-#define LOCK_FREE_ATTEMPTS 8
 
 void aw_history_free(aw_history *h)
 {
@@ -171,7 +169,8 @@ static int newer_format(const char *buf, size_t len, aw_error *err)
 static int read_record(int tfd, char **buf, size_t *len, aw_error *err)
 {
   struct stat st;
-  size_t got = 0, size;
+  size_t size;
+  ssize_t got;
   int fd = openat(tfd, AW_HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
   *buf = NULL;
@@ -195,23 +194,15 @@ static int read_record(int tfd, char **buf, size_t *len, aw_error *err)
     close(fd);
     return aw_fail_sys(err, "allocate", NULL, ENOMEM);
   }
-  while (got < size) {
-    ssize_t n = read(fd, *buf + got, size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      aw_fail_sys(err, "read", AW_HISTORY_NAME, errno);
-      free(*buf);
-      *buf = NULL;
-      close(fd);
-      return -1;
-    }
-    if (n == 0)
-      break;
-    got += (size_t)n;
+  if ((got = aw_read_full(fd, *buf, size)) < 0) {
+    aw_fail_sys(err, "read", AW_HISTORY_NAME, errno);
+    free(*buf);
+    *buf = NULL;
+    close(fd);
+    return -1;
   }
   close(fd);
-  *len = got;
+  *len = (size_t)got;
   return 0;
 }
 
@@ -286,7 +277,7 @@ int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err)
 {
   size_t size = sizeof HEADER + sizeof FOOTER, i, pos = 0;
   char *buf;
-  int fd, ok;
+  int rc;
 
   if (h->n == 0) {   /* nothing kept: no record, as the kubelet's layout */
     if (unlinkat(tfd, AW_HISTORY_NAME, 0) < 0 && errno != ENOENT)
@@ -303,30 +294,9 @@ int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err)
                             h->v[i].published_sec, h->v[i].published_nsec);
   pos += (size_t)snprintf(buf + pos, size - pos, "%s", FOOTER);
 
-  if (unlinkat(tfd, AW_HISTORY_TMP_NAME, 0) < 0 && errno != ENOENT) {
-    free(buf);
-    return aw_fail_sys(err, "remove stale", AW_HISTORY_TMP_NAME, errno);
-  }
-  fd = openat(tfd, AW_HISTORY_TMP_NAME, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-              0644);
-  if (fd < 0) {
-    free(buf);
-    return aw_fail_sys(err, "create", AW_HISTORY_TMP_NAME, errno);
-  }
-  ok = fchmod(fd, 0644) == 0 && aw_write_all(fd, buf, pos) == 0 && (!sync || aw_sync_file(fd) == 0);
+  rc = aw_replace_file(tfd, AW_HISTORY_NAME, AW_HISTORY_TMP_NAME, 0644, buf, pos, sync, err);
   free(buf);
-  if (!ok) {
-    aw_fail_sys(err, "write", AW_HISTORY_TMP_NAME, errno);
-    close(fd);
-    unlinkat(tfd, AW_HISTORY_TMP_NAME, 0);
-    return -1;
-  }
-  if (close(fd) < 0 || renameat(tfd, AW_HISTORY_TMP_NAME, tfd, AW_HISTORY_NAME) < 0) {
-    aw_fail_sys(err, "replace", AW_HISTORY_NAME, errno);
-    unlinkat(tfd, AW_HISTORY_TMP_NAME, 0);
-    return -1;
-  }
-  return 0;
+  return rc;
 }
 
 /* ---- reading the list ---- */
@@ -407,15 +377,9 @@ int aw_versions(const char *target, aw_version_list *list, aw_error *err)
   memset(list, 0, sizeof *list);
   if (tfd < 0)
     return aw_fail_sys(err, "open target directory", NULL, errno);
-  for (attempt = 0; rc == 0; attempt++) {
-    if (attempt == LOCK_FREE_ATTEMPTS)   /* writers keep winning: wait for one */
-      while (flock(tfd, LOCK_SH) < 0)
-        if (errno != EINTR) {
-          close(tfd);
-          return aw_fail_sys(err, "lock", NULL, errno);
-        }
-    rc = try_versions(list, tfd, err);
-  }
+  for (attempt = 0; rc == 0; attempt++)
+    if ((rc = aw_reader_lock(tfd, attempt, err)) >= 0)
+      rc = try_versions(list, tfd, err);
   close(tfd);
   if (rc < 0)
     aw_version_list_free(list);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define AW_KEY_SIZE 16
 #define AW_DIGEST_SIZE 16
@@ -128,7 +129,24 @@ int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *er
  * Closes fd. */
 int aw_remove_open_dir(int dirfd, const char *name, int fd, aw_error *err);
 int aw_lock(int fd, long timeout_ms, aw_error *err);
+/* A reader retries lock-free while writers' swaps race it; at attempt
+ * AW_LOCK_FREE_ATTEMPTS (counted from 0) it waits for the writers' lock,
+ * shared, which writers respect: its next attempt is its last. 1 when
+ * this call took the lock, 0 when not, -1 (err filled). */
+#define AW_LOCK_FREE_ATTEMPTS 8
+int aw_reader_lock(int tfd, int attempt, aw_error *err);
 int aw_write_all(int fd, const char *data, size_t size);
+/* Reads up to `size` bytes of `fd` into buf, retrying after EINTR and
+ * short reads, never past `size` (the caller knows the size from fstat:
+ * no read to end of file): the count read, short only at end of file, or
+ * -1 (errno). */
+ssize_t aw_read_full(int fd, char *buf, size_t size);
+/* Replaces entry `name` of directory tfd by a regular file of `mode`
+ * holding buf: written as `tmp` (a stale one replaced), fsync'd when
+ * `sync`, renamed over `name`. 0, or -1 with err filled when err is not
+ * NULL (a cache may fail quietly); nothing is left at tmp. */
+int aw_replace_file(int tfd, const char *name, const char *tmp, unsigned mode,
+                    const char *buf, size_t len, int sync, aw_error *err);
 /* Compares the first `size` bytes of the open file `fd` (whose size is
  * `size`) with data, reading into the caller's buffer `buf` of `cap`
  * bytes (not the stack: see docs/stack.md); 1 same, 0 differs, -1 error

@@ -139,7 +139,6 @@ static int parse(aw_manifest *m, const char *version)
 int aw_manifest_load(aw_manifest *m, int tfd, const char *version)
 {
   struct stat st;
-  size_t got = 0;
   int fd;
 
   aw_manifest_free(m);
@@ -151,14 +150,8 @@ int aw_manifest_load(aw_manifest *m, int tfd, const char *version)
       !(m->raw = malloc((size_t)st.st_size)))
     goto ignore;
   m->raw_len = (size_t)st.st_size;
-  while (got < m->raw_len) {
-    ssize_t n = read(fd, m->raw + got, m->raw_len - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      goto ignore;
-    got += (size_t)n;
-  }
+  if (aw_read_full(fd, (char *)m->raw, m->raw_len) != (ssize_t)m->raw_len)
+    goto ignore;
   close(fd);
   fd = -1;
   if (parse(m, version) == 0)
@@ -184,7 +177,7 @@ int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd)
   uint32_t bom = BYTE_ORDER_MARK, count = (uint32_t)m->n, name_len = (uint32_t)strlen(m->version);
   size_t size = MAGIC_LEN + 12 + name_len + AW_KEY_SIZE + AW_DIGEST_SIZE, i;
   unsigned char *buf, *p;
-  int fd = -1, rc = -1, attempt;
+  int rc;
 
   for (i = 0; i < m->n; i++)
     size += ENTRY_FIXED + m->v[i].len;
@@ -216,21 +209,9 @@ int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd)
     free(buf);   /* the file says exactly this already */
     return 0;
   }
-  for (attempt = 0; attempt < 2 && fd < 0; attempt++) {
-    fd = openat(tfd, AW_MANIFEST_TMP_NAME,
-                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno != EEXIST || unlinkat(tfd, AW_MANIFEST_TMP_NAME, 0) < 0))
-      break;
-  }
-  if (fd >= 0) {
-    int ok = fchmod(fd, 0600) == 0 && aw_write_all(fd, (const char *)buf, size) == 0;
-    if (close(fd) < 0)
-      ok = 0;
-    if (ok && renameat(tfd, AW_MANIFEST_TMP_NAME, tfd, AW_MANIFEST_NAME) == 0)
-      rc = 0;
-    else
-      unlinkat(tfd, AW_MANIFEST_TMP_NAME, 0);
-  }
+  /* a cache: never fsync'd, a failure is quiet (the next write reads) */
+  rc = aw_replace_file(tfd, AW_MANIFEST_NAME, AW_MANIFEST_TMP_NAME, 0600, (const char *)buf,
+                       size, 0, NULL);
   free(buf);
   return rc;
 }

@@ -19,11 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define LOCK_FREE_ATTEMPTS 8
 
 void aw_snapshot_free(aw_snapshot *snap)
 {
@@ -42,7 +39,7 @@ static int add_file(aw_snapshot *snap, const char *rel, int fd,
                     const struct stat *st, aw_error *err)
 {
   aw_read_file *f;
-  size_t got = 0;
+  ssize_t got;
 
   f = aw_grow(snap->files, snap->n, &snap->cap, sizeof *f);
   if (!f)
@@ -57,19 +54,13 @@ static int add_file(aw_snapshot *snap, const char *rel, int fd,
     free(f->data);
     return aw_fail_sys(err, "allocate", rel, ENOMEM);
   }
-  while (got < (size_t)st->st_size) {
-    ssize_t n = read(fd, f->data + got, (size_t)st->st_size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      int e = n < 0 ? errno : EIO;   /* shrank under us: not a whole file */
-      free(f->path);
-      free(f->data);
-      return aw_fail_sys(err, "read file", rel, e);
-    }
-    got += (size_t)n;
+  if ((got = aw_read_full(fd, f->data, (size_t)st->st_size)) != (ssize_t)st->st_size) {
+    int e = got < 0 ? errno : EIO;   /* shrank under us: not a whole file */
+    free(f->path);
+    free(f->data);
+    return aw_fail_sys(err, "read file", rel, e);
   }
-  f->size = got;
+  f->size = (size_t)got;
   f->mode = (unsigned)(st->st_mode & 07777);
   f->uid = (long long)st->st_uid;
   f->gid = (long long)st->st_gid;
@@ -299,15 +290,10 @@ int aw_read(const char *target, aw_snapshot *snap, aw_error *err)
   if ((tfd = open_for_walk(target, "open target directory", &rel, err)) < 0)
     return -1;
   for (attempt = 0;; attempt++) {
-    int vfd;
-    if (attempt == LOCK_FREE_ATTEMPTS) {   /* writers keep winning: wait for one */
-      while (flock(tfd, LOCK_SH) < 0)
-        if (errno != EINTR) {
-          aw_fail_sys(err, "lock", NULL, errno);
-          goto out;
-        }
-      locked = 1;
-    }
+    int vfd, r = aw_reader_lock(tfd, attempt, err);
+    if (r < 0)
+      goto out;
+    locked |= r;
     aw_snapshot_free(snap);
     if (current_name(tfd, snap->version, sizeof snap->version, err) < 0)
       goto out;
