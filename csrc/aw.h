@@ -50,7 +50,7 @@ const char *aw_library_version(void);
 /* Limits of the contract's validation rules. */
 #define AW_MAX_PATH    4096   /* bytes in a payload path */
 #define AW_MAX_ELEMENT 255    /* bytes in one element of a path */
-#define AW_MAX_ID      4294967294LL  /* largest uid/gid; (uid_t)-1 means "unchanged" */
+#define AW_MAX_ID      4294967294    /* largest uid/gid (a long long); (uid_t)-1 means "unchanged" */
 
 /* Names the writer reserves in the target. */
 #define AW_DATA_NAME     "..data"
@@ -270,7 +270,7 @@ typedef struct aw_read_file {
 
 /* A whole version (or directory tree) read into memory. */
 typedef struct aw_snapshot {
-  char version[256];  /* the version's name, "" when none is published */
+  char version[AW_NAME_SIZE];  /* the version's name, "" when none is published */
   aw_read_file *files;
   size_t n, cap;
   size_t skipped;     /* entries that are neither files nor directories */
@@ -296,12 +296,19 @@ int aw_read_version(const char *target, const char *version, aw_snapshot *snap,
 /* aw_read_tree - every regular file below directory `dir`, with its mode
  * and owner (symlinks and special files are not followed, not opened, and
  * counted together in skipped). For projecting a plain tree; the Lua
- * binding leaves the owners out unless asked (read_tree's `owners`). */
+ * binding leaves the owners out unless asked (read_tree's `owners`).
+ * Free with aw_snapshot_free() after success. Errors: AW_KIND_SYSTEM
+ * (ENOENT, ENOTDIR, EACCES of `dir` or of an entry below it, EIO, ENOMEM,
+ * ...). */
 int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err);
 
 void aw_snapshot_free(aw_snapshot *snap);
 
-/* aw_version - the current version's name into buf ("" when none). */
+/* aw_version - the current version's name into buf ("" when none).
+ * Errors: AW_KIND_SYSTEM (ENOENT, ENOTDIR, EACCES of the target; EINVAL
+ * when `size` < 2), AW_KIND_CONFLICT when ..data is not the writer's
+ * symlink to a version (or the name does not fit in `size`: AW_NAME_SIZE
+ * always suffices). */
 int aw_version(const char *target, char *buf, size_t size, aw_error *err);
 
 /* A watcher: reports each version published in a target, once. */
@@ -315,12 +322,16 @@ typedef struct aw_watch aw_watch;
 #define AW_WATCH_POLL 1   /* poll ..data even where events work (NFS, FUSE) */
 
 /* aw_watch_open - watch `target` (an existing directory); the version
- * current at the start is not reported. Free with aw_watch_close(). */
+ * current at the start is not reported. Free with aw_watch_close().
+ * Errors: AW_KIND_SYSTEM (ENOENT, ENOTDIR, EACCES of the target; EMFILE,
+ * ENFILE, ENOSPC: no inotify instance or watch left; ENOMEM). */
 int aw_watch_open(aw_watch **w, const char *target, int flags, aw_error *err);
 
 /* aw_watch_next - wait up to timeout_ms (-1: forever) for the next
  * published version; returns 1 with its name in `version`, 0 on timeout,
- * -1 on error. */
+ * -1 on error: AW_KIND_SYSTEM when reading the events or waiting for them
+ * fails (EIO, ENOMEM, ...). A target that is removed is not an error: the
+ * watcher polls until it is back. */
 int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
                   aw_error *err);
 
@@ -329,10 +340,9 @@ int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
  * the watcher's: poll it, never read it; aw_watch_close closes it. It is
  * a duplicate of the one the watcher reads, so a host that closes it
  * anyway does not disturb the watcher, and aw_watch_close then closes the
- * number only if it still names the watcher's instance (exact on Linux
- * with kcmp(2); without kcmp, and elsewhere, the file's identity and
- * Linux's fdinfo are compared, which cannot tell a twin instance with the
- * same watch). After a host closed it, aw_watch_fd's number means nothing. */
+ * number only if it still names the watcher's own file (how it tells:
+ * docs/design.md). After a host closed it, aw_watch_fd's number means
+ * nothing. */
 int aw_watch_fd(const aw_watch *w);
 
 void aw_watch_close(aw_watch *w);
@@ -351,7 +361,9 @@ typedef struct aw_platform_info {
 const aw_platform_info *aw_platform(void);
 
 /* The contract's stable code of an error: "invalid", "conflict", "busy",
- * "noversion", "format", or the symbolic errno name ("ENOENT", ...; "E<number>" for unknown). */
+ * "noversion", "format", or for AW_KIND_SYSTEM the symbolic errno name
+ * ("ENOENT", ...; "E<number>" for one without a name here); "ok" for
+ * AW_KIND_NONE. */
 const char *aw_error_code(const aw_error *err);
 
 /* Formats a one-line message: "<prefix>: <target>: <step> <path>: <why>".

@@ -96,20 +96,23 @@ size_t aw_history_keep_also(aw_history *h, size_t n, const char *name)
 /* Parses one line "name sec nsec"; 0, or -1 when it is not one. */
 static int parse_line(aw_history *h, const char *line, size_t len)
 {
-  char name[AW_NAME_SIZE];
+  char copy[AW_NAME_SIZE + 64];
+  const char *space = memchr(line, ' ', len);
+  size_t name_len = space ? (size_t)(space - line) : len;
   long long sec;
   long nsec;
   int used = 0;
-  char copy[AW_NAME_SIZE + 64];
 
-  if (len >= sizeof copy)
+  if (!space || name_len >= AW_NAME_SIZE || len >= sizeof copy)
     return -1;
   memcpy(copy, line, len);
   copy[len] = '\0';
-  if (sscanf(copy, "%255s %lld %ld%n", name, &sec, &nsec, &used) != 3 ||
-      (size_t)used != len || !aw_is_version_name(name) || nsec < 0 || nsec > 999999999)
+  copy[name_len] = '\0';   /* the name, then the times after it */
+  if (!aw_is_version_name(copy) ||
+      sscanf(copy + name_len + 1, "%lld %ld%n", &sec, &nsec, &used) != 2 ||
+      (size_t)used != len - name_len - 1 || nsec < 0 || nsec > 999999999)
     return -1;
-  return aw_history_insert(h, h->n, name, sec, nsec);
+  return aw_history_insert(h, h->n, copy, sec, nsec);
 }
 
 static int parse(aw_history *h, const char *buf, size_t len)

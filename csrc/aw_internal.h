@@ -11,6 +11,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* A macro's value as a string literal, for messages that name a limit:
+ * AW_STR(AW_MAX_ELEMENT) is "255". */
+#define AW_STR_(x) #x
+#define AW_STR(x) AW_STR_(x)
+
 #define AW_KEY_SIZE 16
 #define AW_DIGEST_SIZE 16
 

@@ -189,10 +189,9 @@ static int core_lua_write(lua_State *L)
   return finish_write(L, target, files, (size_t)n, 4);
 }
 
-/* A payload whose keys and specs are all strings (paths and data: mode
- * 0644, the writer's owner) is read straight from the caller's table;
- * anything else, and a table with a metatable (its __pairs decides what it
- * holds), goes through the Lua side's checks and flat list. */
+/* Whether a payload's keys and specs are all strings (paths and data:
+ * mode 0644, the writer's owner), counting them; a table with a metatable
+ * (its __pairs decides what it holds) is not. */
 static int strings_only(lua_State *L, int t, size_t *n)
 {
   *n = 0;
@@ -213,17 +212,10 @@ static int strings_only(lua_State *L, int t, size_t *n)
   return 1;
 }
 
-/* core.strings_only(payload) -> boolean */
-static int core_lua_strings_only(lua_State *L)
-{
-  size_t n;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_pushboolean(L, strings_only(L, 1, &n));
-  return 1;
-}
-
-/* core.write_strings(target, payload, sync, timeout_ms [, log_context, keep, changes]):
- * core.write for a payload that passes core.strings_only. */
+/* core.write_strings(target, payload, sync, timeout_ms [, log_context, keep, changes])
+ * -> as core.write, for the common payload of strings only, read straight
+ * from the caller's table; returns nothing for any other payload, which
+ * goes through the Lua side's checks and core.write's flat list. */
 static int core_lua_write_strings(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
@@ -232,7 +224,7 @@ static int core_lua_write_strings(lua_State *L)
 
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!strings_only(L, 2, &n))
-    return luaL_error(L, "atomicwriter.core.write_strings: a key or spec is not a string");
+    return 0;
   luaL_argcheck(L, n < ((size_t)-1) / sizeof *files, 2, "too many files");
   files = (aw_file *)lua_newuserdata(L, (n ? n : 1) * sizeof *files);
   lua_pushnil(L);
@@ -404,7 +396,7 @@ static int core_lua_clean_path(lua_State *L)
 static int core_lua_version(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
-  char name[256];
+  char name[AW_NAME_SIZE];
   aw_error err;
   if (aw_version(target, name, sizeof name, &err) < 0)
     return push_error(L, &err, luaL_optstring(L, 2, NULL), target);
@@ -469,7 +461,7 @@ static int watcher_lua_wait(lua_State *L)
 {
   watcher *self = check_open_watcher(L);
   long timeout_ms = -1;
-  char version[256];
+  char version[AW_NAME_SIZE];
   aw_error err;
   int r;
   if (!lua_isnoneornil(L, 2)) {
@@ -537,6 +529,7 @@ static void owned_meta(lua_State *L, const char *name, lua_CFunction gc)
   lua_pop(L, 1);
 }
 
+/* The watcher's metatable: methods, __gc, __close, __tostring, __name. */
 static void create_watcher_meta(lua_State *L)
 {
   luaL_newmetatable(L, WATCHER);
@@ -552,6 +545,12 @@ static void create_watcher_meta(lua_State *L)
   lua_pushliteral(L, WATCHER);
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
+}
+
+/* Every metatable of the module, made once per state. */
+static void create_metatables(lua_State *L)
+{
+  create_watcher_meta(L);
   owned_meta(L, SNAPSHOT, snapshot_lua_gc);
   owned_meta(L, RESULT, result_lua_gc);
   owned_meta(L, VERSIONS, versions_lua_gc);
@@ -559,7 +558,6 @@ static void create_watcher_meta(lua_State *L)
 
 static const luaL_Reg core_functions[] = {
   { "write", core_lua_write },
-  { "strings_only", core_lua_strings_only },
   { "write_strings", core_lua_write_strings },
   { "check_target", core_lua_check_target },
   { "rollback", core_lua_rollback },
@@ -591,7 +589,7 @@ static void push_platform(lua_State *L)
 
 int luaopen_atomicwriter_core(lua_State *L)
 {
-  create_watcher_meta(L);
+  create_metatables(L);
   lua_newtable(L);
   aw_compat_setfuncs(L, core_functions);
   lua_pushstring(L, aw_library_version());   /* "1.0.0": aw.h's AW_VERSION_STRING */
@@ -600,6 +598,8 @@ int luaopen_atomicwriter_core(lua_State *L)
   lua_setfield(L, -2, "platform");
   lua_pushinteger(L, AW_SYNC_FS);
   lua_setfield(L, -2, "SYNC_FS");
+  aw_compat_pushwhole(L, AW_MAX_ID);
+  lua_setfield(L, -2, "MAX_ID");
   lua_pushinteger(L, AW_SYNC_FILES);
   lua_setfield(L, -2, "SYNC_FILES");
   return 1;

@@ -123,7 +123,7 @@ static const char *clean_path(const char *in, size_t len, char *out,
     if (elen == 2 && in[start] == '.' && in[start + 1] == '.')
       return "the path contains a '..' element";
     if (elen > AW_MAX_ELEMENT)
-      return "an element of the path is longer than 255 bytes";
+      return "an element of the path is longer than " AW_STR(AW_MAX_ELEMENT) " bytes";
     if (o > 0)
       out[o++] = '/';
     else
@@ -136,7 +136,7 @@ static const char *clean_path(const char *in, size_t len, char *out,
   if (o == 0)
     return "the path cleans to '.'";
   if (o > AW_MAX_PATH)   /* counted once cleaned, as the contract says */
-    return "the path is longer than 4096 bytes";
+    return "the path is longer than " AW_STR(AW_MAX_PATH) " bytes";
   if (out[0] == '.' && out[1] == '.')
     return "the first element starts with '..' (names reserved for the writer)";
   return NULL;
@@ -168,7 +168,7 @@ static int check_spec(const aw_file *f, aw_error *err)
                    "the mode is not within 0-0777");
   if (f->uid < -1 || f->uid > AW_MAX_ID || f->gid < -1 || f->gid > AW_MAX_ID)
     return aw_fail(err, AW_KIND_INVALID, "invalid owner for", f->path, f->path_len,
-                   "uid and gid are -1 (none) or within 0-4294967294");
+                   "uid and gid are -1 (none) or within 0-" AW_STR(AW_MAX_ID));
   return 0;
 }
 

@@ -283,7 +283,7 @@ int aw_version(const char *target, char *buf, size_t size, aw_error *err)
 
 int aw_read(const char *target, aw_snapshot *snap, aw_error *err)
 {
-  char *rel, again[NAME_MAX + 1];
+  char *rel, again[AW_NAME_SIZE];
   int attempt, locked = 0, rc = -1, tfd;
 
   memset(snap, 0, sizeof *snap);

@@ -12,7 +12,7 @@ local M = { _VERSION = core._VERSION, platform = core.platform }
 
 local DEFAULT_MODE = 420        -- 0644
 local MAX_MODE = 511            -- 0777
-local MAX_ID = 4294967294       -- (uid_t)-1 means "unchanged" to chown
+local MAX_ID = core.MAX_ID      -- aw.h's AW_MAX_ID: (uid_t)-1 means "unchanged" to chown
 
 local floor, type, pairs, tostring, tonumber, error, setmetatable =
   math.floor, type, pairs, tostring, tonumber, error, setmetatable
@@ -207,17 +207,29 @@ local function target_options(fname, target, opts)
   return checked
 end
 
-local function do_write(target, payload, opts)
-  if core.strings_only(payload) then   -- the common case, checked and read in C
-    return core.write_strings(target, payload, opts.sync, timeout_ms(opts), opts.log_context,
-      opts.keep, opts.changes)
-  end
+-- A payload with any file spec: checked and flattened here, then core.write.
+local function write_flat(target, payload, opts)
   local list, n, code = flatten(target, payload, opts)
   if not list then
     return nil, n, code
   end
   return core.write(target, list, n, opts.sync, timeout_ms(opts), opts.log_context,
     opts.keep, opts.changes)
+end
+
+-- What core.write_strings returned, or, when it returned nothing (the
+-- payload is not strings only), write_flat's result.
+local function strings_or_flat(target, payload, opts, ...)
+  if select("#", ...) > 0 then
+    return ...
+  end
+  return write_flat(target, payload, opts)
+end
+
+local function do_write(target, payload, opts)
+  -- the common case, strings only, is checked and read in C
+  return strings_or_flat(target, payload, opts, core.write_strings(target, payload, opts.sync,
+    timeout_ms(opts), opts.log_context, opts.keep, opts.changes))
 end
 
 -- A function(target [, opts]) that checks both (raising for a programming
