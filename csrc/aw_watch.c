@@ -59,7 +59,8 @@
 #define QUEUE 64   /* versions reported but not yet taken */
 /* Bytes read from inotify at once: room for 60 events with the longest
  * names (an event is at most sizeof(struct inotify_event) + NAME_MAX + 1).
- * Kept in the watcher, not on the caller's stack (issue 10). */
+ * Kept in the watcher, not on the caller's stack: hosts call on small
+ * thread stacks (docs/stack.md). */
 #define EVENT_BUF 16384
 
 struct aw_watch {

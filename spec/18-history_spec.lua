@@ -1,5 +1,5 @@
--- Issue 12: history (opts.keep), the version a write returns, what it
--- changed, aw.versions, aw.read of a kept version, and aw.rollback.
+-- History (opts.keep), the version a write returns, what it changed,
+-- aw.versions, aw.read of a kept version, and aw.rollback.
 local H = require("helpers")
 local aw = require("atomicwriter")
 local lfs = require("lfs")

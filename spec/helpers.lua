@@ -11,26 +11,31 @@ local assert = require("luassert")
 
 local H = {}
 
--- busted runs each spec file in an environment of its own, which holds
--- `it` and `pending`; a required module sees only _G. Take it from the
--- spec file requiring this one (level 3: this chunk, require, the spec):
--- getfenv under 5.1 and LuaJIT, the main chunk's _ENV upvalue after.
-local SPEC_ENV = _G
-do
-  local env
-  if getfenv then
-    env = getfenv(3)
-  else
-    local info = debug.getinfo(3, "f")
-    local name, value = debug.getupvalue(info and info.func or print, 1)
-    env = name == "_ENV" and value
-  end
-  if type(env) == "table" then SPEC_ENV = env end
-end
+-- busted's `it` and `pending` for the helpers below (a required module
+-- does not see the spec file's environment, which holds them).
+local busted = require("busted")
 
 H.LUA = os.getenv("LUA") or "lua5.4"
--- Where atomicwriter.core for H.LUA is (spec/run.sh sets it from the Makefile).
-H.CPATH = os.getenv("AW_CPATH") or "./csrc/?.so"
+
+-- The Lua C path entry (a "?" template) that finds atomicwriter.core:
+-- AW_CPATH (spec/run.sh sets it from the Makefile), or else the first
+-- entry of package.cpath that finds it, as busted's own require does
+-- (.busted's cpath, luarocks test's).
+local function module_cpath()
+  local set = os.getenv("AW_CPATH")
+  if set and set ~= "" then
+    return (set:match("^[^;]+"))
+  end
+  for template in package.cpath:gmatch("[^;]+") do
+    local f = io.open((template:gsub("%?", "atomicwriter/core")), "rb")
+    if f then
+      f:close()
+      return template
+    end
+  end
+  error("spec/helpers.lua: no atomicwriter.core on package.cpath: build it (make), or set AW_CPATH")
+end
+H.CPATH = module_cpath()
 H.MODULE = H.CPATH:gsub("%?", "atomicwriter/core", 1)
 H.is_root = (io.popen("id -u"):read("*l") == "0")
 
@@ -128,18 +133,18 @@ end
 --- `it` for a test that needs strace: tagged #strace, pending without it.
 function H.strace_it(name, fn)
   if H.has_strace() then
-    SPEC_ENV.it(name .. " #strace", fn)
+    busted.it(name .. " #strace", fn)
   else
-    SPEC_ENV.pending(name .. " #strace (strace is not installed)")
+    busted.pending(name .. " #strace (strace is not installed)")
   end
 end
 
 --- `it` for a test that needs root: tagged #root, pending otherwise.
 function H.root_it(name, fn)
   if H.is_root then
-    SPEC_ENV.it(name .. " #root", fn)
+    busted.it(name .. " #root", fn)
   else
-    SPEC_ENV.pending(name .. " #root (needs root)")
+    busted.pending(name .. " #root (needs root)")
   end
 end
 

@@ -1,6 +1,7 @@
 -- stack_sysbench.lua - a sysbench script (Debian's sysbench runs LuaJIT
 -- on worker threads with 64 KiB C stacks by default) that writes,
--- compares and reads with the module, as issue 10's crash did: each
+-- compares and reads with the module, as a host whose 64 KiB stacks a
+-- 64 KiB buffer on the stack once overflowed did: each
 -- thread projects into its own target; every event publishes a payload
 -- (a 100 KB file compared by reading), writes it again (a no-op),
 -- reads it back and has an invalid payload refused. Run by
