@@ -1,5 +1,5 @@
 -- luacheck configuration (make lint-luacheck, part of make check): lua/, bin/,
--- spec/, bench/, examples/, types/. Every ignore below says why.
+-- spec/, bench/, examples/, types/, mk/. Every ignore below says why.
 
 -- The module runs on Lua 5.1 to 5.4 and LuaJIT, and picks per version
 -- (setfenv or load's env, unpack or table.unpack): the union of them all.

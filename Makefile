@@ -64,7 +64,7 @@ MEMCHECK   ?= yes
 # Assigned, not ?=: make's built-in LINT is "lint" (the old lint program).
 LINT        = yes
 
-.PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install \
+.PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install print-cpath \
   install-data clean clean-module print
 all: $(MODULE) $(STATICLIB) examples build/hash-vectors build/error-format build/watch-fd \
   $(STACK_HOST)
@@ -88,8 +88,8 @@ include mk/lint.mk
 # The libFuzzer harnesses: make fuzz, make fuzz-ci (fuzz/README.md).
 include fuzz/fuzz.mk
 
-# Other systems: check-portable, cross-build, cross-test (spec/cross.mk).
-include spec/cross.mk
+# Other systems: check-portable, cross-build, cross-test (mk/cross.mk).
+include mk/cross.mk
 
 # The digest's reference vectors (spec/15-hash_spec.lua runs it).
 build/hash-vectors: spec/hash_vectors.c csrc/aw_hash.c csrc/aw_internal.h csrc/aw.h
@@ -155,7 +155,7 @@ spec: all
 	$(SPEC_ENV) sh spec/run.sh
 
 # The C stack the core and the binding need, from gcc's call graph
-# (spec/stack_usage.lua; docs/stack.md). Every call of aw.h and of the
+# (mk/stack_usage.lua; docs/stack.md). Every call of aw.h and of the
 # binding must fit 16 KiB (glibc's PTHREAD_STACK_MIN): hosts run Lua on
 # small thread stacks. A frame may hold one aw_error (4.1 KiB: a message
 # names a payload path of up to 4096 bytes) and some locals: 5 KiB; any
@@ -171,7 +171,7 @@ $(STACK_DIR)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
 	@mkdir -p $(STACK_DIR)
 	$(STACK_CC) $(ALL_CFLAGS) -I$(LUA_INCDIR) -fstack-usage -fcallgraph-info=su -c $< -o $@
 stack-usage: $(STACK_OBJ)
-	$(LUA) spec/stack_usage.lua $(STACK_FRAME_LIMIT) $(STACK_CHAIN_LIMIT) csrc/aw.h $(STACK_OBJ:.o=.ci)
+	$(LUA) mk/stack_usage.lua $(STACK_FRAME_LIMIT) $(STACK_CHAIN_LIMIT) csrc/aw.h $(STACK_OBJ:.o=.ci)
 
 # The specs under valgrind memcheck: any error or leak in the C code the
 # busted process runs fails the run (child processes are not traced). Left
@@ -245,3 +245,8 @@ print:
 	@echo "MODULE=$(MODULE) STATICLIB=$(STATICLIB) STACK_HOST=$(STACK_HOST)"
 	@echo "LUA_BUILD=$(LUA_BUILD) EX_DIR=$(EX_DIR) AW_CPATH=$(AW_CPATH)"
 	@echo "DEB_PKGS=$(DEB_PKGS)"
+
+# The Lua C path of the module built for $(LUA) (mk/lua.mk): spec/run.sh
+# asks for it when AW_CPATH is not set.
+print-cpath:
+	@echo '$(AW_CPATH)'

@@ -1,8 +1,9 @@
 -- make demo: project a sample payload into a temporary directory, update
 -- it, and show the tree before and after (links shown, nothing followed).
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
--- `make demo LUA=...` points AW_CPATH at that version's module.
-package.cpath = (os.getenv("AW_CPATH") or "./csrc/?.so") .. ";" .. package.cpath
+-- `make demo LUA=...` points AW_CPATH at that version's module (mk/lua.mk).
+package.cpath = assert(os.getenv("AW_CPATH"), "run it with `make demo` (AW_CPATH names the module's build)") ..
+  ";" .. package.cpath
 local aw = require("atomicwriter")
 
 local function sh(cmd)

@@ -1,4 +1,4 @@
-# spec/cross.mk - the core on systems other than this Linux glibc one
+# mk/cross.mk - the core on systems other than this Linux glibc one
 # (docs/platforms.md). Included by the top-level Makefile; uses its CORE_SRC,
 # WARN, CFLAGS and deps machinery.
 #

@@ -17,7 +17,7 @@ LUACHECK ?= luacheck
 CLANG    ?= clang
 LINT_DIR  = build/lint
 LINT_C    = $(CORE_SRC) csrc/aw_lua.c
-LINT_LUA  = lua bin/atomicwriter spec bench examples types
+LINT_LUA  = lua bin/atomicwriter spec bench examples types mk
 
 .PHONY: lint lint-cppcheck lint-luacheck lint-analyze
 lint: lint-cppcheck lint-luacheck lint-analyze

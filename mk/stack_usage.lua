@@ -2,7 +2,7 @@
 -- from gcc's call graph (-fcallgraph-info=su: one .ci file per object,
 -- each function's frame size and the calls it makes after inlining).
 --
--- Usage: lua spec/stack_usage.lua FRAME_LIMIT CHAIN_LIMIT aw.h FILE.ci...
+-- Usage: lua mk/stack_usage.lua FRAME_LIMIT CHAIN_LIMIT aw.h FILE.ci...
 -- Fails (exit 1) on: a frame over FRAME_LIMIT bytes; a frame whose size
 -- is dynamic and unbounded (alloca, a variable-length array); a call
 -- through a pointer in the binding; recursion among our functions

@@ -3,7 +3,7 @@
 -- spec/stack_host.c runs every API call on a thread with a 32 KiB stack
 -- of its own, above a guard page, from C and from $LUA, and measures how
 -- much of it the run used. `make stack-usage` bounds the same statically
--- (spec/stack_usage.lua); the last tests show that check can fail.
+-- (mk/stack_usage.lua); the last tests show that check can fail.
 local lfs = require("lfs")
 local H = require("helpers")
 
@@ -119,7 +119,7 @@ describe("in sysbench, whose LuaJIT worker threads have 64 KiB stacks", function
   end
 end)
 
-describe("the static stack check (spec/stack_usage.lua)", function()
+describe("the static stack check (mk/stack_usage.lua)", function()
   local dir
   before_each(function() dir = H.tmpdir("stack-check") end)
   after_each(H.cleanup)
@@ -132,7 +132,7 @@ describe("the static stack check (spec/stack_usage.lua)", function()
       " -o " .. q(base .. ".o"))
     assert(ok, out)
     H.write_file(dir .. "/aw.h", "int aw_api(int n);\n")
-    local status, stdout = exec(H.LUA .. " spec/stack_usage.lua " .. frame_limit .. " " ..
+    local status, stdout = exec(H.LUA .. " mk/stack_usage.lua " .. frame_limit .. " " ..
       chain_limit .. " " .. q(dir .. "/aw.h") .. " " .. q(base .. ".ci"))
     return status, stdout
   end

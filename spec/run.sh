@@ -4,11 +4,11 @@
 # test failed or errored, or when busted or the wrapper itself failed.
 # Usage: LUA=lua5.4 sh spec/run.sh [busted arguments or spec files]
 # AW_CPATH is the Lua C path of the module built for $LUA (the Makefile sets
-# it: ./csrc/?.so for Lua 5.4, ./build/<lua>/?.so otherwise); busted and the
-# specs' child processes (spec/helpers.lua) load atomicwriter.core from it.
+# it, and says it when asked: make print-cpath, from mk/lua.mk); busted and
+# the specs' child processes (spec/helpers.lua) load atomicwriter.core from it.
 LUA=${LUA:-lua5.4}
 BUSTED=${BUSTED:-/usr/bin/busted}
-AW_CPATH=${AW_CPATH:-./csrc/?.so}
+AW_CPATH=${AW_CPATH:-$(make -s --no-print-directory print-cpath LUA="$LUA")} || exit 1
 export AW_CPATH
 out=$(mktemp)
 rc=$(mktemp)
