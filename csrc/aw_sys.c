@@ -7,11 +7,13 @@
 #if defined(__APPLE__)
 #define _DARWIN_C_SOURCE 1
 #endif
-#include "aw_internal.h"
+#include "aw.h"
+#include "aw_sys.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
