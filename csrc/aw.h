@@ -166,6 +166,7 @@ void aw_result_free(aw_result *res);
  *   AW_KIND_CONFLICT  ..data, ..data_tmp or a visible name is an entry the
  *                     writer did not create (file, directory, foreign link)
  *   AW_KIND_BUSY      opts->timeout_ms passed while another writer held the lock
+ *   AW_KIND_FORMAT    ..history is in a newer release's format: nothing changed
  *   AW_KIND_SYSTEM    any failing system call: ENOENT / ENOTDIR (target),
  *                     EACCES, EPERM, ENOSPC, EDQUOT, EFBIG, EIO, EMFILE, ...
  * On failure the previously published version is intact and readable.
@@ -224,7 +225,8 @@ typedef struct aw_version_list {
  * aw_versions - the current version and the kept ones, read as one state
  * of the target even while a writer publishes. Nothing published: 0 with
  * an empty list. Free with aw_version_list_free(). Errors: AW_KIND_SYSTEM,
- * AW_KIND_CONFLICT when ..data or ..history is not the writer's.
+ * AW_KIND_CONFLICT when ..data or ..history is not the writer's,
+ * AW_KIND_FORMAT when ..history is in a newer release's format.
  */
 int aw_versions(const char *target, aw_version_list *list, aw_error *err);
 void aw_version_list_free(aw_version_list *list);
@@ -289,7 +291,8 @@ int aw_read(const char *target, aw_snapshot *snap, aw_error *err);
 
 /* aw_read_version - aw_read() of a named version, current or kept (NULL
  * or "": the current one). AW_KIND_NO_VERSION when it is neither, or
- * stops being either before the read ends. */
+ * stops being either before the read ends; AW_KIND_FORMAT when a kept one
+ * is asked for and ..history is in a newer release's format. */
 int aw_read_version(const char *target, const char *version, aw_snapshot *snap,
                     aw_error *err);
 
