@@ -9,7 +9,11 @@ include mk/lua.mk
 BUSTED     ?= /usr/bin/busted
 
 CC         ?= cc
+# Packagers' flags reach every compile (CPPFLAGS, CFLAGS) and every link
+# (CFLAGS, LDFLAGS): `dpkg-buildflags` exports them (spec/20-release).
+CPPFLAGS   ?=
 CFLAGS     ?= -O2 -g
+LDFLAGS    ?=
 WARN       ?= -Wall -Wextra -Werror
 LIBFLAG    ?= -shared
 PREFIX     ?= /usr/local
@@ -21,7 +25,15 @@ ARDIR      ?= $(PREFIX)/lib
 DATADIR    ?= $(PREFIX)/share
 MANDIR     ?= $(DATADIR)/man
 DOCDIR     ?= $(DATADIR)/doc/atomicwriter
+PCDIR      ?= $(ARDIR)/pkgconfig
 DESTDIR    ?=
+# The release (csrc/aw.h's AW_VERSION) and the shared library's ABI: its
+# soname changes only when the ABI breaks (aw.h's ABI policy, abi/).
+VERSION   := $(shell awk '/^\#define AW_VERSION_(MAJOR|MINOR|PATCH) /{v = v s $$3; s = "."} \
+  /^\#define AW_VERSION "/{w = $$3; gsub(/"/, "", w)} END{print v ? v : w}' csrc/aw.h)
+SOVERSION  = 1
+SONAME     = libatomicwriter.so.$(SOVERSION)
+SOFILE     = $(SONAME).0.0
 
 CORE_SRC   = csrc/aw_error.c csrc/aw_path.c csrc/aw_fs.c csrc/aw_write.c \
              csrc/aw_compare.c csrc/aw_read.c csrc/aw_watch.c csrc/aw_manifest.c \
@@ -34,6 +46,9 @@ CORE_PIC   = $(CORE_SRC:csrc/%.c=$(BUILD)/%.o)
 # AW_CPATH (busted --cpath, child processes).
 MODULE     = $(MODDIR)/atomicwriter/core.so
 STATICLIB  = $(LUA_BUILD)/libatomicwriter.a
+SHAREDLIB  = $(LUA_BUILD)/$(SOFILE)
+# The installed header's name, atomicwriter.h, for the examples in the tree.
+INC_BUILD  = $(LUA_BUILD)/include
 STACK_HOST = $(LUA_BUILD)/stack-host
 SPEC_ENV   = LUA=$(LUA) BUSTED=$(BUSTED) AW_CPATH='$(AW_CPATH)'
 # Stack probes, so that a frame larger than a guard page faults cleanly
@@ -41,7 +56,12 @@ SPEC_ENV   = LUA=$(LUA) BUSTED=$(BUSTED) AW_CPATH='$(AW_CPATH)'
 # (gcc 8+, clang 11+), probed once per run of make.
 STACK_CLASH := $(shell $(CC) $(CFLAGS) -Werror -fstack-clash-protection -x c -c /dev/null \
   -o /dev/null 2>/dev/null && echo -fstack-clash-protection)
-ALL_CFLAGS = -std=c99 $(WARN) $(CFLAGS) $(STACK_CLASH) -fPIC
+# Hidden by default: the shared library exports what aw.h marks AW_API,
+# the module only luaopen_atomicwriter_core (it links the static library
+# with MODULE_LDFLAGS, which hide an archive's symbols).
+VISIBILITY ?= -fvisibility=hidden
+MODULE_LDFLAGS ?= -Wl,--exclude-libs,ALL
+ALL_CFLAGS = -std=c99 $(WARN) $(CPPFLAGS) $(CFLAGS) $(STACK_CLASH) -fPIC $(VISIBILITY)
 
 # Debian packages `make check` installs when they are missing: the selected
 # interpreter and its headers (lua5.1's are liblua5.1-0-dev), and the tools.
@@ -54,7 +74,7 @@ LUAJIT_PKGS ?= $(if $(call installed,libluajit2-5.1-2),luajit2 libluajit2-5.1-de
 LUA_DEB_PKGS = $(if $(filter luajit,$(LUA_NAME)),$(LUAJIT_PKGS),$(LUA_NAME) \
   lib$(LUA_NAME)$(if $(filter lua5.1,$(LUA_NAME)),-0)-dev)
 DEB_PKGS   ?= $(LUA_DEB_PKGS) lua-busted luarocks pkg-config valgrind strace procps \
-  lua-check cppcheck clang man-db
+  lua-check cppcheck clang man-db abigail-tools binutils file
 
 # The interpreters check-matrix runs the suite under.
 LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
@@ -64,21 +84,35 @@ MEMCHECK   ?= yes
 # Assigned, not ?=: make's built-in LINT is "lint" (the old lint program).
 LINT        = yes
 
-.PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install print-cpath \
-  install-data clean clean-module print
-all: $(MODULE) $(STATICLIB) examples build/hash-vectors build/error-format build/watch-fd \
-  $(STACK_HOST)
+.PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install \
+  print-cpath install-data installcheck dist check-rock check-dist abi-baseline abi-check clean clean-module \
+  print
+all: $(MODULE) $(STATICLIB) $(SHAREDLIB) examples build/hash-vectors build/error-format \
+  build/watch-fd $(STACK_HOST)
 
 $(BUILD)/%.o: csrc/%.c $(CORE_HDR) csrc/compat.h
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) -I$(LUA_INCDIR) -c $< -o $@
 
-$(MODULE): $(CORE_PIC) $(BUILD)/aw_lua.o
+$(MODULE): $(BUILD)/aw_lua.o $(STATICLIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIBFLAG) -o $@ $^
+	$(CC) $(CFLAGS) $(LIBFLAG) $(LDFLAGS) -o $@ $^ $(MODULE_LDFLAGS)
 
 $(STATICLIB): $(CORE_PIC)
-	ar rcs $@ $^
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# libatomicwriter.so.1.0.0, soname libatomicwriter.so.1, and its links.
+$(SHAREDLIB): $(CORE_PIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIBFLAG) $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^
+	ln -sf $(SOFILE) $(LUA_BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(LUA_BUILD)/libatomicwriter.so
+
+$(INC_BUILD)/atomicwriter.h: csrc/aw.h
+	@mkdir -p $(dir $@)
+	cp csrc/aw.h $@
 
 # The embedding examples: a C host with the module linked in, and a
 # C-only user of the core library (examples/README.md).
@@ -94,19 +128,19 @@ include mk/cross.mk
 # The digest's reference vectors (spec/15-hash_spec.lua runs it).
 build/hash-vectors: spec/hash_vectors.c csrc/aw_hash.c csrc/aw_internal.h csrc/aw.h
 	@mkdir -p build
-	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/hash_vectors.c csrc/aw_hash.c
+	$(CC) $(ALL_CFLAGS) -Icsrc $(LDFLAGS) -o $@ spec/hash_vectors.c csrc/aw_hash.c
 
 # aw_error_format into buffers of every size (spec/17-error_format_spec.lua).
 build/error-format: spec/error_format.c $(STATICLIB)
-	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/error_format.c $(STATICLIB)
+	$(CC) $(ALL_CFLAGS) -Icsrc $(LDFLAGS) -o $@ spec/error_format.c $(STATICLIB)
 
 # aw_library_version() and AW_VERSION_STRING (spec/20-version_spec.lua).
 build/library-version: spec/library_version.c $(STATICLIB)
-	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/library_version.c $(STATICLIB)
+	$(CC) $(ALL_CFLAGS) -Icsrc $(LDFLAGS) -o $@ spec/library_version.c $(STATICLIB)
 
 # A host that closes the watcher's descriptor (spec/12-watch_spec.lua).
 build/watch-fd: spec/watch_fd.c $(STATICLIB)
-	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ spec/watch_fd.c $(STATICLIB)
+	$(CC) $(ALL_CFLAGS) -Icsrc $(LDFLAGS) -o $@ spec/watch_fd.c $(STATICLIB)
 
 # The host of spec/19-stack_spec.lua: the API on a thread with a 32 KiB
 # stack, from C (the static library) and from $(LUA) (the module).
@@ -135,6 +169,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) --no-print-directory stack-usage
 	$(if $(filter yes,$(LINT)),$(MAKE) --no-print-directory lint)
+	$(if $(IN_PLACE),$(MAKE) --no-print-directory abi-check)
 	$(SPEC_ENV) sh spec/run.sh
 	$(if $(filter yes,$(MEMCHECK)),$(MAKE) --no-print-directory memcheck)
 
@@ -217,16 +252,104 @@ install-data:
 	install -m 0644 LICENSE CHANGELOG.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 types/atomicwriter.lua $(DESTDIR)$(DATADIR)/atomicwriter/types/atomicwriter.lua
 
-install: all install-data
+# The Lua module and CLI for $(LUA), and the C library: shared (soname
+# libatomicwriter.so.1) and static, the header as atomicwriter.h, and
+# atomicwriter.pc for pkg-config (docs/install.md).
+install: $(MODULE) $(STATICLIB) $(SHAREDLIB) install-data
 	install -d $(DESTDIR)$(LIBDIR)/atomicwriter $(DESTDIR)$(LUADIR)/atomicwriter \
-	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(ARDIR)
+	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(ARDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
 	install -m 0755 $(MODULE) $(DESTDIR)$(LIBDIR)/atomicwriter/core.so
 	install -m 0644 lua/atomicwriter/init.lua $(DESTDIR)$(LUADIR)/atomicwriter/init.lua
-	install -d $(DESTDIR)$(BINDIR)
 	sed '1s|.*|#!/usr/bin/env $(LUA_NAME)|' bin/atomicwriter > $(DESTDIR)$(BINDIR)/atomicwriter
 	chmod 0755 $(DESTDIR)$(BINDIR)/atomicwriter
-	install -m 0644 csrc/aw.h $(DESTDIR)$(INCDIR)/aw.h
+	install -m 0644 csrc/aw.h $(DESTDIR)$(INCDIR)/atomicwriter.h
 	install -m 0644 $(STATICLIB) $(DESTDIR)$(ARDIR)/libatomicwriter.a
+	install -m 0755 $(SHAREDLIB) $(DESTDIR)$(ARDIR)/$(SOFILE)
+	ln -sf $(SOFILE) $(DESTDIR)$(ARDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(ARDIR)/libatomicwriter.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(ARDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' mk/atomicwriter.pc.in > $(DESTDIR)$(PCDIR)/atomicwriter.pc
+	chmod 0644 $(DESTDIR)$(PCDIR)/atomicwriter.pc
+
+# The specs against the copy `make install DESTDIR=...` put there, and
+# nothing of this checkout's lua/, csrc/ or bin/: LUA_PATH, LUA_CPATH and
+# PATH lead into DESTDIR, spec/helpers.lua takes the copy from AW_*, and
+# spec/20-release_spec.lua fails if a module or the CLI comes from
+# elsewhere. Specs that need the checkout's C build are pending, saying so.
+IC_ROOT = $(abspath $(DESTDIR))
+IC_LPATH = $(IC_ROOT)$(LUADIR)/?.lua;$(IC_ROOT)$(LUADIR)/?/init.lua
+IC_CPATH = $(IC_ROOT)$(LIBDIR)/?.so
+installcheck:
+	@[ -n "$(DESTDIR)" ] && [ -f "$(IC_ROOT)$(LIBDIR)/atomicwriter/core.so" ] || \
+	  { echo "usage: make install DESTDIR=DIR && make installcheck DESTDIR=DIR"; exit 2; }
+	PATH='$(IC_ROOT)$(BINDIR)':"$$PATH" LUA_PATH='$(IC_LPATH);;' LUA_CPATH='$(IC_CPATH);;' \
+	  AW_INSTALLED='$(IC_ROOT)' AW_LPATH='$(IC_LPATH)' AW_CPATH='$(IC_CPATH)' \
+	  AW_CLI='$(IC_ROOT)$(BINDIR)/atomicwriter' LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
+
+# The ABI of the shared library against the committed baseline of its
+# soname (aw.h's ABI policy). abidiff's exit status sets bit 4 for any ABI
+# change, bit 8 for an incompatible one (a symbol removed); a type that
+# changed (a struct grown, a member moved) is only bit 4, so its summary
+# decides: anything Removed or Changed fails, Added (a new function)
+# passes with the report. A new soname (SOVERSION) starts a new baseline.
+# `make abi-baseline` rewrites the baseline from this build, at a release
+# or for a change that aw.h's policy allows (a reserved member used).
+# Needs the -g in CFLAGS; paths and locations are left out, so the file
+# depends on the code only.
+ABI_BASELINE = abi/$(SONAME).abi
+ABIDW_FLAGS  = --no-corpus-path --no-comp-dir-path --no-show-locs --drop-undefined-syms \
+  --drop-private-types --header-file csrc/aw.h
+abi-baseline: $(SHAREDLIB)
+	@mkdir -p abi
+	abidw $(ABIDW_FLAGS) --out-file $(ABI_BASELINE) $(SHAREDLIB)
+abi-check: $(SHAREDLIB)
+	@if [ ! -f $(ABI_BASELINE) ]; then \
+	  echo "abi-check: no baseline for $(SONAME) ($(ABI_BASELINE)): a new soname starts one (make abi-baseline)"; \
+	  exit 0; fi; \
+	abidw $(ABIDW_FLAGS) --out-file $(LUA_BUILD)/$(SONAME).abi $(SHAREDLIB) || exit 1; \
+	abidiff --no-show-locs $(ABI_BASELINE) $(LUA_BUILD)/$(SONAME).abi > $(LUA_BUILD)/abidiff.txt; rc=$$?; \
+	cat $(LUA_BUILD)/abidiff.txt; \
+	if [ $$((rc & 3)) -ne 0 ]; then echo "abi-check: abidiff failed ($$rc)"; exit 1; fi; \
+	if [ $$((rc & 8)) -ne 0 ] || grep -Eq '[1-9][0-9]* (Removed|Changed)' $(LUA_BUILD)/abidiff.txt; then \
+	  echo "abi-check: $(SONAME) breaks the ABI of $(ABI_BASELINE) (aw.h's ABI policy): undo it, or change SOVERSION"; \
+	  exit 1; fi; \
+	if [ $$rc -ne 0 ]; then echo "abi-check: only additions to $(ABI_BASELINE) (make abi-baseline at the release)"; \
+	else echo "abi-check: $(SONAME) has the ABI of $(ABI_BASELINE)"; fi
+
+# The release tarball, atomicwriter-$(VERSION).tar.gz with the top
+# directory atomicwriter-$(VERSION)/: the files of HEAD (git archive) but
+# those .gitattributes marks export-ignore (CI's and git's own). Commit
+# first: the working tree's changes are not in it.
+DIST = atomicwriter-$(VERSION)
+dist:
+	@git rev-parse --verify -q HEAD >/dev/null || { echo "make dist: needs a git checkout"; exit 2; }
+	git archive --format=tar.gz --prefix=$(DIST)/ -o $(DIST).tar.gz HEAD
+	@echo "$(DIST).tar.gz: $$(tar tzf $(DIST).tar.gz | grep -vc '/$$') files"
+
+# The two other ways to a tested module, as CI runs them (.ci/run; under
+# the default Lua, each ends with "N passed, M failed"):
+#   check-rock  a fresh clone of HEAD, no make: `luarocks make`, then
+#               `luarocks test` (the whole suite)
+#   check-dist  `make dist`; the release rockspec, pointed at that tarball
+#               by file://, built offline into a tree of its own; then the
+#               tarball's whole suite against that tree (`luarocks test`)
+ROCK = luarocks --lua-version $(LUA_VERSION)
+check-rock:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	git clone -q . "$$tmp/clone" && cd "$$tmp/clone" && \
+	$(ROCK) --tree "$$tmp/tree" make rockspec/atomicwriter-scm-1.rockspec && \
+	{ $(ROCK) test rockspec/atomicwriter-scm-1.rockspec -- --output=TAP > "$$tmp/tap" 2>&1; \
+	  rc=$$?; cat "$$tmp/tap"; sh spec/tap_summary.sh "$$tmp/tap" $$rc; }
+check-dist: dist
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && spec=atomicwriter-$(VERSION)-1.rockspec && \
+	tree="$$tmp/tree" && mv $(DIST).tar.gz "$$tmp/" && \
+	sed 's|^  url = .*|  url = "file://'"$$tmp"'/$(DIST).tar.gz",|' rockspec/$$spec > "$$tmp/$$spec" && \
+	cd "$$tmp" && $(ROCK) --tree "$$tree" build --deps-mode=none $$spec && \
+	tar xzf $(DIST).tar.gz && cd $(DIST) && \
+	{ AW_INSTALLED="$$tree" AW_CPATH="$$tree/lib/lua/$(LUA_VERSION)/?.so" AW_CLI="$$tree/bin/atomicwriter" \
+	  AW_LPATH="$$tree/share/lua/$(LUA_VERSION)/?.lua;$$tree/share/lua/$(LUA_VERSION)/?/init.lua" \
+	  $(ROCK) test ../$$spec -- --output=TAP > "$$tmp/tap" 2>&1; \
+	  rc=$$?; cat "$$tmp/tap"; sh spec/tap_summary.sh "$$tmp/tap" $$rc; }
 
 clean-module:
 	rm -f $(MODULE)
@@ -234,7 +357,7 @@ clean-module:
 # Also what `luarocks make` builds in the checkout (objects beside their
 # sources, the module in ./atomicwriter/).
 clean:
-	rm -rf build $(MODULE) csrc/*.o atomicwriter/core.so
+	rm -rf build $(MODULE) csrc/*.o atomicwriter/core.so atomicwriter-*.tar.gz
 	rmdir csrc/atomicwriter atomicwriter 2>/dev/null || true
 
 print:
@@ -244,6 +367,8 @@ print:
 	@echo "DATADIR=$(DATADIR) MANDIR=$(MANDIR) DOCDIR=$(DOCDIR)"
 	@echo "MODULE=$(MODULE) STATICLIB=$(STATICLIB) STACK_HOST=$(STACK_HOST)"
 	@echo "LUA_BUILD=$(LUA_BUILD) EX_DIR=$(EX_DIR) AW_CPATH=$(AW_CPATH)"
+	@echo "VERSION=$(VERSION) SONAME=$(SONAME) SHAREDLIB=$(SHAREDLIB) INC_BUILD=$(INC_BUILD)"
+	@echo "CPPFLAGS=$(CPPFLAGS) LDFLAGS=$(LDFLAGS) VISIBILITY=$(VISIBILITY) MODULE_LDFLAGS=$(MODULE_LDFLAGS)"
 	@echo "DEB_PKGS=$(DEB_PKGS)"
 
 # The Lua C path of the module built for $(LUA) (mk/lua.mk): spec/run.sh

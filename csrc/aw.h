@@ -26,6 +26,37 @@
 extern "C" {
 #endif
 
+/* AW_API marks the library's interface: the shared library is built with
+ * -fvisibility=hidden, so these functions are all it exports. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define AW_API __attribute__((visibility("default")))
+#else
+#define AW_API
+#endif
+
+/*
+ * ABI policy (libatomicwriter.so.1). Within 1.x the library only grows:
+ * functions and enum values may be added, none is removed or changed.
+ * The structs a caller allocates cannot change size without breaking
+ * programs built against an older 1.x, so each that may grow ends in
+ * `reserved` members:
+ *   - input (aw_options): aw_options_init() zeroes them. A later 1.x
+ *     turns a reserved member into an option of the same size, where zero
+ *     keeps the 1.0 behaviour.
+ *   - outputs (aw_result, aw_error): the library fills them, reserved
+ *     members included (zero); a later 1.x may report more there, which
+ *     an older caller never reads.
+ * aw_file (callers fill arrays of it, often with positional initializers),
+ * the arrays the library allocates and the caller indexes (aw_read_file,
+ * aw_version_info, aw_change), aw_snapshot and aw_version_list keep their
+ * layout for all of 1.x: more per-file input would come as a new struct
+ * taken by new functions. aw_platform_info is the library's, read only:
+ * it may grow at its end. aw_watch is opaque. Any other change (a member
+ * moved, retyped or removed, a struct grown beyond its reserved members)
+ * takes a new soname, libatomicwriter.so.2. `make abi-check` compares
+ * the built library with the 1.0 baseline (abi/) to catch a break.
+ */
+
 /* The library's release, the one source of the version number: the Lua
  * module's _VERSION, `atomicwriter --version`, the rockspec and
  * CHANGELOG.md follow it (a spec checks that they agree). Semantic
@@ -45,7 +76,7 @@ extern "C" {
  * "MAJOR.MINOR.PATCH" (a static string); compare with AW_VERSION_STRING,
  * the release whose header a program was compiled with. Not named
  * aw_version: that call reads the current version of a target. */
-const char *aw_library_version(void);
+AW_API const char *aw_library_version(void);
 
 /* Limits of the contract's validation rules. */
 #define AW_MAX_PATH    4096   /* bytes in a payload path */
@@ -83,6 +114,7 @@ typedef struct aw_error {
   int has_path;             /* nonzero when the error concerns a path */
   char path[AW_MAX_PATH + 1]; /* the offending path, relative to the target
                                (a refused longer one is cut to AW_MAX_PATH) */
+  void *reserved[2];        /* zero (ABI policy above) */
 } aw_error;
 
 /* One file of a payload. The core never copies `data`: the caller keeps
@@ -119,11 +151,12 @@ typedef struct aw_options {
                          AW_KEEP_AS_IS: as many as are kept now */
   int changes;        /* nonzero: aw_publish / aw_rollback list the paths
                          added, changed and removed (default 0: no cost) */
+  void *reserved[4];  /* zero: aw_options_init (ABI policy above) */
 } aw_options;
 
 #define AW_KEEP_AS_IS (-1)
 
-void aw_options_init(aw_options *opts);
+AW_API void aw_options_init(aw_options *opts);
 
 /* Room for a version directory's name (NUL included). */
 #define AW_NAME_SIZE 256
@@ -143,9 +176,10 @@ typedef struct aw_result {
   aw_change *changes;          /* with opts->changes: every path added,
                                   changed or removed, sorted; else NULL */
   size_t nchanges;
+  void *reserved[4];           /* zero (ABI policy above) */
 } aw_result;
 
-void aw_result_free(aw_result *res);
+AW_API void aw_result_free(aw_result *res);
 
 /*
  * aw_write - publish `files` as the new version of `target`.
@@ -171,7 +205,7 @@ void aw_result_free(aw_result *res);
  *                     EACCES, EPERM, ENOSPC, EDQUOT, EFBIG, EIO, EMFILE, ...
  * On failure the previously published version is intact and readable.
  */
-int aw_write(const char *target, const aw_file *files, size_t nfiles,
+AW_API int aw_write(const char *target, const aw_file *files, size_t nfiles,
              const aw_options *opts, int *changed, aw_error *err);
 
 /*
@@ -186,7 +220,7 @@ int aw_write(const char *target, const aw_file *files, size_t nfiles,
  * removed); recovery removes only version directories that neither
  * ..data nor ..history names.
  */
-int aw_publish(const char *target, const aw_file *files, size_t nfiles,
+AW_API int aw_publish(const char *target, const aw_file *files, size_t nfiles,
                const aw_options *opts, aw_result *res, aw_error *err);
 
 /*
@@ -204,7 +238,7 @@ int aw_publish(const char *target, const aw_file *files, size_t nfiles,
  * (or nothing is); AW_KIND_CONFLICT when the kept version holds an entry
  * that is neither a file nor a directory.
  */
-int aw_rollback(const char *target, const char *version, const aw_options *opts,
+AW_API int aw_rollback(const char *target, const char *version, const aw_options *opts,
                 aw_result *res, aw_error *err);
 
 /* A published version: the current one, or one kept. */
@@ -228,14 +262,14 @@ typedef struct aw_version_list {
  * AW_KIND_CONFLICT when ..data or ..history is not the writer's,
  * AW_KIND_FORMAT when ..history is in a newer release's format.
  */
-int aw_versions(const char *target, aw_version_list *list, aw_error *err);
-void aw_version_list_free(aw_version_list *list);
+AW_API int aw_versions(const char *target, aw_version_list *list, aw_error *err);
+AW_API void aw_version_list_free(aw_version_list *list);
 
 /*
  * aw_validate - check and clean the paths of a payload without touching
  * the disk. Returns 0, or -1 with err->kind AW_KIND_INVALID.
  */
-int aw_validate(const aw_file *files, size_t nfiles, aw_error *err);
+AW_API int aw_validate(const aw_file *files, size_t nfiles, aw_error *err);
 
 /*
  * aw_clean_path - clean one payload path the way aw_write() does
@@ -248,14 +282,14 @@ int aw_validate(const aw_file *files, size_t nfiles, aw_error *err);
  * err->kind AW_KIND_INVALID (err->path the path as given, err->detail why;
  * a `size` under len + 1 is refused so too).
  */
-int aw_clean_path(const char *path, size_t len, char *out, size_t size,
+AW_API int aw_clean_path(const char *path, size_t len, char *out, size_t size,
                   aw_error *err);
 
 /*
  * aw_check_target - 0 when `target` is an existing directory, else -1
  * (AW_KIND_SYSTEM, ENOENT or ENOTDIR or the errno of the failing call).
  */
-int aw_check_target(const char *target, aw_error *err);
+AW_API int aw_check_target(const char *target, aw_error *err);
 
 /* ------------------------------------------------------------------ */
 /* The reader's side                                                   */
@@ -287,13 +321,13 @@ typedef struct aw_snapshot {
  * (ENOENT, ENOTDIR, EACCES, ENOMEM, ...), AW_KIND_CONFLICT when ..data is
  * not the writer's symlink.
  */
-int aw_read(const char *target, aw_snapshot *snap, aw_error *err);
+AW_API int aw_read(const char *target, aw_snapshot *snap, aw_error *err);
 
 /* aw_read_version - aw_read() of a named version, current or kept (NULL
  * or "": the current one). AW_KIND_NO_VERSION when it is neither, or
  * stops being either before the read ends; AW_KIND_FORMAT when a kept one
  * is asked for and ..history is in a newer release's format. */
-int aw_read_version(const char *target, const char *version, aw_snapshot *snap,
+AW_API int aw_read_version(const char *target, const char *version, aw_snapshot *snap,
                     aw_error *err);
 
 /* aw_read_tree - every regular file below directory `dir`, with its mode
@@ -303,16 +337,16 @@ int aw_read_version(const char *target, const char *version, aw_snapshot *snap,
  * Free with aw_snapshot_free() after success. Errors: AW_KIND_SYSTEM
  * (ENOENT, ENOTDIR, EACCES of `dir` or of an entry below it, EIO, ENOMEM,
  * ...). */
-int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err);
+AW_API int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err);
 
-void aw_snapshot_free(aw_snapshot *snap);
+AW_API void aw_snapshot_free(aw_snapshot *snap);
 
 /* aw_version - the current version's name into buf ("" when none).
  * Errors: AW_KIND_SYSTEM (ENOENT, ENOTDIR, EACCES of the target; EINVAL
  * when `size` < 2), AW_KIND_CONFLICT when ..data is not the writer's
  * symlink to a version (or the name does not fit in `size`: AW_NAME_SIZE
  * always suffices). */
-int aw_version(const char *target, char *buf, size_t size, aw_error *err);
+AW_API int aw_version(const char *target, char *buf, size_t size, aw_error *err);
 
 /* A watcher: reports each version published in a target, once. */
 typedef struct aw_watch aw_watch;
@@ -328,14 +362,14 @@ typedef struct aw_watch aw_watch;
  * current at the start is not reported. Free with aw_watch_close().
  * Errors: AW_KIND_SYSTEM (ENOENT, ENOTDIR, EACCES of the target; EMFILE,
  * ENFILE, ENOSPC: no inotify instance or watch left; ENOMEM). */
-int aw_watch_open(aw_watch **w, const char *target, int flags, aw_error *err);
+AW_API int aw_watch_open(aw_watch **w, const char *target, int flags, aw_error *err);
 
 /* aw_watch_next - wait up to timeout_ms (-1: forever) for the next
  * published version; returns 1 with its name in `version`, 0 on timeout,
  * -1 on error: AW_KIND_SYSTEM when reading the events or waiting for them
  * fails (EIO, ENOMEM, ...). A target that is removed is not an error: the
  * watcher polls until it is back. */
-int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
+AW_API int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
                   aw_error *err);
 
 /* aw_watch_fd - a descriptor that becomes readable when aw_watch_next may
@@ -346,9 +380,9 @@ int aw_watch_next(aw_watch *w, long timeout_ms, char *version, size_t size,
  * number only if it still names the watcher's own file (how it tells:
  * docs/design.md). After a host closed it, aw_watch_fd's number means
  * nothing. */
-int aw_watch_fd(const aw_watch *w);
+AW_API int aw_watch_fd(const aw_watch *w);
 
-void aw_watch_close(aw_watch *w);
+AW_API void aw_watch_close(aw_watch *w);
 
 /* What this build uses where systems differ; static strings.
  *   listing  "getdents64" | "readdir"
@@ -361,25 +395,25 @@ typedef struct aw_platform_info {
   int syncfs;
 } aw_platform_info;
 
-const aw_platform_info *aw_platform(void);
+AW_API const aw_platform_info *aw_platform(void);
 
 /* The contract's stable code of an error: "invalid", "conflict", "busy",
  * "noversion", "format", or for AW_KIND_SYSTEM the symbolic errno name
  * ("ENOENT", ...; "E<number>" for one without a name here); "ok" for
  * AW_KIND_NONE. */
-const char *aw_error_code(const aw_error *err);
+AW_API const char *aw_error_code(const aw_error *err);
 
 /* Formats a one-line message: "<prefix>: <target>: <step> <path>: <why>".
  * `prefix` and `target` may be NULL (left out with their ": "). Always NUL-terminates (truncating) when size > 0.
  * Returns `buf`. */
-char *aw_error_format(const aw_error *err, const char *prefix,
+AW_API char *aw_error_format(const aw_error *err, const char *prefix,
                       const char *target, char *buf, size_t size);
 
 /* aw_error_format_size - a buffer size that holds aw_error_format's whole
  * message for these arguments (an upper bound, NUL included): escaping
  * makes the message up to four times the length of its parts, so no fixed
  * size fits every target and path. */
-size_t aw_error_format_size(const aw_error *err, const char *prefix,
+AW_API size_t aw_error_format_size(const aw_error *err, const char *prefix,
                             const char *target);
 
 #ifdef __cplusplus

@@ -23,6 +23,7 @@ static void copy_path(aw_error *err, const char *path, size_t len)
     memcpy(err->path, path, len);
   err->path[len] = '\0';
   err->path_len = len;
+  err->reserved[0] = err->reserved[1] = NULL;   /* ABI policy (aw.h) */
 }
 
 int aw_fail(aw_error *err, enum aw_kind kind, const char *step,

@@ -587,7 +587,7 @@ static void push_platform(lua_State *L)
   lua_setfield(L, -2, "syncfs");
 }
 
-int luaopen_atomicwriter_core(lua_State *L)
+AW_API int luaopen_atomicwriter_core(lua_State *L)
 {
   create_metatables(L);
   lua_newtable(L);

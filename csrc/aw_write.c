@@ -797,6 +797,7 @@ static void abandon(writer *w)
 
 void aw_options_init(aw_options *opts)
 {
+  memset(opts, 0, sizeof *opts);   /* reserved members too (aw.h's ABI policy) */
   opts->sync = AW_SYNC_ON;
   opts->timeout_ms = -1;
   opts->keep = 0;

@@ -19,7 +19,7 @@ $(error examples/examples.mk: include it after the top Makefile's variables (STA
 endif
 
 EX_DIR     = $(LUA_BUILD)/examples
-EX_CFLAGS  = -std=c99 -Wall -Wextra -Werror $(CFLAGS) $(STACK_CLASH)
+EX_CFLAGS  = -std=c99 -Wall -Wextra -Werror $(CPPFLAGS) $(CFLAGS) $(STACK_CLASH)
 # Debian: liblua5.4.so from liblua5.4-dev; LuaJIT's library has its own name.
 EX_LUALIB ?= $(if $(filter luajit,$(LUA_NAME)),-lluajit-5.1,-llua$(LUA_VERSION))
 EX_LIBS    = $(EX_LUALIB) -lm -ldl
@@ -50,8 +50,11 @@ $(EX_DIR)/host.o: examples/embed/host.c $(EX_DIR)/init_lua.h
 $(EX_DIR)/embed-host: $(EX_DIR)/host.o $(EX_DIR)/aw_lua.o $(STATICLIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(EX_DIR)/host.o $(EX_DIR)/aw_lua.o $(STATICLIB) $(EX_LIBS)
 
-$(EX_DIR)/c-only: examples/c-only/main.c csrc/aw.h $(STATICLIB)
+# c-only includes the header by its installed name, atomicwriter.h: from
+# $(INC_BUILD) here, from pkg-config's Cflags against an installed copy
+# (make example-pkgconfig, docs/install.md).
+$(EX_DIR)/c-only: examples/c-only/main.c $(INC_BUILD)/atomicwriter.h $(STATICLIB)
 	@mkdir -p $(EX_DIR)
-	$(CC) $(EX_CFLAGS) -Icsrc $(LDFLAGS) -o $@ examples/c-only/main.c $(STATICLIB)
+	$(CC) $(EX_CFLAGS) -I$(INC_BUILD) $(LDFLAGS) -o $@ examples/c-only/main.c $(STATICLIB)
 
 endif

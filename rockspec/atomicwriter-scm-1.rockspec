@@ -2,8 +2,9 @@ rockspec_format = "3.0"
 package = "atomicwriter"
 version = "scm-1"
 source = {
-  -- `luarocks make` builds this checkout; the url is never fetched.
-  url = "git+https://example.invalid/atomicwriter.git",
+  -- `luarocks make` builds this checkout; `luarocks install` of this
+  -- rockspec clones the project's main branch.
+  url = "git+https://github.com/atomicwriter/atomicwriter.git",
 }
 description = {
   summary = "Project a set of files into a directory atomically (the kubelet ..data layout)",
@@ -16,13 +17,14 @@ symlink through ..data. Durable (fsync), crash-safe, locked, and it never
 follows a symlink it did not create.
 ]],
   license = "MIT",
+  homepage = "https://github.com/atomicwriter/atomicwriter",
 }
 -- Run on Linux (glibc, musl), compiled for macOS (docs/platforms.md). The
 -- BSDs have their code paths (kqueue, arc4random_buf) but no toolchain
 -- here to check them: not claimed.
 supported_platforms = { "linux", "macosx" }
 dependencies = {
-  "lua >= 5.1",
+  "lua >= 5.1, < 5.5",   -- 5.1, 5.2, 5.3, 5.4 and LuaJIT are tested
 }
 build = {
   type = "builtin",

@@ -2,7 +2,7 @@
 local aw = require("atomicwriter")
 local H = require("helpers")
 
-local CLI = H.LUA .. " bin/atomicwriter"
+local CLI = H.CLI
 
 -- Runs the CLI; returns exit status, stdout, stderr.
 local function cli(args)

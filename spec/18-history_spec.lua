@@ -404,7 +404,7 @@ describe("rollback", function()
 end)
 
 describe("the command-line tool's history", function()
-  local CLI = H.LUA .. " bin/atomicwriter"
+  local CLI = H.CLI
   local src, target
   before_each(function() src, target = H.tmpdir("src"), H.tmpdir("clihist") end)
   after_each(H.cleanup)

@@ -12,7 +12,9 @@ local LUA_NAME = H.LUA:match("[^/]*$")
 -- Where the Makefile builds the host for $LUA, and the module's C path.
 local settings = select(2, H.make("print"))
 local HOST = ROOT .. "/" .. (settings:match("STACK_HOST=(%S+)") or "?")
-local CPATH = settings:match("AW_CPATH=(%S+)") or "?"
+-- The module and Lua files the specs test (spec/helpers.lua): the ones
+-- `make` built, or `luarocks make` (./atomicwriter/core.so).
+local CPATH, LPATH = H.CPATH, H.LPATH
 local q = H.quote
 
 local STACK = 32768
@@ -33,14 +35,21 @@ end
 
 local function lua_run(target, wrap, flags)
   return exec("cd " .. q(ROOT) .. " && " .. (wrap or "") .. q(HOST) .. " -s " .. STACK ..
-    (flags or "") .. " lua spec/stack_calls.lua " .. q(ROOT) .. " " .. q(CPATH) .. " " .. q(target))
+    (flags or "") .. " lua spec/stack_calls.lua " .. q(LPATH) .. " " .. q(CPATH) .. " " .. q(target))
 end
 
 local function used(out)
   return tonumber(out:match("stack used: (%d+) bytes"))
 end
 
-describe("on a thread with a 32 KiB stack #valgrind", function()
+-- The host links this checkout's static library: against an installed
+-- copy (make installcheck) its runs are pending, with the reason.
+local host_describe = describe
+if H.INSTALLED then
+  host_describe = function(name) pending(name .. " (" .. settings .. ")") end
+end
+
+host_describe("on a thread with a 32 KiB stack #valgrind", function()
   local target
   setup(build)
   before_each(function() target = H.tmpdir("stack") end)
@@ -97,7 +106,7 @@ describe("on a thread with a 32 KiB stack #valgrind", function()
   end)
 end)
 
-describe("in sysbench, whose LuaJIT worker threads have 64 KiB stacks", function()
+host_describe("in sysbench, whose LuaJIT worker threads have 64 KiB stacks", function()
   local dir
   before_each(function() dir = H.tmpdir("sysbench") end)
   after_each(H.cleanup)

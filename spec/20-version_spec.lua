@@ -53,10 +53,10 @@ describe("the version number", function()
   end)
 
   it("is what `atomicwriter --version` prints, exiting 0", function()
-    local ok, out = H.sh(H.ENV .. H.LUA .. " bin/atomicwriter --version")
+    local ok, out = H.sh(H.ENV .. H.CLI .. " --version")
     assert(ok, out)
     assert.are.equal("atomicwriter " .. V .. "\n", out)
-    local _, help = H.sh(H.ENV .. H.LUA .. " bin/atomicwriter --help")
+    local _, help = H.sh(H.ENV .. H.CLI .. " --help")
     assert.truthy(help:find("--version", 1, true), "--help lists --version")
   end)
 

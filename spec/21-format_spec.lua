@@ -72,7 +72,7 @@ describe("a ..history of a newer format", function()
   it("makes the command exit 1 with the message", function()
     kept_target(target)
     plant(target, "atomicwriter history 3\n")
-    local ok, out = H.sh(H.ENV .. H.LUA .. " bin/atomicwriter versions " .. H.quote(target) ..
+    local ok, out = H.sh(H.ENV .. H.CLI .. " versions " .. H.quote(target) ..
       " 2>&1; echo \"exit=$?\"")
     assert(ok, out)
     assert.truthy(out:find("format 3", 1, true), out)

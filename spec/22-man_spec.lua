@@ -4,7 +4,7 @@
 local H = require("helpers")
 
 local PAGE = "man/atomicwriter.1"
-local CLI = H.ENV .. H.LUA .. " bin/atomicwriter"
+local CLI = H.ENV .. H.CLI
 
 local function help(args)
   local ok, out = H.sh(CLI .. " " .. args)

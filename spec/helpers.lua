@@ -44,6 +44,34 @@ local function q(s)
 end
 H.quote = q
 
+-- What the specs test: this checkout by default, or an installed copy
+-- (make installcheck, spec/30-release_spec.lua's rock), named by the
+-- environment spec/run.sh passes on:
+--   AW_CPATH      the Lua C path of atomicwriter.core for H.LUA (above)
+--   AW_LPATH      the Lua path of atomicwriter (./lua/?.lua;./lua/?/init.lua)
+--   AW_CLI        the installed command-line tool, run as a command;
+--                 without it, bin/atomicwriter of this checkout under H.LUA
+--   AW_INSTALLED  the root of the installed copy: the checkout's C build
+--                 is not used (H.make), spec 30 checks nothing leaks in
+H.LPATH = os.getenv("AW_LPATH") or "./lua/?.lua;./lua/?/init.lua"
+H.CLI = os.getenv("AW_CLI") and q(os.getenv("AW_CLI")) or (H.LUA .. " bin/atomicwriter")
+H.INSTALLED = os.getenv("AW_INSTALLED")
+
+--- package.searchpath, which Lua 5.1 lacks: the first file of `path`
+-- (";"-separated templates) that exists for module `name`.
+function H.searchpath(name, path)
+  local file = name:gsub("%.", "/")
+  for template in path:gmatch("[^;]+") do
+    local candidate = template:gsub("%?", file)
+    local f = io.open(candidate, "rb")
+    if f then
+      f:close()
+      return candidate
+    end
+  end
+  return nil
+end
+
 --- Starts a shell command, its stdout and stderr to a pipe; H.finish(p)
 -- waits for it. The exit status is printed after the output, since 5.1's
 -- close does not report it.
@@ -107,6 +135,9 @@ end
 -- vectors), for a checkout that `luarocks make` built, which has only the
 -- module. Returns ok, output.
 function H.make(target)
+  if H.INSTALLED then
+    return false, "the checkout's C build is not used against an installed copy (" .. H.INSTALLED .. ")"
+  end
   if not H.has("make cc") then
     return false, "make and a C compiler (cc) are needed to build " .. target
   end
@@ -296,9 +327,9 @@ function H.snapshot(dir)
   return out
 end
 
---- Shell statements that give a child interpreter this checkout's paths
+--- Shell statements that give a child interpreter the tested copy's paths
 -- and the module built for H.LUA.
-H.ENV = "export LUA_PATH='./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;' " ..
+H.ENV = "export LUA_PATH=" .. q(H.LPATH .. ";./spec/?.lua;;") .. " " ..
   "LUA_CPATH=" .. q(H.CPATH .. ";;") .. "; "
 
 --- The shell command that runs Lua code in a child H.LUA with H.ENV;
@@ -319,8 +350,9 @@ end
 -- that nobody cannot enter.
 function H.lua_as_nobody(code, pre)
   local dir = H.tmpdir("nobody")
-  local ok, out = H.sh("mkdir -p " .. q(dir .. "/atomicwriter") .. " && cp lua/atomicwriter/*.lua " ..
-    q(dir .. "/atomicwriter/") .. " && cp " .. q(H.MODULE) .. " " .. q(dir .. "/atomicwriter/") ..
+  local init = assert(H.searchpath("atomicwriter", H.LPATH), "atomicwriter not found in " .. H.LPATH)
+  local ok, out = H.sh("mkdir -p " .. q(dir .. "/atomicwriter") .. " && cp " .. q(init:match("^(.*)/")) ..
+    "/*.lua " .. q(dir .. "/atomicwriter/") .. " && cp " .. q(H.MODULE) .. " " .. q(dir .. "/atomicwriter/") ..
     " && chmod -R a+rX " .. q(dir))
   assert(ok, out)
   return H.sh("cd / && " .. (pre or "") .. " LUA_PATH=" .. q(dir .. "/?/init.lua;;") .. " LUA_CPATH=" .. q(dir .. "/?.so;;") ..

@@ -2,7 +2,8 @@
 -- section): every spec, with busted, under the interpreter LuaRocks runs
 -- this script with, against the module `luarocks make` built in this
 -- checkout (./atomicwriter/core.so), or else the one `make` built
--- (./csrc/atomicwriter/core.so).
+-- (./csrc/atomicwriter/core.so); or an installed copy, when AW_CPATH (and
+-- AW_LPATH, AW_CLI, AW_INSTALLED: spec/helpers.lua) name it.
 --
 -- Not LuaRocks' `busted` test type: that one wants busted as a rock, and
 -- asks a rocks server for it when it is missing; Debian's lua-busted is
@@ -35,18 +36,20 @@ if os.getenv("AW_LUAROCKS_TEST") then
     os.exit(1)
   end
   local args = { "--cpath=" .. os.getenv("AW_CPATH") }
+  if os.getenv("AW_LPATH") then args[2] = "--lpath=" .. os.getenv("AW_LPATH") .. ";./spec/?.lua" end
   for i = 1, #arg do args[#args + 1] = arg[i] end
   arg = args   -- luacheck: ignore (busted reads the global arg)
   runner({ standalone = false })
   return
 end
 
-local cpath
-if exists("atomicwriter/core.so") then
+-- Given in the environment: an installed copy (spec/30-release_spec.lua).
+local cpath = os.getenv("AW_CPATH")
+if not cpath and exists("atomicwriter/core.so") then
   cpath = "./?.so"
-elseif exists("csrc/atomicwriter/core.so") then
+elseif not cpath and exists("csrc/atomicwriter/core.so") then
   cpath = "./csrc/?.so"
-else
+elseif not cpath then
   io.stderr:write("luarocks test: no atomicwriter.core built in this checkout: ",
     "run `luarocks make` (or `make`) first\n")
   os.exit(1)

@@ -1,11 +1,12 @@
 -- stack_calls.lua - every call of the Lua API, with its results checked,
 -- for spec/stack_host.c to run on a thread with a small C stack
 -- (spec/19-stack_spec.lua). Runs under Lua 5.1-5.4 and LuaJIT.
--- Arguments: the project's root, the C path of the module, an empty
--- target directory. Returns the function that makes the calls, which
+-- Arguments: the Lua path and the C path of the module (relative ones to
+-- the project's root, the host's working directory), an empty target
+-- directory. Returns the function that makes the calls, which
 -- raises at the first result that is not the one due.
-local root, cpath, target = ...
-package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+local lpath, cpath, target = ...
+package.path = lpath .. ";" .. package.path
 package.cpath = cpath
 local aw = require("atomicwriter")
 

@@ -1,6 +1,7 @@
 /*
  * main.c - atomicwriter from plain C, with no Lua at all: the core's
- * header (csrc/aw.h) and static library (build/libatomicwriter.a).
+ * header (csrc/aw.h, installed as atomicwriter.h) and library
+ * (build/libatomicwriter.a, or an installed one through pkg-config).
  *
  * Usage: c-only TARGET [RELEASE]
  * Projects three files, each with its own mode, into the existing
@@ -9,7 +10,7 @@
  * prints aw_error_format's message and aw_error_code's code on stderr and
  * exits 1; a usage or output error exits 2.
  */
-#include "aw.h"
+#include "atomicwriter.h"
 
 #include <stdio.h>
 #include <stdlib.h>
