@@ -40,7 +40,7 @@ check-portable: deps
 	  STATICLIB=$(PORT_DIR)/libatomicwriter.a CFLAGS="$(CFLAGS) -DAW_PORTABLE" \
 	  $(PORT_DIR)/atomicwriter/core.so build/hash-vectors
 	LUA=$(LUA) BUSTED=$(BUSTED) AW_CPATH='./$(PORT_DIR)/?.so' sh spec/run.sh
-	$(CC) $(ALL_CFLAGS) -DAW_PORTABLE -Icsrc -o $(PORT_DIR)/core-test $(CORE_TEST_SRC)
+	$(CC) $(ALL_CFLAGS) -DAW_PORTABLE -Icsrc $(LDFLAGS) -o $(PORT_DIR)/core-test $(CORE_TEST_SRC)
 	$(VALGRIND) $(PORT_DIR)/core-test
 
 # ---- tools ----
