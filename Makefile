@@ -38,7 +38,7 @@ SOFILE     = $(SONAME).0.0
 CORE_SRC   = csrc/aw_error.c csrc/aw_path.c csrc/aw_fs.c csrc/aw_write.c \
              csrc/aw_compare.c csrc/aw_read.c csrc/aw_watch.c csrc/aw_manifest.c \
              csrc/aw_history.c csrc/aw_changes.c csrc/aw_hash.c \
-             csrc/aw_sys.c
+             csrc/aw_sys.c csrc/aw_source.c
 CORE_HDR   = csrc/aw.h csrc/aw_internal.h csrc/aw_sys.h
 BUILD      = build/$(LUA_NAME)
 CORE_PIC   = $(CORE_SRC:csrc/%.c=$(BUILD)/%.o)

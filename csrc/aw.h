@@ -96,8 +96,9 @@ enum aw_kind {
   AW_KIND_BUSY,      /* the lock was not obtained within the timeout ("busy") */
   AW_KIND_SYSTEM,    /* a system call failed; errnum says why (errno name) */
   AW_KIND_NO_VERSION, /* the version asked for is neither current nor kept ("noversion") */
-  AW_KIND_FORMAT     /* a record of the target (..history) is in a format newer than
+  AW_KIND_FORMAT,    /* a record of the target (..history) is in a format newer than
                       * this release reads; nothing was changed ("format") */
+  AW_KIND_CHANGED    /* a file's source changed while the write read it ("changed") */
 };
 
 /* A failure, filled once at the failing call. Owned by the caller.
@@ -114,7 +115,8 @@ typedef struct aw_error {
   int has_path;             /* nonzero when the error concerns a path */
   char path[AW_MAX_PATH + 1]; /* the offending path, relative to the target
                                (a refused longer one is cut to AW_MAX_PATH) */
-  void *reserved[2];        /* zero (ABI policy above) */
+  void *reserved[2];        /* zero (ABI policy above); reserved[0] holds
+                               the source of a failure, see aw_error_source() */
 } aw_error;
 
 /* One file of a payload. The core never copies `data`: the caller keeps
@@ -124,10 +126,14 @@ typedef struct aw_file {
   size_t path_len;
   const char *data;   /* bytes, any values; may be NULL when size is 0 */
   size_t size;
-  unsigned mode;      /* permission bits, 0..0777 */
+  unsigned mode;      /* permission bits, 0..0777 (AW_MODE_SOURCE: see
+                         aw_publish_sources) */
   long long uid;      /* owner, or -1 to leave the writer's own */
   long long gid;      /* group, or -1 to leave the writer's own */
 } aw_file;
+
+/* aw_file.mode of a file with a source: the source's permission bits. */
+#define AW_MODE_SOURCE (~0u)
 
 /* Values of aw_options.sync: how data and directories reach stable storage
  * before the swap, and the target after it. */
@@ -151,12 +157,29 @@ typedef struct aw_options {
                          AW_KEEP_AS_IS: as many as are kept now */
   int changes;        /* nonzero: aw_publish / aw_rollback list the paths
                          added, changed and removed (default 0: no cost) */
-  void *reserved[4];  /* zero: aw_options_init (ABI policy above) */
+  void *reserved[4];  /* zero: aw_options_init (ABI policy above); the
+                         options below are kept there, set through their
+                         functions */
 } aw_options;
 
 #define AW_KEEP_AS_IS (-1)
 
 AW_API void aw_options_init(aw_options *opts);
+
+/* Options added in 1.x, kept in aw_options' reserved members (ABI policy
+ * above: zero, as aw_options_init leaves them, is 1.0's behaviour). */
+
+/* checksum: nonzero compares every file's bytes with the current
+ * version's, trusting no identity the manifest recorded (an unchanged
+ * source, a file's keyed digest); 0 (the default) trusts them. */
+AW_API void aw_options_set_checksum(aw_options *opts, int checksum);
+
+/* progress: `fn` (NULL: none, the default) is called after each file
+ * placed in the new version (written, copied or hard-linked) and every 16
+ * MiB of a long copy, with `ctx` and the files and bytes done so far. It
+ * must not call the library for the same target. */
+typedef void (*aw_progress_fn)(void *ctx, unsigned long long files, unsigned long long bytes);
+AW_API void aw_options_set_progress(aw_options *opts, aw_progress_fn fn, void *ctx);
 
 /* Room for a version directory's name (NUL included). */
 #define AW_NAME_SIZE 256
@@ -222,6 +245,29 @@ AW_API int aw_write(const char *target, const aw_file *files, size_t nfiles,
  */
 AW_API int aw_publish(const char *target, const aw_file *files, size_t nfiles,
                const aw_options *opts, aw_result *res, aw_error *err);
+
+/*
+ * aw_publish_sources - aw_publish() where a file's bytes may come from a
+ * source file instead of memory: when `sources` (NULL: none) has
+ * sources[i] not NULL, files[i] gets the bytes of that file, a
+ * NUL-terminated path (absolute, or relative to the working directory; a
+ * symlink is followed); files[i].data must then be NULL and size 0, and
+ * mode AW_MODE_SOURCE takes the source's permission bits. The bytes are
+ * copied inside the kernel: a reflink (FICLONE) where the file system
+ * shares extents, else copy_file_range, else a bounded read/write loop;
+ * memory never grows with a file's size. A source must be a regular file
+ * (else AW_KIND_INVALID; missing: ENOENT; both naming the payload path
+ * and, through aw_error_source(), the source). Its identity (device,
+ * inode, size, mtime) is taken once under the writer's lock and must hold
+ * until its bytes are copied or compared, else AW_KIND_CHANGED and nothing
+ * is published. The published file gets the source's mtime, and the
+ * manifest records the source's identity: a later write whose source is
+ * untouched neither reads nor copies it (opts->checksum compares bytes
+ * instead; docs/trees.md). `sources` must stay alive as `files` do.
+ */
+AW_API int aw_publish_sources(const char *target, const aw_file *files,
+                              const char *const *sources, size_t nfiles,
+                              const aw_options *opts, aw_result *res, aw_error *err);
 
 /*
  * aw_rollback - publish again the content of kept version `version` (NULL
@@ -339,6 +385,11 @@ AW_API int aw_read_version(const char *target, const char *version, aw_snapshot 
  * ...). */
 AW_API int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err);
 
+/* aw_list_tree - aw_read_tree without reading: each file's path, mode,
+ * owner and size (data NULL), one fstatat each; for a payload whose files
+ * name their sources (dir + "/" + path). */
+AW_API int aw_list_tree(const char *dir, aw_snapshot *snap, aw_error *err);
+
 AW_API void aw_snapshot_free(aw_snapshot *snap);
 
 /* aw_version - the current version's name into buf ("" when none).
@@ -398,10 +449,15 @@ typedef struct aw_platform_info {
 AW_API const aw_platform_info *aw_platform(void);
 
 /* The contract's stable code of an error: "invalid", "conflict", "busy",
- * "noversion", "format", or for AW_KIND_SYSTEM the symbolic errno name
- * ("ENOENT", ...; "E<number>" for one without a name here); "ok" for
+ * "noversion", "format", "changed", or for AW_KIND_SYSTEM the symbolic errno
+ * name ("ENOENT", ...; "E<number>" for one without a name here); "ok" for
  * AW_KIND_NONE. */
 AW_API const char *aw_error_code(const aw_error *err);
+
+/* aw_error_source - the source file a failure concerns (aw_publish_sources'
+ * sources[i], the caller's string: valid while it is), or NULL. Kept in
+ * the error's first reserved member (ABI policy above). */
+AW_API const char *aw_error_source(const aw_error *err);
 
 /* Formats a one-line message: "<prefix>: <target>: <step> <path>: <why>".
  * `prefix` and `target` may be NULL (left out with their ": "). Always NUL-terminates (truncating) when size > 0.

@@ -68,13 +68,26 @@ static int ident_eq(const aw_ident *a, const aw_ident *b)
          a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
 }
 
-/* Mode and owner as the payload asks (owner only where given). */
-static int same_attrs(const struct stat *st, const aw_file *f)
+void aw_ident_from(aw_ident *id, const struct stat *st)
 {
-  return S_ISREG(st->st_mode) && (unsigned)(st->st_mode & 07777) == f->mode &&
+  ident_of(id, st);
+}
+
+int aw_ident_matches(const aw_ident *id, const struct stat *st)
+{
+  aw_ident now;
+  ident_of(&now, st);
+  return ident_eq(id, &now);
+}
+
+/* Mode and owner as the payload asks (owner only where given); size. */
+static int same_attrs(const struct stat *st, const aw_entry *e)
+{
+  const aw_file *f = e->file;
+  return S_ISREG(st->st_mode) && (unsigned)(st->st_mode & 07777) == e->mode &&
          (f->uid < 0 || (long long)st->st_uid == f->uid) &&
          (f->gid < 0 || (long long)st->st_gid == f->gid) &&
-         (unsigned long long)st->st_size == (unsigned long long)f->size;
+         (unsigned long long)st->st_size == (unsigned long long)e->size;
 }
 
 /* ------------------------------------------------------------------ */
@@ -82,10 +95,13 @@ static int same_attrs(const struct stat *st, const aw_file *f)
 /* ------------------------------------------------------------------ */
 
 /* The buffer a current file of `size` bytes is read into: as big as the
- * file, up to AW_COMPARE_BUF (a small payload never asks for 64 KiB). */
-static char *compare_buffer(aw_compare *c, size_t size)
+ * file, up to AW_COMPARE_BUF (a small payload never asks for 64 KiB);
+ * twice that for a file compared with its source. */
+static char *compare_buffer(aw_compare *c, const aw_entry *e)
 {
-  size_t want = size < AW_COMPARE_BUF ? size : AW_COMPARE_BUF;
+  size_t want = e->size < AW_COMPARE_BUF ? (size_t)e->size : AW_COMPARE_BUF;
+  if (e->source)
+    want *= 2;
   if (want > c->buf_cap) {
     char *b = malloc(want);
     if (!b)
@@ -116,13 +132,17 @@ static int read_compare(aw_compare *c, aw_entry *e, int dfd, const char *name)
     close(fd);
     return -1;
   }
-  if (same_attrs(&st, e->file) && e->file->size && !compare_buffer(c, e->file->size)) {
+  if (!same_attrs(&st, e))
+    same = 0;
+  else if (e->size == 0)
+    same = 1;
+  else if (!compare_buffer(c, e))
     same = aw_fail_sys(c->err, "allocate", e->path, ENOMEM);
-  } else if (same_attrs(&st, e->file) &&
-             (same = aw_same_content(fd, e->file->data, e->file->size,
-                                     c->buf, c->buf_cap)) < 0) {
+  else if (e->source)
+    same = aw_source_same(fd, e, c->buf, c->buf_cap / 2, c->err);
+  else if ((same = aw_same_content(fd, e->file->data, e->file->size,
+                                   c->buf, c->buf_cap)) < 0)
     fail_errno(c, "read current file", e->path);
-  }
   close(fd);
   if (same == 1) {
     ident_of(&e->id, &st);
@@ -155,7 +175,14 @@ static int manifest_compare(aw_compare *c, aw_entry *e, int dfd, const char *nam
   if (!(m = old_entry(c, e->path, e->len)) || (m->flags & AW_M_DIR))
     return 2;
   c->old_files++;
-  if (!e->hashed || (m->flags & (AW_M_KNOWN | AW_M_DIGEST)) != (AW_M_KNOWN | AW_M_DIGEST))
+  if (c->checksum)
+    return 2;
+  if (e->source) {   /* the same source, untouched: the same bytes */
+    if ((m->flags & (AW_M_KNOWN | AW_M_SOURCE)) != (AW_M_KNOWN | AW_M_SOURCE) ||
+        !ident_eq(&e->src, &m->src))
+      return 2;
+  } else if (!e->hashed ||
+             (m->flags & (AW_M_KNOWN | AW_M_DIGEST)) != (AW_M_KNOWN | AW_M_DIGEST))
     return 2;
   if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT || errno == ENOTDIR)
@@ -165,7 +192,8 @@ static int manifest_compare(aw_compare *c, aw_entry *e, int dfd, const char *nam
   ident_of(&e->id, &st);
   if (!S_ISREG(st.st_mode) || !ident_eq(&e->id, &m->id))
     return 2;
-  if (memcmp(m->digest, e->digest, AW_DIGEST_SIZE) != 0 || !same_attrs(&st, e->file))
+  if ((!e->source && memcmp(m->digest, e->digest, AW_DIGEST_SIZE) != 0) ||
+      !same_attrs(&st, e))
     return 0;
   e->known = 1;
   return 1;
@@ -326,9 +354,10 @@ static int hash_payload(aw_compare *c)
   if (c->manifest_type != 0 && c->manifest_type != S_IFREG)
     return 0;   /* the name is taken by something else: no manifest */
   for (i = 0; i < c->plan->n; i++)
-    small += c->plan->entries[i].file->size <= MANIFEST_MAX_FILE;
-  if (small < MANIFEST_MIN_FILES)
-    return 0;
+    small += !c->plan->entries[i].source &&
+             c->plan->entries[i].file->size <= MANIFEST_MAX_FILE;
+  if (small < MANIFEST_MIN_FILES && !c->sources)
+    return 0;   /* a source's identity is always worth remembering */
   if (c->manifest_type == S_IFREG && aw_manifest_load(&c->old, c->tfd, c->cur))
     memcpy(c->key, c->old.key, AW_KEY_SIZE);
   else if (aw_manifest_new_key(c->key) < 0)
@@ -337,7 +366,7 @@ static int hash_payload(aw_compare *c)
     c->learned = 1;
   for (i = 0; i < c->plan->n; i++) {   /* two at a time: see aw_siphash128_pair */
     aw_entry *e = &c->plan->entries[i];
-    if (e->file->size > MANIFEST_MAX_FILE)
+    if (e->source || e->file->size > MANIFEST_MAX_FILE)
       continue;
     e->hashed = 1;
     if (!pending) {
@@ -351,6 +380,22 @@ static int hash_payload(aw_compare *c)
   if (pending)
     aw_siphash128(c->key, pending->file->data, pending->file->size, pending->digest);
   c->use_manifest = 1;
+  return 0;
+}
+
+/* Every source's identity, size and mode, taken after s0: one stat each. */
+static int stat_sources(aw_compare *c)
+{
+  size_t i;
+  for (i = 0; i < c->plan->n; i++) {
+    aw_entry *e = &c->plan->entries[i];
+    if (!e->source)
+      continue;
+    if (aw_source_stat(e, c->err) < 0)
+      return -1;
+    e->src_known = is_settled(c, &e->src);
+    c->sources++;
+  }
   return 0;
 }
 
@@ -403,13 +448,15 @@ int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur)
   c->tfd = tfd;
   c->cfd = cfd;
   c->cur = cur;
-  if (cfd < 0)
+  if (cfd < 0 && !c->plan->sources)
     return 0;
   clock_gettime(CLOCK_REALTIME, &ts);
   c->s0_sec = (int64_t)ts.tv_sec;
   c->s0_nsec = (int64_t)ts.tv_nsec;
-  if (hash_payload(c) < 0)
+  if (stat_sources(c) < 0 || hash_payload(c) < 0)
     return -1;
+  if (cfd < 0)
+    return 0;   /* a first publish of sources keeps a manifest too */
   if (fstat(cfd, &st) < 0)
     return fail_errno(c, "inspect current version", cur);
   if (see_dir(c, "", 0, &st) < 0 || aw_dirs_push(&c->cdirs, cfd, "", 0, c->err) < 0)
@@ -456,12 +503,15 @@ void aw_compare_save_manifest(aw_compare *c, const char *version, int with_dirs)
     int r = -1;   /* one of d, e is set: the loop's condition */
     if (d && (!e || aw_path_cmp(d->path, d->len, e->path, e->len) < 0)) {
       r = aw_manifest_add(&m, d->path, d->len, AW_M_DIR | (d->known ? AW_M_KNOWN : 0),
-                          &d->id, NULL);
+                          &d->id, NULL, NULL);
       i++;
     } else if (e) {
+      int src = e->source && e->src_known;
       r = aw_manifest_add(&m, e->path, e->len,
-                          (e->known ? AW_M_KNOWN : 0) | (e->hashed ? AW_M_DIGEST : 0),
-                          e->known ? &e->id : NULL, e->hashed ? e->digest : NULL);
+                          (e->known ? AW_M_KNOWN : 0) | (e->hashed ? AW_M_DIGEST : 0) |
+                          (src ? AW_M_SOURCE : 0),
+                          e->known ? &e->id : NULL, e->hashed ? e->digest : NULL,
+                          src ? &e->src : NULL);
       j++;
     }
     if (r < 0)

@@ -26,6 +26,20 @@ static void copy_path(aw_error *err, const char *path, size_t len)
   err->reserved[0] = err->reserved[1] = NULL;   /* ABI policy (aw.h) */
 }
 
+/* The source's pointer kept in reserved[0] (aw.h's ABI policy: a 1.x
+ * reports more in the reserved members of an output). */
+void aw_fail_source(aw_error *err, const char *source)
+{
+  memcpy(&err->reserved[0], &source, sizeof source);
+}
+
+const char *aw_error_source(const aw_error *err)
+{
+  const char *source;
+  memcpy(&source, &err->reserved[0], sizeof source);
+  return source;
+}
+
 int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
             const char *path, size_t path_len, const char *detail)
 {
@@ -34,6 +48,7 @@ int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
   err->step = step;
   copy_path(err, path, path_len);
   err->detail = detail ? detail : "";
+  err->reserved[0] = err->reserved[1] = NULL;
   return -1;
 }
 
@@ -45,6 +60,7 @@ int aw_fail_sys_len(aw_error *err, const char *step, const char *path, size_t le
   err->step = step;
   copy_path(err, path, len);
   err->detail = "";
+  err->reserved[0] = err->reserved[1] = NULL;
   return -1;
 }
 
@@ -82,6 +98,7 @@ const char *aw_error_code(const aw_error *err)
   case AW_KIND_BUSY:     return "busy";
   case AW_KIND_NO_VERSION: return "noversion";
   case AW_KIND_FORMAT:   return "format";
+  case AW_KIND_CHANGED:  return "changed";
   case AW_KIND_SYSTEM:   break;
   }
   for (i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
@@ -171,6 +188,11 @@ char *aw_error_format(const aw_error *err, const char *prefix,
     append_escaped(&o, err->path, err->path_len);
     append(&o, "\"");
   }
+  if (aw_error_source(err)) {
+    append(&o, " from source \"");
+    append_escaped(&o, aw_error_source(err), strlen(aw_error_source(err)));
+    append(&o, "\"");
+  }
   append(&o, ": ");
   if (err->kind == AW_KIND_SYSTEM) {
     append(&o, strerror(err->errnum));
@@ -190,7 +212,8 @@ size_t aw_error_format_size(const aw_error *err, const char *prefix,
    * 64 bytes for the separators and quotes. */
   size_t n = strlen(prefix ? prefix : "") + strlen(target ? target : "?") +
              strlen(err->step ? err->step : "error") + err->path_len +
-             strlen(err->detail ? err->detail : "");
+             strlen(err->detail ? err->detail : "") +
+             (aw_error_source(err) ? strlen(aw_error_source(err)) + 16 : 0);
   if (err->kind == AW_KIND_SYSTEM)
     n += strlen(strerror(err->errnum)) + strlen(aw_error_code(err));
   return 4 * n + 64;

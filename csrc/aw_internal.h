@@ -35,12 +35,17 @@ typedef struct aw_entry {
   size_t len;
   size_t top_len;         /* length of the first element */
   const aw_file *file;    /* caller's spec: data, size, mode, owner */
+  const char *source;     /* the file its bytes come from, or NULL: data */
   int same;               /* the current version holds exactly this file */
   int hashed;             /* digest holds the keyed digest of the data */
   int known;              /* id: the current version's file, settled (manifest) */
   int linked;             /* placed by a hard link from the current version */
   aw_ident id;
   unsigned char digest[AW_DIGEST_SIZE];
+  unsigned mode;          /* the file's mode: the spec's, or its source's */
+  uint64_t size;          /* its size: the data's, or its source's */
+  aw_ident src;           /* a source's identity, taken under the lock */
+  int src_known;          /* src is settled: the manifest may record it */
 } aw_entry;
 
 /* A validated payload, sorted element-wise (see aw_path_cmp). */
@@ -48,6 +53,7 @@ typedef struct aw_plan {
   aw_entry *entries;
   size_t n;
   char *arena;            /* the cleaned paths */
+  size_t sources;         /* entries whose file names a source */
 } aw_plan;
 
 /* ..data's length, for messages that name it by pointer and length. */
@@ -59,11 +65,17 @@ int aw_fail_sys(aw_error *err, const char *step, const char *path, int errnum);
  * path, named without copying it out). */
 int aw_fail_sys_len(aw_error *err, const char *step, const char *path, size_t len,
                     int errnum);
+/* The options aw_options_set_checksum / _set_progress keep (aw_write.c). */
+int aw_options_checksum(const aw_options *opts);
+aw_progress_fn aw_options_progress(const aw_options *opts, void **ctx);
+/* Names the source a failure concerns (aw_error_source). */
+void aw_fail_source(aw_error *err, const char *source);
 int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
             const char *path, size_t path_len, const char *detail);
 
 /* ---- aw_path.c: validation and cleaning ---- */
-int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
+/* `sources` (may be NULL) as aw_publish_sources takes them. */
+int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *sources, size_t nfiles,
                   aw_error *err);
 void aw_plan_free(aw_plan *plan);
 int aw_path_cmp(const char *a, size_t alen, const char *b, size_t blen);
@@ -161,14 +173,16 @@ int aw_same_content(int fd, const char *data, size_t size, char *buf, size_t cap
 /* ---- aw_manifest.c: what the writer remembers of its version ---- */
 #define AW_MANIFEST_NAME "..manifest"
 #define AW_MANIFEST_TMP_NAME "..manifest_tmp"
-enum { AW_M_DIR = 1, AW_M_KNOWN = 2, AW_M_DIGEST = 4 };
+enum { AW_M_DIR = 1, AW_M_KNOWN = 2, AW_M_DIGEST = 4, AW_M_SOURCE = 8 };
 
 typedef struct aw_mentry {
   const char *path;        /* not NUL-terminated */
   size_t len;
-  unsigned flags;          /* AW_M_*: a directory; id is settled; digest set */
+  unsigned flags;          /* AW_M_*: a directory; id is settled; digest set;
+                              src is the settled identity of the file's source */
   aw_ident id;
   unsigned char digest[AW_DIGEST_SIZE];
+  aw_ident src;
 } aw_mentry;
 
 typedef struct aw_manifest {
@@ -187,7 +201,7 @@ int aw_manifest_new_key(unsigned char key[AW_KEY_SIZE]);
  * and m is empty. Never an error: the manifest is only a shortcut. */
 int aw_manifest_load(aw_manifest *m, int tfd, const char *version);
 int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags,
-                    const aw_ident *id, const unsigned char *digest);
+                    const aw_ident *id, const unsigned char *digest, const aw_ident *src);
 /* Replaces target's manifest with m (tmp + rename) unless `old`, as read,
  * already says exactly that. 0, or -1 (nothing left behind). */
 int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd);
@@ -272,6 +286,8 @@ typedef struct aw_compare {
   const char *cur;           /* the current version's name */
   int manifest_type;
   int use_manifest;          /* the payload is hashed and a manifest kept */
+  int checksum;              /* compare bytes, never trusting the manifest */
+  size_t sources;            /* plan entries with a source, looked at */
   unsigned char key[AW_KEY_SIZE];
   aw_manifest old;           /* the current version's, as read */
   int learned;               /* found what the manifest did not say */
@@ -300,6 +316,41 @@ int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur);
  * is harmless: the manifest is only a shortcut. */
 void aw_compare_save_manifest(aw_compare *c, const char *version, int with_dirs);
 void aw_compare_free(aw_compare *c);
+struct stat;
+/* An identity from a stat; 1 when a stat still shows identity `id`. */
+void aw_ident_from(aw_ident *id, const struct stat *st);
+int aw_ident_matches(const aw_ident *id, const struct stat *st);
+
+/* ---- aw_source.c: files whose bytes come from a source file ---- */
+
+/* The progress a write reports through aw_options.progress, and what its
+ * copies learned of the file systems. */
+typedef struct aw_progress_state {
+  aw_progress_fn fn;            /* aw_options_set_progress's, or NULL */
+  void *ctx;
+  unsigned long long files, bytes;
+  unsigned long long partial;   /* bytes of the file being copied, told */
+  int no_clone;                 /* FICLONE failed as unsupported from ... */
+  uint64_t no_clone_dev;        /* ... a source on this device */
+} aw_progress_state;
+/* `bytes` more of the file being copied; the file done (its whole size). */
+void aw_progress_bytes(aw_progress_state *p, unsigned long long bytes);
+void aw_progress_file(aw_progress_state *p, unsigned long long size);
+
+/* Takes the identity, size and (AW_MODE_SOURCE) mode of e's source (a
+ * stat, following symlinks): 0, or -1 with err naming both paths. */
+int aw_source_stat(aw_entry *e, aw_error *err);
+/* Copies e's source into the new file `fd` (FICLONE, copy_file_range, or
+ * a bounded loop), checking its identity before and after: 0, or -1 with
+ * err filled (AW_KIND_CHANGED when the source changed). */
+int aw_source_copy(int fd, const aw_entry *e, aw_progress_state *p, aw_error *err);
+/* After the copy, mode and owner: gives the file the source's mtime and
+ * takes its identity into e->id (known when the source's is settled). */
+int aw_source_stamp(int fd, aw_entry *e);
+/* Compares e's source with the open file `fd` (already e->size bytes,
+ * mode and owner), streaming through buf (2 * half bytes): 1 same, 0
+ * differs, -1 with err filled. */
+int aw_source_same(int fd, const aw_entry *e, char *buf, size_t half, aw_error *err);
 
 /* ---- aw_hash.c: SipHash-2-4, 128-bit result ---- */
 void aw_siphash128(const unsigned char key[AW_KEY_SIZE], const void *data,

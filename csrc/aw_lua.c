@@ -6,6 +6,7 @@
  * for the whole call, and the core keeps nothing after it returns), and
  * turns a core error into `nil, message, code`. No file-system logic here.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "aw.h"
 #include "compat.h"
 
@@ -13,10 +14,13 @@
 #include <lua.h>
 
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Fields per file in the flat list the Lua module passes:
- * path, data, mode, uid (or false), gid (or false). */
-#define FIELDS 5
+ * path, data (or false), mode (-1: the source's), uid (or false), gid (or
+ * false), source (or false). */
+#define FIELDS 6
 
 /* Pushes nil, message, code. The message is formatted into a userdata of
  * the size it needs, not a stack buffer: a whole message may take four
@@ -77,16 +81,70 @@ static int versions_lua_gc(lua_State *L)
   return 0;
 }
 
-/* The options at arguments at..at+4: sync, timeout_ms, log_context,
- * keep (nil: 0; -1 as many as are kept now), changes. Returns the log
- * context (may be NULL). */
-static const char *check_options(lua_State *L, int at, aw_options *opts)
+/* A Lua progress function, called from the core's callback at most every
+ * PROGRESS_NS (and for the first file), and once after the write for
+ * what was left untold: fn(files, bytes, seconds). An error it raises
+ * stops the calls, not the write. */
+#define PROGRESS_NS 100000000LL
+typedef struct progress {
+  lua_State *L;
+  int fn;             /* its stack index; 0 when none or stopped */
+  long long start, last;
+  unsigned long long files, bytes;   /* the last counts, told or not */
+  int untold;
+} progress;
+
+static long long now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void progress_call(void *ctx, unsigned long long files, unsigned long long bytes)
+{
+  progress *p = ctx;
+  long long t;
+  if (!p->fn)
+    return;
+  p->files = files;
+  p->bytes = bytes;
+  t = now_ns();
+  if (p->last && t - p->last < PROGRESS_NS) {
+    p->untold = 1;
+    return;
+  }
+  p->last = t;
+  p->untold = 0;
+  lua_pushvalue(p->L, p->fn);
+  lua_pushnumber(p->L, (lua_Number)files);
+  lua_pushnumber(p->L, (lua_Number)bytes);
+  lua_pushnumber(p->L, (lua_Number)(t - p->start) / 1e9);
+  if (lua_pcall(p->L, 3, 0, 0) != 0) {
+    lua_pop(p->L, 1);
+    p->fn = 0;
+  }
+}
+
+/* The options at arguments at..at+6: sync, timeout_ms, log_context,
+ * keep (nil: 0; -1 as many as are kept now), changes, checksum, progress
+ * (a function or nil; `prog` is its state). Returns the log context (may
+ * be NULL). */
+static const char *check_options(lua_State *L, int at, aw_options *opts, progress *prog)
 {
   aw_options_init(opts);
   opts->sync = opt_sync(L, at);
   opts->timeout_ms = (long)luaL_checkinteger(L, at + 1);
   opts->keep = (int)luaL_optinteger(L, at + 3, 0);
   opts->changes = lua_toboolean(L, at + 4);
+  aw_options_set_checksum(opts, lua_toboolean(L, at + 5));
+  if (prog && lua_type(L, at + 6) == LUA_TFUNCTION) {
+    prog->L = L;
+    prog->fn = at + 6;
+    prog->start = now_ns();
+    prog->last = 0;
+    aw_options_set_progress(opts, progress_call, prog);
+  }
   return luaL_optstring(L, at + 2, NULL);
 }
 
@@ -139,54 +197,80 @@ static int push_result(lua_State *L, int rc, aw_result *res, const aw_options *o
 }
 
 static int finish_write(lua_State *L, const char *target, const aw_file *files,
-                        size_t n, int at)
+                        const char *const *sources, size_t n, int at)
 {
   aw_options opts;
   aw_error err;
   aw_result plain;   /* holds no memory without changes: nothing to own */
   aw_result *res = &plain;   /* aw_publish fills it */
-  const char *prefix = check_options(L, at, &opts);
+  progress prog;
+  const char *prefix;
 
+  memset(&prog, 0, sizeof prog);
+  prefix = check_options(L, at, &opts, &prog);
   if (opts.changes)
     res = (aw_result *)new_owned(L, sizeof *res, RESULT);
-  int rc = aw_publish(target, files, n, &opts, res, &err);
+  int rc = aw_publish_sources(target, files, sources, n, &opts, res, &err);
+  if (prog.fn && prog.untold) {
+    prog.last = 0;   /* the final counts, told now */
+    progress_call(&prog, prog.files, prog.bytes);
+  }
   return push_result(L, rc, res, &opts, &err, prefix, target);
 }
 
-/* core.write(target, list, n, sync, timeout_ms [, log_context, keep, changes])
+/* core.write(target, list, n, sync, timeout_ms [, log_context, keep, changes,
+ * checksum, progress])
  * -> true | false, version [, changes] | nil, message, code */
 static int core_lua_write(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
   lua_Integer n = luaL_checkinteger(L, 3);
   aw_file *files;
+  const char **sources;
   lua_Integer i;
+  int any_source = 0;
 
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_argcheck(L, n >= 0 && (size_t)n < ((size_t)-1) / sizeof *files, 3, "bad count");
-  /* A userdata, not malloc: freed by the collector even if a check raises. */
+  /* Userdata, not malloc: freed by the collector even if a check raises. */
   files = (aw_file *)lua_newuserdata(L, (size_t)(n ? n : 1) * sizeof *files);
+  sources = (const char **)lua_newuserdata(L, (size_t)(n ? n : 1) * sizeof *sources);
   for (i = 0; i < n; i++) {
     aw_file *f = &files[i];
     lua_Integer at = i * FIELDS;
+    int has_source;
     lua_rawgeti(L, 2, at + 1);
     lua_rawgeti(L, 2, at + 2);
     lua_rawgeti(L, 2, at + 3);
+    lua_rawgeti(L, 2, at + 6);
+    has_source = lua_type(L, -1) == LUA_TSTRING;
     /* Strings only: lua_tolstring would convert a number into a fresh
-     * string that dies with the stack slot. */
-    if (lua_type(L, -3) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING ||
-        lua_type(L, -1) != LUA_TNUMBER)
+     * string that dies with the stack slot. Data or a source, not both. */
+    if (lua_type(L, -4) != LUA_TSTRING || lua_type(L, -2) != LUA_TNUMBER ||
+        (has_source ? lua_toboolean(L, -3) : lua_type(L, -3) != LUA_TSTRING))
       return luaL_error(L, "atomicwriter.core.write: malformed entry %d", (int)i + 1);
-    f->path = lua_tolstring(L, -3, &f->path_len);
-    f->data = lua_tolstring(L, -2, &f->size);
-    if (lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 0777)
+    memset(f, 0, sizeof *f);
+    sources[i] = NULL;
+    f->path = lua_tolstring(L, -4, &f->path_len);
+    if (has_source) {
+      size_t len;
+      sources[i] = lua_tolstring(L, -1, &len);
+      any_source = 1;
+      if (strlen(sources[i]) != len)
+        return luaL_error(L, "atomicwriter.core.write: source of entry %d holds a NUL", (int)i + 1);
+    } else
+      f->data = lua_tolstring(L, -3, &f->size);
+    if (has_source && lua_tonumber(L, -2) == -1)
+      f->mode = AW_MODE_SOURCE;
+    else if (lua_tonumber(L, -2) < 0 || lua_tonumber(L, -2) > 0777)
       return luaL_error(L, "atomicwriter.core.write: mode of entry %d out of range", (int)i + 1);
-    f->mode = (unsigned)lua_tointeger(L, -1);
-    lua_pop(L, 3);   /* the strings stay alive in the list */
+    else
+      f->mode = (unsigned)lua_tointeger(L, -2);
+    lua_pop(L, 4);   /* the strings stay alive in the list */
     f->uid = opt_id(L, 2, at + 4);
     f->gid = opt_id(L, 2, at + 5);
   }
-  return finish_write(L, target, files, (size_t)n, 4);
+  return finish_write(L, target, files, any_source ? sources : NULL, (size_t)n, 4);
 }
 
 /* Whether a payload's keys and specs are all strings (paths and data:
@@ -212,10 +296,11 @@ static int strings_only(lua_State *L, int t, size_t *n)
   return 1;
 }
 
-/* core.write_strings(target, payload, sync, timeout_ms [, log_context, keep, changes])
- * -> as core.write, for the common payload of strings only, read straight
- * from the caller's table; returns nothing for any other payload, which
- * goes through the Lua side's checks and core.write's flat list. */
+/* core.write_strings(target, payload, sync, timeout_ms [, log_context, keep, changes,
+ * checksum, progress]) -> as core.write, for the common payload of strings
+ * only, read straight from the caller's table; returns nothing for any
+ * other payload, which goes through the Lua side's checks and core.write's
+ * flat list. */
 static int core_lua_write_strings(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
@@ -236,7 +321,7 @@ static int core_lua_write_strings(lua_State *L)
     f->uid = f->gid = -1;
     lua_pop(L, 1);
   }
-  return finish_write(L, target, files, i, 3);
+  return finish_write(L, target, files, NULL, i, 3);
 }
 
 /* core.rollback(target, version|nil, sync, timeout_ms [, log_context, keep,
@@ -247,7 +332,7 @@ static int core_lua_rollback(lua_State *L)
   const char *version = luaL_optstring(L, 2, NULL);
   aw_options opts;
   aw_error err;
-  const char *prefix = check_options(L, 3, &opts);
+  const char *prefix = check_options(L, 3, &opts, NULL);
   aw_result *res = (aw_result *)new_owned(L, sizeof *res, RESULT);
   int rc = aw_rollback(target, version, &opts, res, &err);
   return push_result(L, rc, res, &opts, &err, prefix, target);
@@ -297,16 +382,27 @@ static int core_lua_check_target(lua_State *L)
 /* ------------------------------------------------------------------ */
 
 /* Pushes path -> { data, mode, uid, gid } for every file of a snapshot;
- * without `owners`, path -> { data, mode }. */
-static void push_files(lua_State *L, const aw_snapshot *snap, int owners)
+ * without `owners`, path -> { data, mode }; with `dir` (a listing), source
+ * = dir/path in place of data. */
+static void push_files(lua_State *L, const aw_snapshot *snap, int owners, const char *dir)
 {
-  size_t i;
+  size_t i, dlen = dir ? strlen(dir) : 0;
+  while (dlen > 1 && dir[dlen - 1] == '/')
+    dlen--;   /* "src/" + "a" is "src/a"; "/" stays */
   lua_createtable(L, 0, (int)snap->n);
   for (i = 0; i < snap->n; i++) {
     const aw_read_file *f = &snap->files[i];
     lua_createtable(L, 0, owners ? 4 : 2);
-    lua_pushlstring(L, f->data, f->size);
-    lua_setfield(L, -2, "data");
+    if (dir) {
+      lua_pushlstring(L, dir, dlen);
+      lua_pushstring(L, dlen && dir[dlen - 1] == '/' ? "" : "/");
+      lua_pushstring(L, f->path);
+      lua_concat(L, 3);
+      lua_setfield(L, -2, "source");
+    } else {
+      lua_pushlstring(L, f->data, f->size);
+      lua_setfield(L, -2, "data");
+    }
     lua_pushinteger(L, (lua_Integer)f->mode);
     lua_setfield(L, -2, "mode");
     if (owners) {
@@ -332,9 +428,10 @@ static int snapshot_lua_gc(lua_State *L)
   return 0;
 }
 
-/* Runs aw_read_tree (`tree`) or aw_read_version on argument 1 (argument
- * 2: the log context; 3: a version, or for a tree whether to give the
- * owners: a version's files always have them) and pushes the files table; returns
+/* Runs aw_read_tree (`tree` 1; aw_list_tree when argument 4 is true) or
+ * aw_read_version (0) on argument 1 (argument 2: the log context; 3: a
+ * version, or for a tree whether to give the owners: a version's files
+ * always have them) and pushes the files table; returns
  * the snapshot for the caller's second value, or NULL after pushing nil,
  * message, code. A flag, not a function pointer: make stack-usage bounds
  * direct calls only. */
@@ -345,12 +442,15 @@ static aw_snapshot *push_snapshot(lua_State *L, int tree)
   const char *version = tree ? NULL : luaL_optstring(L, 3, NULL);
   aw_snapshot *snap = new_snapshot(L);
   aw_error err;
-  if ((tree ? aw_read_tree(path, snap, &err)
-            : aw_read_version(path, version, snap, &err)) < 0) {
+  if (tree && lua_toboolean(L, 4))
+    tree = 2;
+  if ((tree == 2 ? aw_list_tree(path, snap, &err)
+       : tree ? aw_read_tree(path, snap, &err)
+              : aw_read_version(path, version, snap, &err)) < 0) {
     push_error(L, &err, prefix, path);
     return NULL;
   }
-  push_files(L, snap, !tree || lua_toboolean(L, 3));
+  push_files(L, snap, !tree || lua_toboolean(L, 3), tree == 2 ? path : NULL);
   return snap;
 }
 
@@ -366,7 +466,7 @@ static int core_lua_read(lua_State *L)
   return 2;
 }
 
-/* core.read_tree(dir [, log_context, owners]) -> files, skipped | nil,
+/* core.read_tree(dir [, log_context, owners, sources]) -> files, skipped | nil,
  * message, code */
 static int core_lua_read_tree(lua_State *L)
 {
@@ -376,6 +476,13 @@ static int core_lua_read_tree(lua_State *L)
   lua_pushinteger(L, (lua_Integer)snap->skipped);
   aw_snapshot_free(snap);
   return 2;
+}
+
+/* core.is_terminal(fd) -> boolean: for the command-line tool's progress. */
+static int core_lua_is_terminal(lua_State *L)
+{
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
 }
 
 /* core.clean_path(path) -> clean path | nil, message, "invalid" */
@@ -566,6 +673,7 @@ static const luaL_Reg core_functions[] = {
   { "read_tree", core_lua_read_tree },
   { "version", core_lua_version },
   { "clean_path", core_lua_clean_path },
+  { "is_terminal", core_lua_is_terminal },
   { "watch", core_lua_watch },
   { NULL, NULL }
 };

@@ -16,9 +16,11 @@
  * while refusing would stop a target shared by two releases.
  *
  * File layout, native byte order (the file never leaves the machine):
- *   "AWMANIF1" u32 0x01020304  u32 count  u32 name_len  name  key[16]
+ *   "AWMANIF2" u32 0x01020304  u32 count  u32 name_len  name  key[16]
  *   count x { u32 path_len  u32 flags  u64 dev ino size  i64 mtime_sec
- *             i64 mtime_nsec  digest[16]  path }
+ *             i64 mtime_nsec  digest[16]  (the source's) u64 dev ino size
+ *             i64 mtime_sec  i64 mtime_nsec  path }
+ * (version 1, without the source's identity, is ignored as any other.)
  *   mac[16] = SipHash-2-4-128(key, everything before)
  */
 #define _GNU_SOURCE
@@ -32,10 +34,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAGIC "AWMANIF1"
+#define MAGIC "AWMANIF2"
 #define MAGIC_LEN 8
 #define BYTE_ORDER_MARK 0x01020304u
-#define ENTRY_FIXED (4 + 4 + 8 * 5 + AW_DIGEST_SIZE)
+#define ENTRY_FIXED (4 + 4 + 8 * 5 + AW_DIGEST_SIZE + 8 * 5)
 #define MAX_FILE_SIZE ((size_t)1 << 30)
 
 void aw_manifest_init(aw_manifest *m)
@@ -56,7 +58,7 @@ int aw_manifest_new_key(unsigned char key[AW_KEY_SIZE])
 }
 
 int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags,
-                    const aw_ident *id, const unsigned char *digest)
+                    const aw_ident *id, const unsigned char *digest, const aw_ident *src)
 {
   aw_mentry *e = aw_grow(m->v, m->n, &m->cap, sizeof *e);
   if (!e)
@@ -71,6 +73,8 @@ int aw_manifest_add(aw_manifest *m, const char *path, size_t len, unsigned flags
     e->id = *id;
   if (digest)
     memcpy(e->digest, digest, AW_DIGEST_SIZE);
+  if (src)
+    e->src = *src;
   return 0;
 }
 
@@ -125,6 +129,9 @@ static int parse(aw_manifest *m, const char *version)
         take(&c, &e->id.dev, 8) < 0 || take(&c, &e->id.ino, 8) < 0 ||
         take(&c, &e->id.size, 8) < 0 || take(&c, &e->id.mtime_sec, 8) < 0 ||
         take(&c, &e->id.mtime_nsec, 8) < 0 || take(&c, e->digest, AW_DIGEST_SIZE) < 0 ||
+        take(&c, &e->src.dev, 8) < 0 || take(&c, &e->src.ino, 8) < 0 ||
+        take(&c, &e->src.size, 8) < 0 || take(&c, &e->src.mtime_sec, 8) < 0 ||
+        take(&c, &e->src.mtime_nsec, 8) < 0 ||
         len > AW_MAX_PATH || (size_t)(c.end - c.p) < len)
       return -1;
     e->path = (const char *)c.p;
@@ -201,6 +208,11 @@ int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd)
     put(&p, &e->id.mtime_sec, 8);
     put(&p, &e->id.mtime_nsec, 8);
     put(&p, e->digest, AW_DIGEST_SIZE);
+    put(&p, &e->src.dev, 8);
+    put(&p, &e->src.ino, 8);
+    put(&p, &e->src.size, 8);
+    put(&p, &e->src.mtime_sec, 8);
+    put(&p, &e->src.mtime_nsec, 8);
     put(&p, e->path, e->len);
   }
   aw_siphash128(m->key, buf, (size_t)(p - buf), p);

@@ -153,6 +153,7 @@ void aw_plan_free(aw_plan *plan)
   plan->entries = NULL;
   plan->arena = NULL;
   plan->n = 0;
+  plan->sources = 0;
 }
 
 static int refuse(aw_error *err, const char *path, size_t len, const char *why)
@@ -161,9 +162,13 @@ static int refuse(aw_error *err, const char *path, size_t len, const char *why)
 }
 
 /* Mode and owner within their ranges. */
-static int check_spec(const aw_file *f, aw_error *err)
+static int check_spec(const aw_file *f, const char *source, aw_error *err)
 {
-  if (f->mode > 0777)
+  if (source && (f->data || f->size || !source[0]))
+    return aw_fail(err, AW_KIND_INVALID, "invalid source for", f->path, f->path_len,
+                   source[0] ? "a file has either data or a source, not both"
+                             : "the source path is empty");
+  if (f->mode > 0777 && !(source && f->mode == AW_MODE_SOURCE))
     return aw_fail(err, AW_KIND_INVALID, "invalid mode for", f->path, f->path_len,
                    "the mode is not within 0-0777");
   if (f->uid < -1 || f->uid > AW_MAX_ID || f->gid < -1 || f->gid > AW_MAX_ID)
@@ -172,7 +177,7 @@ static int check_spec(const aw_file *f, aw_error *err)
   return 0;
 }
 
-int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
+int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *sources, size_t nfiles,
                   aw_error *err)
 {
   size_t i, total = 0;
@@ -181,9 +186,10 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
   plan->entries = NULL;
   plan->arena = NULL;
   plan->n = 0;
+  plan->sources = 0;
 
   for (i = 0; i < nfiles; i++) {
-    if (check_spec(&files[i], err) < 0)
+    if (check_spec(&files[i], sources ? sources[i] : NULL, err) < 0)
       return -1;
     total += files[i].path_len + 1;
   }
@@ -206,6 +212,10 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
     }
     e->path = cursor;
     e->file = &files[i];
+    e->mode = files[i].mode;   /* a source's: when it is looked at */
+    e->size = files[i].size;
+    e->source = sources ? sources[i] : NULL;
+    plan->sources += e->source != NULL;
     cursor += e->len + 1;
   }
   plan->n = nfiles;
@@ -232,7 +242,7 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, size_t nfiles,
 int aw_validate(const aw_file *files, size_t nfiles, aw_error *err)
 {
   aw_plan plan;
-  if (aw_plan_build(&plan, files, nfiles, err) < 0)
+  if (aw_plan_build(&plan, files, NULL, nfiles, err) < 0)
     return -1;
   aw_plan_free(&plan);
   return 0;

@@ -35,6 +35,8 @@ void aw_snapshot_free(aw_snapshot *snap)
   snap->skipped = 0;
 }
 
+/* Adds the file `rel` (open as fd, whose bytes are read; -1: listed
+ * only, data NULL) to the snapshot. */
 static int add_file(aw_snapshot *snap, const char *rel, int fd,
                     const struct stat *st, aw_error *err)
 {
@@ -48,13 +50,15 @@ static int add_file(aw_snapshot *snap, const char *rel, int fd,
   f = &snap->files[snap->n];
   memset(f, 0, sizeof *f);
   f->path = strdup(rel);
-  f->data = malloc(st->st_size ? (size_t)st->st_size : 1);
-  if (!f->path || !f->data) {
+  f->data = fd < 0 ? NULL : malloc(st->st_size ? (size_t)st->st_size : 1);
+  if (!f->path || (fd >= 0 && !f->data)) {
     free(f->path);
     free(f->data);
     return aw_fail_sys(err, "allocate", rel, ENOMEM);
   }
-  if ((got = aw_read_full(fd, f->data, (size_t)st->st_size)) != (ssize_t)st->st_size) {
+  got = fd < 0 ? (ssize_t)st->st_size   /* listed, not read */
+               : aw_read_full(fd, f->data, (size_t)st->st_size);
+  if (got != (ssize_t)st->st_size) {
     int e = got < 0 ? errno : EIO;   /* shrank under us: not a whole file */
     free(f->path);
     free(f->data);
@@ -214,6 +218,27 @@ static int snapshot_visit(void *ctx, int dfd, const char *name, unsigned char ty
   return rc;
 }
 
+/* aw_walk's visitor for a listing: one fstatat per regular file, never an
+ * open (nor a read). */
+static int list_visit(void *ctx, int dfd, const char *name, unsigned char type,
+                      const char *rel, aw_error *err)
+{
+  aw_snapshot *snap = ctx;
+  struct stat st;
+
+  if (dfd < 0 || type != DT_REG) {
+    snap->skipped++;
+    return 0;
+  }
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return aw_fail_sys(err, "inspect", rel, errno);
+  if (!S_ISREG(st.st_mode)) {   /* replaced since the listing */
+    snap->skipped++;
+    return 0;
+  }
+  return add_file(snap, rel, -1, &st, err);
+}
+
 static int walk(aw_snapshot *snap, int dfd, char *rel, aw_error *err)
 {
   return aw_walk(dfd, rel, snapshot_visit, snap, err);
@@ -245,7 +270,8 @@ static int open_for_walk(const char *path, const char *step, char **rel, aw_erro
   return fd;
 }
 
-int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err)
+/* aw_read_tree (`list` 0) or aw_list_tree (1). */
+static int tree(const char *dir, aw_snapshot *snap, int list, aw_error *err)
 {
   char *rel;
   int fd;
@@ -253,13 +279,23 @@ int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err)
   memset(snap, 0, sizeof *snap);
   if ((fd = open_for_walk(dir, "open directory", &rel, err)) < 0)
     return -1;
-  if (walk(snap, fd, rel, err) < 0) {
+  if ((list ? aw_walk(fd, rel, list_visit, snap, err) : walk(snap, fd, rel, err)) < 0) {
     aw_snapshot_free(snap);
     free(rel);
     return -1;
   }
   free(rel);
   return 0;
+}
+
+int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err)
+{
+  return tree(dir, snap, 0, err);
+}
+
+int aw_list_tree(const char *dir, aw_snapshot *snap, aw_error *err)
+{
+  return tree(dir, snap, 1, err);
 }
 
 /* ..data's version name into buf; 0 with buf "" when there is none. */

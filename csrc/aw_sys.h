@@ -14,6 +14,8 @@
  *   watching       inotify           kqueue EVFILT_VNODE  polling
  *   umask          /proc/self/status, once per process; unknown elsewhere
  *                  (every mode then set by fchmod)
+ *   source copy    FICLONE, then     read/write loop (bounded buffer)
+ *                  copy_file_range
  *
  * Defining AW_PORTABLE (make check-portable) turns every Linux-only path
  * off on Linux, so that the paths macOS and the BSDs take run under the
@@ -48,6 +50,12 @@
 #endif
 #ifndef AW_USE_PROC_UMASK
 #define AW_USE_PROC_UMASK 1
+#endif
+#ifndef AW_USE_FICLONE
+#define AW_USE_FICLONE 1
+#endif
+#ifndef AW_USE_COPY_FILE_RANGE
+#define AW_USE_COPY_FILE_RANGE 1
 #endif
 #endif
 

@@ -93,6 +93,7 @@ typedef struct writer {
   aw_result *res;            /* what the caller is told */
   size_t changes_cap;
   char rolled_to[AW_NAME_SIZE];  /* a rollback's kept version: it stays kept */
+  aw_progress_state prog;    /* files placed; what source copies learned */
   /* Scratch last: writer_init zeroes only the fields above (8.5 KiB of
    * zeroes per call was a fifth of a one-file write's instructions). */
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
@@ -467,7 +468,7 @@ static long enter_parent(writer *w, const aw_entry *e)
   return dlen ? (long)dlen + 1 : 0;
 }
 
-static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
+static int write_file(writer *w, aw_entry *e, int dfd, const char *name)
 {
   const aw_file *f = e->file;
   const char *step;
@@ -476,15 +477,19 @@ static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
    * system that reopens a new file to write it, as some FUSE ones do,
    * would refuse 0444); else created 0600 and its mode set after the
    * owner. Saves an fchmod per file (docs/performance.md). */
-  int direct = f->uid < 0 && f->gid < 0 && (f->mode & ~0777u) == 0 && (f->mode & 0200) &&
-               !aw_umask_clears(f->mode);
+  int direct = f->uid < 0 && f->gid < 0 && (e->mode & ~0777u) == 0 && (e->mode & 0200) &&
+               !aw_umask_clears(e->mode);
   int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  direct ? (mode_t)f->mode : 0600);
+                  direct ? (mode_t)e->mode : 0600);
 
   if (fd < 0)
     return fail_errno(w, "create file", e->path);
   step = "write file";
-  if (aw_write_all(fd, f->data, f->size) < 0)
+  if (e->source && aw_source_copy(fd, e, &w->prog, w->err) < 0) {
+    close(fd);
+    return -1;
+  }
+  if (!e->source && aw_write_all(fd, f->data, f->size) < 0)
     goto fail;
   step = "set owner of";
   if ((f->uid >= 0 || f->gid >= 0) &&
@@ -492,7 +497,10 @@ static int write_file(writer *w, const aw_entry *e, int dfd, const char *name)
              f->gid >= 0 ? (gid_t)f->gid : (gid_t)-1) < 0)
     goto fail;
   step = "set mode of";
-  if (!direct && fchmod(fd, f->mode) < 0)   /* after chown, which may clear bits */
+  if (!direct && fchmod(fd, e->mode) < 0)   /* after chown, which may clear bits */
+    goto fail;
+  step = "set time of";
+  if (e->source && aw_source_stamp(fd, e) < 0)   /* the source's mtime */
     goto fail;
   step = "sync file";
   if (w->sync == AW_SYNC_FILES && aw_sync_file(fd) < 0)
@@ -520,6 +528,8 @@ static int place_file(writer *w, aw_entry *e)
   if (e->same && w->lfd >= 0) {
     if (linkat(w->lfd, e->path, dfd, e->path + off, 0) == 0) {
       e->linked = 1;
+      if (w->prog.fn)
+        aw_progress_file(&w->prog, e->size);
       return 0;   /* the same inode: its identity is still known */
     }
     if (w->link_only || (errno != EXDEV && errno != EMLINK && errno != EPERM &&
@@ -527,7 +537,11 @@ static int place_file(writer *w, aw_entry *e)
       return fail_errno(w, "link unchanged file", e->path);
   }
   e->known = 0;
-  return write_file(w, e, dfd, e->path + off);
+  if (write_file(w, e, dfd, e->path + off) < 0)
+    return -1;
+  if (w->prog.fn)
+    aw_progress_file(&w->prog, e->size);
+  return 0;
 }
 
 /* AW_SYNC_FILES: the files hard-linked from the current version were
@@ -804,6 +818,32 @@ void aw_options_init(aw_options *opts)
   opts->changes = 0;
 }
 
+/* The 1.x options in aw_options' reserved members: [0] checksum (non-NULL:
+ * on), [1] the progress function, [2] its context (aw.h's ABI policy). */
+void aw_options_set_checksum(aw_options *opts, int checksum)
+{
+  opts->reserved[0] = checksum ? (void *)opts : NULL;
+}
+
+void aw_options_set_progress(aw_options *opts, aw_progress_fn fn, void *ctx)
+{
+  memcpy(&opts->reserved[1], &fn, sizeof fn);
+  opts->reserved[2] = fn ? ctx : NULL;
+}
+
+int aw_options_checksum(const aw_options *opts)
+{
+  return opts->reserved[0] != NULL;
+}
+
+aw_progress_fn aw_options_progress(const aw_options *opts, void **ctx)
+{
+  aw_progress_fn fn;
+  memcpy(&fn, &opts->reserved[1], sizeof fn);
+  *ctx = opts->reserved[2];
+  return fn;
+}
+
 /* The writer's state (4.5 KiB with its path scratch) lives on the heap:
  * hosts call the library on small thread stacks (docs/stack.md). NULL
  * when out of memory, with res emptied and err filled. */
@@ -829,8 +869,11 @@ static void writer_init(writer *w, const char *target, const aw_options *opts,
   w->res = res;
   w->tfd = w->cfd = w->vfd = w->lfd = -1;
   aw_compare_init(&w->cmp, &w->plan, w->rel, err);
+  w->cmp.checksum = aw_options_checksum(opts);
+  w->prog.fn = aw_options_progress(opts, &w->prog.ctx);
   memset(res, 0, sizeof *res);
   err->kind = AW_KIND_NONE;
+  err->reserved[0] = err->reserved[1] = NULL;
 }
 
 /* Closes and frees what the write holds; closing the target releases the
@@ -923,8 +966,8 @@ static int build_and_publish(writer *w)
   return publish(w);
 }
 
-int aw_publish(const char *target, const aw_file *files, size_t nfiles,
-               const aw_options *opts, aw_result *res, aw_error *err)
+int aw_publish_sources(const char *target, const aw_file *files, const char *const *sources,
+                       size_t nfiles, const aw_options *opts, aw_result *res, aw_error *err)
 {
   writer *w = writer_new(res, err);
   aw_options defaults;
@@ -937,7 +980,7 @@ int aw_publish(const char *target, const aw_file *files, size_t nfiles,
     opts = &defaults;
   }
   writer_init(w, target, opts, res, err);
-  if (aw_plan_build(&w->plan, files, nfiles, err) < 0 || open_target(w) < 0 ||
+  if (aw_plan_build(&w->plan, files, sources, nfiles, err) < 0 || open_target(w) < 0 ||
       open_current(w) < 0 || recover(w) < 0 || check_visible_names(w) < 0 ||
       (same = aw_compare_current(&w->cmp, w->tfd, w->cfd, w->cur)) < 0)
     return writer_done(w, -1);
@@ -945,6 +988,12 @@ int aw_publish(const char *target, const aw_file *files, size_t nfiles,
     return writer_done(w, keep_current(w));
   w->lfd = w->cfd;
   return writer_done(w, build_and_publish(w));
+}
+
+int aw_publish(const char *target, const aw_file *files, size_t nfiles,
+               const aw_options *opts, aw_result *res, aw_error *err)
+{
+  return aw_publish_sources(target, files, NULL, nfiles, opts, res, err);
 }
 
 int aw_write(const char *target, const aw_file *files, size_t nfiles,
@@ -1007,7 +1056,7 @@ static int plan_kept_version(writer *w, const char *version, aw_pathlist *list, 
     (*files)[i].mode = 0644;   /* unused: a link keeps the file's own */
     (*files)[i].uid = (*files)[i].gid = -1;
   }
-  if (aw_plan_build(&w->plan, *files, list->n, w->err) < 0)
+  if (aw_plan_build(&w->plan, *files, NULL, list->n, w->err) < 0)
     return -1;
   for (i = 0; i < w->plan.n; i++)
     w->plan.entries[i].same = 1;

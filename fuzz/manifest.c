@@ -9,7 +9,7 @@
  *   mode % 3 == 1  the bytes, with their last 16 replaced by the right MAC
  *                  under the key where the header puts it, so that a
  *                  mutation gets past the MAC and reaches the entries
- *   mode % 3 == 2  a header for the scratch target's version built here ("AWMANIF1", byte-order
+ *   mode % 3 == 2  a header for the scratch target's version built here ("AWMANIF2", byte-order
  *                  mark, the count from the bytes' first 4, the name, a
  *                  key), then the rest of the bytes as the entries, then
  *                  the MAC: mutations spend themselves on the entries
@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #define VERSION "..2026_11_30_12_00_00.000000001"
-#define MAGIC "AWMANIF1"
+#define MAGIC "AWMANIF2"
 #define HEADER (8 + 4 + 4 + 4)
 
 static int dir_fd = -1;

@@ -50,6 +50,7 @@ static void check_err(int rc, const aw_error *err, const char *code, const char 
 static aw_file file_of(const char *path, const char *data, unsigned mode)
 {
   aw_file f;
+  memset(&f, 0, sizeof f);
   f.path = path;
   f.path_len = strlen(path);
   f.data = data;
@@ -324,8 +325,8 @@ static void test_manifest(const char *dir)
   id.mtime_sec = -2;                /* before 1970: signed */
   id.mtime_nsec = 999999999;
   memset(digest, 0xa5, sizeof digest);
-  ok = aw_manifest_add(&m, "a", 1, AW_M_DIR | AW_M_KNOWN, &id, NULL) == 0 &&
-       aw_manifest_add(&m, "a/b", 3, AW_M_KNOWN | AW_M_DIGEST, &id, digest) == 0;
+  ok = aw_manifest_add(&m, "a", 1, AW_M_DIR | AW_M_KNOWN, &id, NULL, NULL) == 0 &&
+       aw_manifest_add(&m, "a/b", 3, AW_M_KNOWN | AW_M_DIGEST, &id, digest, NULL) == 0;
   tfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   check(ok && tfd >= 0 && aw_manifest_save(&m, NULL, tfd) == 0, "a manifest is saved");
   ok = aw_manifest_load(&back, tfd, m.version) == 1 && back.n == 2 &&

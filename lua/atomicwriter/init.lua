@@ -85,29 +85,42 @@ local function parse_id(v, field)
   return nil, format("%s must be a whole number within 0-%d, not %s", field, MAX_ID, show(v))
 end
 
-local SPEC_FIELDS = { data = true, mode = true, uid = true, gid = true }
+local SPEC_FIELDS = { data = true, source = true, mode = true, uid = true, gid = true }
+local FROM_SOURCE = -1   -- mode: the source's permission bits
 
--- Turns the payload into the flat list the core reads: path, data, mode,
--- uid|false, gid|false per file. Returns list, count or nil, message, code.
+-- Turns the payload into the flat list the core reads: path, data|false,
+-- mode, uid|false, gid|false, source|false per file. Returns list, count
+-- or nil, message, code.
 local function flatten(target, payload, opts)
   local list, n = {}, 0
   for path, spec in pairs(payload) do
     if type(path) ~= "string" then
       return refuse(target, opts, show(path), "payload keys must be strings (paths)")
     end
-    local data, mode, uid, gid, why = spec, DEFAULT_MODE, false, false
+    local data, mode, uid, gid, source, why = spec, DEFAULT_MODE, false, false, false, nil
     if type(spec) == "table" then
       for field in pairs(spec) do
         if not SPEC_FIELDS[field] then
           return refuse(target, opts, path, "unknown field " .. show(field) ..
-            " (a file spec has data, mode, uid, gid)")
+            " (a file spec has data or source, mode, uid, gid)")
         end
       end
-      data = spec.data
-      if type(data) ~= "string" then
+      data, source = spec.data, spec.source
+      if source ~= nil then
+        if data ~= nil then
+          return refuse(target, opts, path, "a file spec has either 'data' or 'source', not both")
+        elseif type(source) ~= "string" or source == "" or source:find("\0", 1, true) then
+          return refuse(target, opts, path, "field 'source' must be a path (a non-empty string " ..
+            "without NUL bytes), not " .. (type(source) == "string" and quote(source) or type(source)))
+        end
+        data = false
+      elseif type(data) ~= "string" then
         return refuse(target, opts, path, "field 'data' must be a string, not " .. type(data))
+      else
+        source = false
       end
       mode, why = parse_mode(spec.mode)
+      if source and spec.mode == nil then mode = FROM_SOURCE end
       if not mode then return refuse(target, opts, path, "field 'mode': " .. why) end
       uid, why = parse_id(spec.uid, "field 'uid'")
       if uid == nil then return refuse(target, opts, path, why) end
@@ -116,9 +129,9 @@ local function flatten(target, payload, opts)
     elseif type(spec) ~= "string" then
       return refuse(target, opts, path, "a file spec is a string or a table, not " .. type(spec))
     end
-    local at = n * 5
-    list[at + 1], list[at + 2], list[at + 3], list[at + 4], list[at + 5] =
-      path, data, mode, uid, gid
+    local at = n * 6
+    list[at + 1], list[at + 2], list[at + 3], list[at + 4], list[at + 5], list[at + 6] =
+      path, data, mode, uid, gid, source
     n = n + 1
   end
   return list, n
@@ -128,12 +141,12 @@ end
 -- function takes is as much a mistake here as a misspelt one.
 local OPTIONS = {
   write = { sync = "boolean", timeout = "number", log_context = "string", keep = "number",
-    changes = "boolean" },
+    changes = "boolean", checksum = "boolean", progress = "function" },
   rollback = { sync = "boolean", timeout = "number", log_context = "string", keep = "number",
     changes = "boolean" },
   versions = { log_context = "string" },
   read = { log_context = "string" },
-  read_tree = { log_context = "string", owners = "boolean" },
+  read_tree = { log_context = "string", owners = "boolean", sources = "boolean" },
   version = { log_context = "string" },
   watch = { poll = "boolean", log_context = "string" },
 }
@@ -214,7 +227,7 @@ local function write_flat(target, payload, opts)
     return nil, n, code
   end
   return core.write(target, list, n, opts.sync, timeout_ms(opts), opts.log_context,
-    opts.keep, opts.changes)
+    opts.keep, opts.changes, opts.checksum, opts.progress)
 end
 
 -- What core.write_strings returned, or, when it returned nothing (the
@@ -229,7 +242,7 @@ end
 local function do_write(target, payload, opts)
   -- the common case, strings only, is checked and read in C
   return strings_or_flat(target, payload, opts, core.write_strings(target, payload, opts.sync,
-    timeout_ms(opts), opts.log_context, opts.keep, opts.changes))
+    timeout_ms(opts), opts.log_context, opts.keep, opts.changes, opts.checksum, opts.progress))
 end
 
 -- A function(target [, opts]) that checks both (raising for a programming
@@ -273,12 +286,16 @@ end
 --- Publishes `payload` as the new version of `target`.
 -- @tparam string target an existing directory
 -- @tparam table payload relative path -> data string, or
---   `{ data = string, mode = integer|octal-string, uid = integer, gid = integer }`
+--   `{ data = string, mode = integer|octal-string, uid = integer, gid = integer }`,
+--   or `{ source = path, ... }`: the bytes of the file at `path`, copied in
+--   the kernel (mode: the source's unless given)
 -- @tparam[opt] table opts `sync` (default true; or "syncfs", "fsync" to
 --   choose the method), `timeout` (seconds to wait
 --   for another writer; default forever), `log_context` (message prefix),
 --   `keep` (superseded versions to keep, default 0), `changes` (true:
---   also return what changed)
+--   also return what changed), `checksum` (true: compare every file's
+--   bytes, trusting no recorded identity), `progress` (function(files,
+--   bytes, seconds), called at most every 0.1 s while files are placed)
 -- @treturn boolean true when a new version was published, false when the
 --   target already held exactly this payload
 -- @treturn string the version published (or, for false, the current one)
@@ -378,7 +395,9 @@ end)
 -- away. Symlinks and special files are not followed: they are skipped and
 -- counted together.
 -- @tparam[opt] table opts `log_context`; `owners = true` adds each file's
---   uid and gid
+--   uid and gid; `sources = true` reads no bytes: each spec names its file
+--   (`{ source = dir .. "/" .. path, mode = integer }`) for `write` to copy
+--   in the kernel
 -- @treturn table path -> `{ data = string, mode = integer }` (and `uid`,
 --   `gid` with `owners`)
 -- @treturn integer the number of entries skipped: symlinks and special
@@ -386,7 +405,7 @@ end)
 -- @return or nil, message, code
 -- @function read_tree
 M.read_tree = with_target("read_tree", function(dir, checked)
-  return core.read_tree(dir, checked.log_context, checked.owners)
+  return core.read_tree(dir, checked.log_context, checked.owners, checked.sources)
 end)
 
 --- Cleans a payload path as `write` does ("a//b/" -> "a/b", "./a" -> "a"),

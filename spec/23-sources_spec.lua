@@ -1,0 +1,281 @@
+-- Files from sources (issue 17): a file spec { source = path } gets the
+-- bytes of that file, copied inside the kernel; the source's identity is
+-- recorded in the manifest, so that an unchanged source is neither read
+-- nor copied again; checksum = true compares bytes; a source changed
+-- during the write fails it with "changed", and a bad source fails it
+-- naming both paths, with nothing published.
+local aw = require("atomicwriter")
+local H = require("helpers")
+local lfs = require("lfs")
+
+-- A source tree: a, d/b (0600), d/e/c (0755), empty.
+local function make_src(dir)
+  assert(H.sh("mkdir -p " .. H.quote(dir .. "/d/e")))
+  H.write_file(dir .. "/a", "alpha\n")
+  H.write_file(dir .. "/d/b", string.rep("b", 100000))
+  H.write_file(dir .. "/d/e/c", "#!/bin/sh\n")
+  H.write_file(dir .. "/empty", "")
+  assert(H.sh("chmod 600 " .. H.quote(dir .. "/d/b") .. " && chmod 755 " .. H.quote(dir .. "/d/e/c")))
+end
+
+-- Sources' mtimes in the past: settled, so that the manifest records them.
+local function settle(dir)
+  assert(H.sh("find " .. H.quote(dir) .. " -type f -exec touch -m -d @1700000000.25 {} +"))
+end
+
+local function published(target)
+  return H.files(target .. "/..data/")
+end
+
+describe("a file from a source", function()
+  local src, target
+  before_each(function()
+    local root = H.tmpdir("src")
+    src, target = root .. "/src", root .. "/t"
+    make_src(src)
+    assert(H.sh("mkdir " .. H.quote(target)))
+  end)
+  after_each(H.cleanup)
+
+  it("gets the source's bytes, mode (unless given) and mtime", function()
+    settle(src)
+    local ok, version = aw.write(target, {
+      a = { source = src .. "/a" },
+      ["d/b"] = { source = src .. "/d/b" },
+      ["x/c"] = { source = src .. "/d/e/c", mode = "0640" },
+      empty = { source = src .. "/empty" },
+      inline = "data too",
+    })
+    assert.is_true(ok, version)
+    H.assert_layout(target, { a = "alpha\n", ["d/b"] = string.rep("b", 100000),
+      ["x/c"] = "#!/bin/sh\n", empty = "", inline = "data too" })
+    assert.are.equal(tonumber("644", 8), H.mode(target .. "/a"))
+    assert.are.equal(tonumber("600", 8), H.mode(target .. "/d/b"))
+    assert.are.equal(tonumber("640", 8), H.mode(target .. "/x/c"))
+    assert.are.equal(1700000000, lfs.attributes(target .. "/d/b", "modification"))
+    -- a different inode: a copy, never a link to the source
+    assert.are_not.equal(lfs.attributes(src .. "/a", "ino"), lfs.attributes(target .. "/a", "ino"))
+  end)
+
+  it("comes from read_tree(dir, { sources = true }), which reads no bytes", function()
+    local files, skipped = aw.read_tree(src .. "/", { sources = true })
+    assert.are.equal(0, skipped)
+    assert.are.same({ source = src .. "/d/b", mode = tonumber("600", 8) },
+      { source = files["d/b"].source, mode = files["d/b"].mode })
+    assert.is_nil(files["d/b"].data)
+    assert.is_true((aw.write(target, files)))
+    assert.are.same(H.files(src), published(target))
+  end)
+
+  it("is not read again while its source is unchanged: a no-op costs a stat per file", function()
+    settle(src)
+    local files = aw.read_tree(src, { sources = true })
+    assert.is_true((aw.write(target, files)))
+    assert.is_false((aw.write(target, files)))   -- settles the directories too
+    if not H.has_strace() then
+      return pending("strace is not installed: the no-op's reads are not counted")
+    end
+    local log = target .. ".trace"
+    local ok, out = H.lua(([[
+      local aw = require("atomicwriter")
+      local files = assert(aw.read_tree(%q, { sources = true }))
+      print(aw.write(%q, files))
+    ]]):format(src, target), H.strace("-e trace=openat,open,read,copy_file_range,ioctl", log))
+    assert(ok, out)
+    assert.truthy(out:find("^false\t"), out)
+    local trace = H.read(log)
+    assert.is_nil(trace:find('open[a-z]*%([^\n]*' .. src:gsub("%p", "%%%0") .. '/[^\n]*O_RDONLY[^\n]*= %d'), trace)
+    assert.is_nil(trace:find("copy_file_range"), trace)
+  end)
+
+  it("is copied again when its source changed; the unchanged files are linked", function()
+    settle(src)
+    local files = aw.read_tree(src, { sources = true })
+    assert.is_true((aw.write(target, files)))
+    local ino_b = lfs.attributes(target .. "/d/b", "ino")
+    H.write_file(src .. "/a", "alpha, changed\n")
+    local ok, version, changes = aw.write(target, files, { changes = true })
+    assert.is_true(ok, version)
+    assert.are.same({ added = {}, changed = { "a" }, removed = {} }, changes)
+    assert.are.equal("alpha, changed\n", H.read(target .. "/a"))
+    assert.are.equal(ino_b, lfs.attributes(target .. "/d/b", "ino"), "d/b hard-linked")
+    -- touched, same bytes: compared, not published again; the new
+    -- identity is learned and the next no-op reads nothing
+    assert(H.sh("touch -m -d @1700000100 " .. H.quote(src .. "/d/b")))
+    assert.is_false((aw.write(target, files)))
+  end)
+
+  it("notices a published file changed behind the writer's back", function()
+    settle(src)
+    local files = aw.read_tree(src, { sources = true })
+    assert.is_true((aw.write(target, files)))
+    assert.is_false((aw.write(target, files)))
+    local f = assert(io.open(target .. "/a", "r+b"))
+    f:write("ALPHA")
+    f:close()
+    assert.is_true((aw.write(target, files)))
+    assert.are.equal("alpha\n", H.read(target .. "/a"))
+  end)
+
+  it("with checksum = true compares bytes: a same-size, same-mtime rewrite is caught", function()
+    settle(src)
+    local files = aw.read_tree(src, { sources = true })
+    assert.is_true((aw.write(target, files)))
+    -- the quick check's blind spot: same inode, same size, mtime put back
+    local f = assert(io.open(src .. "/a", "r+b"))
+    f:write("ALPHA\n")
+    f:close()
+    settle(src)
+    assert.is_false((aw.write(target, files)), "the quick check misses it (documented)")
+    assert.are.equal("alpha\n", H.read(target .. "/a"))
+    local ok, version, changes = aw.write(target, files, { checksum = true, changes = true })
+    assert.is_true(ok, version)
+    assert.are.same({ "a" }, changes.changed)
+    assert.are.equal("ALPHA\n", H.read(target .. "/a"))
+    assert.is_false((aw.write(target, files, { checksum = true })))
+  end)
+
+  it("checksum = true also compares data files' bytes, whatever the manifest says", function()
+    local payload = {}
+    for i = 1, 10 do payload["f" .. i] = "data " .. i end
+    assert.is_true((aw.write(target, payload)))
+    assert.is_false((aw.write(target, payload)))
+    assert.is_false((aw.write(target, payload, { checksum = true })))
+    payload.f3 = "other"
+    assert.is_true((aw.write(target, payload, { checksum = true })))
+    H.assert_layout(target, payload)
+  end)
+
+  it("reports progress: files and bytes placed, and seconds", function()
+    local calls = {}
+    local files = aw.read_tree(src, { sources = true })
+    assert.is_true((aw.write(target, files, { progress = function(n, bytes, s)
+      calls[#calls + 1] = { n, bytes, s }
+    end })))
+    assert.is_true(#calls >= 1)
+    assert.are.equal(1, calls[1][1])
+    assert.is_true(calls[#calls][2] <= 6 + 100000 + 10)
+    assert.is_true(calls[1][3] >= 0)
+    -- an error in the progress function stops the calls, not the write
+    H.write_file(src .. "/a", "again\n")
+    assert.is_true((aw.write(target, files, { progress = function() error("boom") end })))
+    assert.are.equal("again\n", H.read(target .. "/a"))
+  end)
+end)
+
+describe("a bad source", function()
+  local root, src, target
+  before_each(function()
+    root = H.tmpdir("badsrc")
+    src, target = root .. "/src", root .. "/t"
+    make_src(src)
+    assert(H.sh("mkdir " .. H.quote(target)))
+    assert.is_true((aw.write(target, { a = "published" })))
+  end)
+  after_each(H.cleanup)
+
+  local function refused(spec, code, why, core)
+    local before = H.snapshot(target)
+    local ok, msg, got = aw.write(target, { a = "new", ["x/y"] = spec })
+    assert.is_nil(ok)
+    assert.are.equal(code, got, msg)
+    assert.truthy(msg:find('"x/y"', 1, true), msg)
+    if core then   -- the core's messages name the source too
+      assert.truthy(msg:find(spec.source, 1, true), msg)
+    end
+    assert.truthy(msg:find(why, 1, true), msg)
+    assert.are.equal(before, H.snapshot(target), "nothing published")
+  end
+
+  it("missing: ENOENT, naming both paths", function()
+    refused({ source = root .. "/nothing" }, "ENOENT", "No such file", true)
+  end)
+
+  it("a directory, a FIFO, a device: invalid", function()
+    refused({ source = src .. "/d" }, "invalid", "is a directory", true)
+    assert(H.sh("mkfifo " .. H.quote(root .. "/fifo")))
+    refused({ source = root .. "/fifo" }, "invalid", "not a regular file", true)
+    refused({ source = "/dev/null" }, "invalid", "not a regular file", true)
+  end)
+
+  it("given with data, empty, or not a string: invalid", function()
+    refused({ source = src .. "/a", data = "x" }, "invalid", "either 'data' or 'source'")
+    refused({ source = "" }, "invalid", "field 'source'")
+    refused({ source = 5 }, "invalid", "field 'source'")
+    refused({ source = "a\0b" }, "invalid", "field 'source'")
+  end)
+
+  H.root_it("unreadable by the writer: EACCES, naming both paths", function()
+    assert(H.sh("chmod 600 " .. H.quote(src .. "/a") .. " && chmod 711 " .. H.quote(root) ..
+      " " .. H.quote(src) .. " && chown -R 65534:65534 " .. H.quote(target)))
+    assert(H.sh("chown 0:0 " .. H.quote(src .. "/a")))
+    local before = H.snapshot(target)
+    local ok, out = H.lua_as_nobody(([[
+      local aw = require("atomicwriter")
+      print(aw.write(%q, { a = "new", ["x/y"] = { source = %q } }))
+    ]]):format(target, src .. "/a"))
+    assert(ok, out)
+    assert.truthy(out:find("^nil\t"), out)
+    assert.truthy(out:find("\tEACCES\n$"), out)
+    assert.truthy(out:find('"x/y" from source "' .. src .. '/a"', 1, true), out)
+    assert.are.equal(before, H.snapshot(target), "nothing published")
+  end)
+end)
+
+describe("a source changed during the write", function()
+  local root, target
+  before_each(function()
+    root = H.tmpdir("changing")
+    target = root .. "/t"
+    assert(H.sh("mkdir " .. H.quote(target)))
+    assert.is_true((aw.write(target, { a = "published" })))
+  end)
+  after_each(H.cleanup)
+
+  -- The progress function runs inside the write: after the first file is
+  -- placed, and every 16 MiB of a copy. It changes a source there, at a
+  -- point fixed by the write's own order (paths sorted), not by timing.
+  local function changed_by(payload, change)
+    local before = H.snapshot(target)
+    local ok, msg, code = aw.write(target, payload, { progress = change })
+    assert.is_nil(ok, msg)
+    assert.are.equal("changed", code, msg)
+    assert.are.equal(before, H.snapshot(target), "nothing published")
+    assert.is_true((aw.write(target, { a = "next" })), "the next write is clean")
+    H.assert_layout(target, { a = "next" })
+    return msg
+  end
+
+  it("while it is copied (appended to mid-copy): changed, naming both paths", function()
+    local big = root .. "/big"
+    assert(H.sh("truncate -s 40M " .. H.quote(big)))
+    local done = false
+    local msg = changed_by({ big = { source = big } }, function()
+      if not done then
+        done = true
+        local f = assert(io.open(big, "ab"))
+        f:write("more")
+        f:close()
+      end
+    end)
+    assert.truthy(msg:find('copy "big" from source "' .. big .. '"', 1, true), msg)
+    assert.truthy(msg:find("the source changed during the write", 1, true), msg)
+  end)
+
+  it("after it was looked at, before its copy: changed", function()
+    H.write_file(root .. "/s1", "one")
+    H.write_file(root .. "/s2", "two")
+    local msg = changed_by({ a1 = { source = root .. "/s1" }, b2 = { source = root .. "/s2" } },
+      function() H.write_file(root .. "/s2", "TWO, longer") end)
+    assert.truthy(msg:find('"b2" from source "' .. root .. '/s2"', 1, true), msg)
+  end)
+
+  it("replaced by another file before its copy: changed", function()
+    H.write_file(root .. "/s1", "one")
+    H.write_file(root .. "/s2", "two")
+    changed_by({ a1 = { source = root .. "/s1" }, b2 = { source = root .. "/s2" } }, function()
+      H.write_file(root .. "/s3", "two")
+      os.rename(root .. "/s3", root .. "/s2")
+    end)
+  end)
+end)
