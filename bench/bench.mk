@@ -4,6 +4,7 @@
 #   make -f bench/bench.mk              the same, without rebuilding the module
 #   BENCH_QUICK=1 make bench            a ~15 s smoke run
 #   make -f bench/bench.mk profile      syscall counts per call (strace), module vs floor
+#   make -f bench/bench.mk trees        the tree rows alone (BENCH_TREE_MB=256 for a smaller tree)
 
 # LUA, LUA_INCDIR, and where $(LUA)'s module is (AW_CPATH): the build's rule.
 include mk/lua.mk
@@ -16,10 +17,15 @@ CLOCK_DIR  = $(LUA_BUILD)/bench
 
 BENCH_ENV  = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(AW_CPATH);./$(CLOCK_DIR)/?.so;;'
 
-.PHONY: run tools profile clean
+.PHONY: run trees tools profile clean
 
+# BENCH_TREES=0 leaves out the tree rows (bench/trees.lua; BENCH_TREE_MB).
 run: tools
 	$(BENCH_ENV) $(LUA) bench/run.lua
+	@if [ "$(BENCH_TREES)" != 0 ]; then echo; $(BENCH_ENV) $(LUA) bench/trees.lua; fi
+
+trees: tools
+	$(BENCH_ENV) $(LUA) bench/trees.lua
 
 tools: $(B)/floor $(CLOCK_DIR)/benchclock.so
 

@@ -143,6 +143,7 @@ static const char *check_options(lua_State *L, int at, aw_options *opts, progres
     prog->fn = at + 6;
     prog->start = now_ns();
     prog->last = 0;
+    prog->untold = 0;
     aw_options_set_progress(opts, progress_call, prog);
   }
   return luaL_optstring(L, at + 2, NULL);

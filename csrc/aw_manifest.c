@@ -18,8 +18,9 @@
  * File layout, native byte order (the file never leaves the machine):
  *   "AWMANIF2" u32 0x01020304  u32 count  u32 name_len  name  key[16]
  *   count x { u32 path_len  u32 flags  u64 dev ino size  i64 mtime_sec
- *             i64 mtime_nsec  digest[16]  (the source's) u64 dev ino size
- *             i64 mtime_sec  i64 mtime_nsec  path }
+ *             i64 mtime_nsec  digest[16]  [source]  path }
+ *   where [source], only in an entry whose flags have AW_M_SOURCE, is the
+ *   source's identity: u64 dev ino size  i64 mtime_sec  i64 mtime_nsec
  * (version 1, without the source's identity, is ignored as any other.)
  *   mac[16] = SipHash-2-4-128(key, everything before)
  */
@@ -37,7 +38,8 @@
 #define MAGIC "AWMANIF2"
 #define MAGIC_LEN 8
 #define BYTE_ORDER_MARK 0x01020304u
-#define ENTRY_FIXED (4 + 4 + 8 * 5 + AW_DIGEST_SIZE + 8 * 5)
+#define ENTRY_FIXED (4 + 4 + 8 * 5 + AW_DIGEST_SIZE)
+#define ENTRY_SOURCE (8 * 5)   /* more in an entry with AW_M_SOURCE */
 #define MAX_FILE_SIZE ((size_t)1 << 30)
 
 void aw_manifest_init(aw_manifest *m)
@@ -129,9 +131,10 @@ static int parse(aw_manifest *m, const char *version)
         take(&c, &e->id.dev, 8) < 0 || take(&c, &e->id.ino, 8) < 0 ||
         take(&c, &e->id.size, 8) < 0 || take(&c, &e->id.mtime_sec, 8) < 0 ||
         take(&c, &e->id.mtime_nsec, 8) < 0 || take(&c, e->digest, AW_DIGEST_SIZE) < 0 ||
-        take(&c, &e->src.dev, 8) < 0 || take(&c, &e->src.ino, 8) < 0 ||
-        take(&c, &e->src.size, 8) < 0 || take(&c, &e->src.mtime_sec, 8) < 0 ||
-        take(&c, &e->src.mtime_nsec, 8) < 0 ||
+        ((flags & AW_M_SOURCE) &&
+         (take(&c, &e->src.dev, 8) < 0 || take(&c, &e->src.ino, 8) < 0 ||
+          take(&c, &e->src.size, 8) < 0 || take(&c, &e->src.mtime_sec, 8) < 0 ||
+          take(&c, &e->src.mtime_nsec, 8) < 0)) ||
         len > AW_MAX_PATH || (size_t)(c.end - c.p) < len)
       return -1;
     e->path = (const char *)c.p;
@@ -187,7 +190,7 @@ int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd)
   int rc;
 
   for (i = 0; i < m->n; i++)
-    size += ENTRY_FIXED + m->v[i].len;
+    size += ENTRY_FIXED + m->v[i].len + (m->v[i].flags & AW_M_SOURCE ? ENTRY_SOURCE : 0);
   if (!(buf = malloc(size)))
     return -1;
   p = buf;
@@ -208,11 +211,13 @@ int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd)
     put(&p, &e->id.mtime_sec, 8);
     put(&p, &e->id.mtime_nsec, 8);
     put(&p, e->digest, AW_DIGEST_SIZE);
-    put(&p, &e->src.dev, 8);
-    put(&p, &e->src.ino, 8);
-    put(&p, &e->src.size, 8);
-    put(&p, &e->src.mtime_sec, 8);
-    put(&p, &e->src.mtime_nsec, 8);
+    if (flags & AW_M_SOURCE) {
+      put(&p, &e->src.dev, 8);
+      put(&p, &e->src.ino, 8);
+      put(&p, &e->src.size, 8);
+      put(&p, &e->src.mtime_sec, 8);
+      put(&p, &e->src.mtime_nsec, 8);
+    }
     put(&p, e->path, e->len);
   }
   aw_siphash128(m->key, buf, (size_t)(p - buf), p);

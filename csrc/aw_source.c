@@ -158,7 +158,7 @@ static int copy_loop(int in, int out, const aw_entry *e, uint64_t off, aw_progre
     else if (n == 0)
       rc = changed(err, e);   /* shorter than it was */
     else if (aw_write_all(out, buf, (size_t)n) < 0)
-      rc = aw_fail_sys_len(err, "write file", e->path, e->len, errno);
+      rc = source_fail(err, e, "write file", errno);
     else
       off += (uint64_t)n;
     if (rc == 0 && off - told >= COPY_CHUNK) {

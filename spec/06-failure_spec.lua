@@ -50,6 +50,29 @@ describe("a failing write", function()
     H.assert_layout(target, B)
   end)
 
+  it("on a source too large to copy (RLIMIT_FSIZE): EFBIG, naming both paths, A intact", function()
+    local big = target .. ".big"
+    assert(H.sh("head -c 1048576 /dev/zero > " .. H.quote(big)))
+    local ok, out = H.lua(([[
+      local aw = require("atomicwriter")
+      local H = require("helpers")
+      collectgarbage()   -- a directory iterator of lfs left to the collector
+      local before = H.open_fds()
+      local r = { aw.write(%q, { a = "B1", big = { source = %q } }) }
+      collectgarbage()
+      print(H.open_fds() == before and "fds kept" or ("fds " .. before .. " -> " .. H.open_fds()))
+      print(r[1], r[2], r[3])
+    ]]):format(target, big), "trap '' XFSZ; ulimit -f 64;")
+    os.remove(big)
+    assert(ok, out)
+    assert.truthy(out:find("^fds kept\nnil\t"), out)
+    assert.truthy(out:find("\tEFBIG\n$"), out)
+    assert.truthy(out:find('"big" from source "' .. big .. '"', 1, true), out)
+    assert_still_A(target)
+    assert.is_true(aw.write(target, B))
+    H.assert_layout(target, B)
+  end)
+
   if H.is_root then
     it("on a permission error: EACCES, A intact, next write clean", function()
       assert(H.sh("chown -R 65534:65534 " .. H.quote(target) .. " && chmod 555 " .. H.quote(target)))

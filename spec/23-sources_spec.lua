@@ -279,3 +279,60 @@ describe("a source changed during the write", function()
     end)
   end)
 end)
+
+describe("atomicwriter project", function()
+  local root, src, target
+  before_each(function()
+    root = H.tmpdir("project")
+    src, target = root .. "/src", root .. "/t"
+    make_src(src)
+    assert(H.sh("mkdir " .. H.quote(target)))
+  end)
+  after_each(H.cleanup)
+
+  local function project(args, pre)
+    return H.exec((pre or "") .. H.ENV .. H.LUA .. " bin/atomicwriter project " .. args .. " " ..
+      H.quote(src) .. " " .. H.quote(target))
+  end
+
+  it("copies from sources; --checksum finds a same-size, same-mtime rewrite", function()
+    settle(src)
+    local status, out, err = project("--no-sync")
+    assert.are.equal(0, status, err)
+    assert.truthy(out:find("^published "), out)
+    assert.are.equal("", err, "no progress when stderr is no terminal")
+    assert.are.same(H.files(src), published(target))
+    status, out = project("--no-sync")
+    assert.truthy(out:find("^unchanged "), out)
+    local f = assert(io.open(src .. "/a", "r+b"))
+    f:write("ALPHA\n")
+    f:close()
+    settle(src)
+    status, out = project("--no-sync")
+    assert.truthy(out:find("^unchanged "), out)   -- the quick check's blind spot
+    status, out, err = project("--no-sync --checksum")
+    assert.are.equal(0, status, err)
+    assert.truthy(out:find("^published "), out)
+    assert.are.equal("ALPHA\n", H.read(target .. "/a"))
+  end)
+
+  it("shows progress on a terminal only (script(1) gives it one)", function()
+    if not H.has("script") then
+      return pending("script (util-linux) is not installed: no terminal to test on")
+    end
+    local cmd = H.ENV .. H.LUA .. " bin/atomicwriter project --no-sync " .. H.quote(src) .. " " ..
+      H.quote(target)
+    local ok, out = H.sh("script -qec " .. H.quote(cmd) .. " /dev/null")
+    assert(ok, out)
+    assert.truthy(out:find("\ratomicwriter: 4/4 files, 0.1 MiB, [%d.]+ MiB/s"), out)
+    assert.truthy(out:find("published "), out)
+    -- the same with stderr to a file: the terminal is stdout's only
+    local log = root .. "/stderr"
+    assert(H.sh("rm -rf " .. H.quote(target) .. " && mkdir " .. H.quote(target)))
+    ok, out = H.sh("script -qec " .. H.quote(cmd .. " 2>" .. H.quote(log)) .. " /dev/null")
+    assert(ok, out)
+    assert.truthy(out:find("published "), out)
+    assert.are.equal("", H.read(log))
+    assert.is_nil(out:find("MiB/s", 1, true), out)
+  end)
+end)

@@ -97,7 +97,7 @@ local function flatten(target, payload, opts)
     if type(path) ~= "string" then
       return refuse(target, opts, show(path), "payload keys must be strings (paths)")
     end
-    local data, mode, uid, gid, source, why = spec, DEFAULT_MODE, false, false, false, nil
+    local data, mode, uid, gid, source, why = spec, DEFAULT_MODE, false, false, false
     if type(spec) == "table" then
       for field in pairs(spec) do
         if not SPEC_FIELDS[field] then

@@ -1,0 +1,313 @@
+--- bench/trees.lua - the tree rows of the benchmark (issue 17; bench/README.md).
+--
+-- Makes a tree of mixed sizes (large files plus thousands of small ones),
+-- then times whole processes, paired and interleaved round by round:
+--   T1   first publish: `atomicwriter project` against `cp -a`, without and
+--        with a sync at the end (project's default syncfs; cp -a then
+--        `sync -f`)
+--   T2   the same tree again, unchanged: project against `rsync -a`'s no-op
+--   T3   one file changed: project against copying that file plus the floor
+--        of an update by links (`cp -al` of the published tree)
+--   RSS  peak RSS of project (a first publish) against the same command
+--        that writes nothing (`atomicwriter --version`: interpreter and
+--        module) and against listing the tree only (read_tree, sources)
+-- on disk, on tmpfs, and on an xfs image with reflink=1 mounted on a loop
+-- device (when mounting works), where T1 is also held against
+-- `cp -a --reflink=never` and filefrag shows the extents shared.
+--
+-- Environment:
+--   BENCH_TREE_MB=1024        the tree's size in MiB (the machine is shared)
+--   BENCH_TREE_ROUNDS=3       timed rounds per row (each side once a round)
+--   BENCH_TREE_FS=disk,tmpfs,xfs
+--   BENCH_DISK_DIR=/var/tmp   where the disk tree and the xfs image go
+-- A measurement: it exits 0 once it ran, and prints what it measured.
+
+local clock = require("benchclock")
+
+local format = string.format
+local now = clock.now_ns
+local MiB = 1048576
+
+local TREE_MB = tonumber(os.getenv("BENCH_TREE_MB") or "") or 1024
+local ROUNDS = tonumber(os.getenv("BENCH_TREE_ROUNDS") or "") or 3
+local WHICH = os.getenv("BENCH_TREE_FS") or "disk,tmpfs,xfs"
+local DISK = os.getenv("BENCH_DISK_DIR") or "/var/tmp"
+
+local LUA = "lua5.4"
+do
+  local i = -1
+  while arg and arg[i] do
+    LUA = arg[i]
+    i = i - 1
+  end
+end
+local CLI = LUA .. " bin/atomicwriter"
+
+local function shq(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("*a")
+  local ok = p:close()
+  return out, ok
+end
+
+local function must(cmd)
+  local out, ok = sh(cmd)
+  if not ok then error(cmd .. ": " .. out, 0) end
+  return out
+end
+
+local function say(...)
+  io.stdout:write(format(...), "\n")
+  io.stdout:flush()
+end
+
+local function median(t)
+  local s = {}
+  for i = 1, #t do s[i] = t[i] end
+  table.sort(s)
+  local n = #s
+  if n % 2 == 1 then return s[(n + 1) // 2] end
+  return (s[n // 2] + s[n // 2 + 1]) / 2
+end
+
+-- Seconds one shell command takes (it must succeed).
+local function timed(cmd)
+  local t0 = now()
+  must(cmd)
+  return (now() - t0) / 1e9
+end
+
+------------------------------------------------------------------------
+-- The tree
+------------------------------------------------------------------------
+
+-- 3/4 of the bytes in files of about 32 MiB, the rest in files of 1 MiB,
+-- and (per GiB) 4000 small files of 1-16 KiB in 40 directories.
+local function shape()
+  local total = TREE_MB * MiB
+  local nl = math.max(1, math.floor(total * 0.75 / (32 * MiB) + 0.5))
+  local nsmall = math.max(200, 4000 * TREE_MB // 1024)
+  local small_bytes = 0
+  for i = 0, nsmall - 1 do small_bytes = small_bytes + 1024 * (1 + i % 16) end
+  local lsize = math.floor(total * 0.75 / nl)
+  local nm = math.max(1, (total - nl * lsize - small_bytes) // MiB)
+  return { nl = nl, lsize = lsize, nm = nm, nsmall = nsmall,
+    bytes = nl * lsize + nm * MiB + small_bytes, files = nl + nm + nsmall }
+end
+
+local function make_tree(dir, s)
+  must(format("mkdir -p %s/big %s/m", shq(dir), shq(dir)))
+  for i = 0, 39 do must(format("mkdir -p %s/s/d%02d", shq(dir), i)) end
+  for i = 0, s.nl - 1 do   -- random bytes: no file system can compress them away
+    must(format("head -c %d /dev/urandom > %s/big/%03d.bin", s.lsize, shq(dir), i))
+  end
+  local rnd = assert(io.open("/dev/urandom", "rb"))
+  local block = rnd:read(MiB)
+  rnd:close()
+  local function put(path, size, i)
+    local f = assert(io.open(path, "wb"))
+    local hdr = format("%08d", i)
+    f:write(hdr, block:sub(1, size - #hdr))
+    f:close()
+  end
+  for i = 0, s.nm - 1 do put(format("%s/m/%04d", dir, i), MiB, i) end
+  for i = 0, s.nsmall - 1 do
+    put(format("%s/s/d%02d/%05d.txt", dir, i % 40, i), 1024 * (1 + i % 16), i)
+  end
+end
+
+------------------------------------------------------------------------
+-- File systems
+------------------------------------------------------------------------
+
+local function mktemp(parent, name)
+  return (must(format("mktemp -d %s", shq(parent .. "/" .. name .. ".XXXXXX"))):gsub("%s+$", ""))
+end
+
+local function setup(which, s, notes)
+  if which == "disk" then
+    local dir = mktemp(DISK, "awtrees-disk")
+    return { label = "disk (" .. clock.fstype(dir) .. ")", dir = dir }
+  elseif which == "tmpfs" then
+    local dir = mktemp("/tmp", "awtrees-tmpfs")
+    local size = (s.bytes * 4) // MiB + 256
+    local out, ok = sh(format("mount -t tmpfs -o size=%dm awtrees %s", size, shq(dir)))
+    if ok then return { label = "tmpfs", dir = dir, mounted = true } end
+    notes[#notes + 1] = "tmpfs: mount failed (" .. out:gsub("%s+$", "") .. "); /dev/shm instead"
+    sh("rmdir " .. shq(dir))
+    return { label = "tmpfs", dir = mktemp("/dev/shm", "awtrees") }
+  elseif which == "xfs" then
+    local dir = mktemp(DISK, "awtrees-xfs")
+    local img = dir .. ".img"
+    local size = (s.bytes * 3) // MiB + 1024
+    local out, ok = sh(format("truncate -s %dM %s && mkfs.xfs -q -m reflink=1 %s && mount -o loop %s %s",
+      size, shq(img), shq(img), shq(img), shq(dir)))
+    if ok then return { label = "xfs reflink=1 (loop)", dir = dir, mounted = true, img = img, reflink = true } end
+    notes[#notes + 1] = "xfs: no loop mount (" .. out:gsub("%s+$", "") .. "): reflink rows skipped"
+    sh(format("rm -f %s; rmdir %s", shq(img), shq(dir)))
+    return nil
+  end
+end
+
+local function teardown(fs)
+  if fs.mounted then
+    sh("umount " .. shq(fs.dir))
+    sh("rmdir " .. shq(fs.dir))
+    if fs.img then os.remove(fs.img) end
+  else
+    sh("rm -rf " .. shq(fs.dir))
+  end
+end
+
+------------------------------------------------------------------------
+-- Rows
+------------------------------------------------------------------------
+
+local results = {}
+
+local function row(fs, name, what, a, b, target, note)
+  local ma, mb = median(a), median(b)
+  local r = { fs = fs.label, name = name, what = what, a = ma, b = mb, ratio = ma / mb,
+    target = target, note = note }
+  results[#results + 1] = r
+  say("  %-6s %-44s %8.3f s vs %8.3f s  ratio %.2fx%s", name, what, ma, mb, r.ratio,
+    target and format(" (target <= %.1fx)", target) or "")
+  return r
+end
+
+-- Paired rounds: each round runs `prep` (untimed), then both sides, the
+-- order alternating; returns the two lists of seconds.
+local function pairs_of(prep_a, cmd_a, prep_b, cmd_b)
+  local a, b = {}, {}
+  for r = 1, ROUNDS do
+    local function run_a() must(prep_a); a[#a + 1] = timed(cmd_a) end
+    local function run_b() must(prep_b); b[#b + 1] = timed(cmd_b) end
+    if r % 2 == 1 then run_a(); run_b() else run_b(); run_a() end
+  end
+  return a, b
+end
+
+local function peak_kib(cmd)
+  local log = os.tmpname()
+  must("/usr/bin/time -o " .. shq(log) .. " -f 'peak_kib %M' " .. cmd)
+  local f = assert(io.open(log))
+  local out = f:read("*a")
+  f:close()
+  os.remove(log)
+  return tonumber(out:match("peak_kib (%d+)"))
+end
+
+local function run_fs(fs, s)
+  local d = fs.dir
+  local src, t, c, r = d .. "/src", d .. "/t", d .. "/c", d .. "/r"
+  local t0 = now()
+  make_tree(src, s)
+  must("sync")
+  say("%s: %s; tree of %d files, %.0f MiB made in %.1f s", fs.label, d, s.files, s.bytes / MiB,
+    (now() - t0) / 1e9)
+  local fresh_t = format("rm -rf %s && mkdir %s && sync", shq(t), shq(t))
+  local fresh_c = format("rm -rf %s && sync", shq(c))
+  local project = format("%s project --no-sync %s %s >/dev/null", CLI, shq(src), shq(t))
+  local project_sync = format("%s project %s %s >/dev/null", CLI, shq(src), shq(t))
+
+  -- T1
+  local a, b = pairs_of(fresh_t, project, fresh_c, format("cp -a %s %s", shq(src), shq(c)))
+  row(fs, "T1", "first publish, no sync: project / cp -a", a, b, not fs.reflink and 1.2 or nil)
+  a, b = pairs_of(fresh_t, project_sync, fresh_c,
+    format("cp -a %s %s && sync -f %s", shq(src), shq(c), shq(c)))
+  row(fs, "T1s", "first publish, synced: project / cp -a + sync -f", a, b,
+    not fs.reflink and 1.2 or nil)
+  if fs.reflink then
+    a, b = pairs_of(fresh_t, project, fresh_c,
+      format("cp -a --reflink=never %s %s", shq(src), shq(c)))
+    row(fs, "T1r", "reflink publish / cp -a --reflink=never", a, b, 0.2)
+    local big = "big/000.bin"
+    local out = sh(format("filefrag -v %s %s", shq(src .. "/" .. big), shq(t .. "/" .. big)))
+    local shared = select(2, out:gsub("shared", ""))
+    say("  filefrag -v %s (source and published): %d extent lines flagged shared", big, shared)
+    results[#results + 1] = { fs = fs.label, name = "T1r", what = "extents flagged shared (filefrag -v)",
+      text = tostring(shared) }
+  end
+
+  -- T2: the published tree again; one untimed no-op first settles the
+  -- directories (their first listing), as any earlier run would have
+  must(project)
+  must(format("rm -rf %s && cp -a %s %s && rsync -a %s/ %s/", shq(r), shq(src), shq(r), shq(src), shq(r)))
+  a, b = pairs_of("true", project, "true", format("rsync -a %s/ %s/", shq(src), shq(r)))
+  row(fs, "T2", "unchanged: project / rsync -a (no-op)", a, b, 2)
+
+  -- T3: one 1 MiB file rewritten in place (new bytes, same size), against
+  -- the floor of an update by links (bench/floor.c -u's steps, by
+  -- coreutils): cp -al of the current copy, that file copied, the old
+  -- copy removed
+  local changed = src .. "/m/0001"
+  local variant = 0
+  local function change()
+    variant = variant + 1
+    return format("printf 'v%%07d' %d | dd of=%s bs=8 count=1 conv=notrunc status=none",
+      variant, shq(changed))
+  end
+  local fl = d .. "/floor"
+  must(format("rm -rf %s && cp -a %s %s", shq(fl), shq(src), shq(fl)))
+  a, b = {}, {}
+  for round = 1, ROUNDS do
+    local function run_a() must(change()); a[#a + 1] = timed(project) end
+    local function run_b()
+      b[#b + 1] = timed(format("cp -al %s %s.new && rm %s.new/m/0001 && cp -p %s %s.new/m/0001 && " ..
+        "rm -rf %s && mv %s.new %s", shq(fl), shq(fl), shq(fl), shq(changed), shq(fl), shq(fl), shq(fl),
+        shq(fl)))
+    end
+    if round % 2 == 1 then run_a(); run_b() else run_b(); run_a() end
+  end
+  row(fs, "T3", "one file changed: project / cp -al, cp, rm -rf", a, b, 1.5)
+
+  -- RSS
+  must(fresh_t)
+  local p = peak_kib(project)
+  local base = peak_kib(CLI .. " --version >/dev/null")
+  local list = peak_kib(format("%s -e %s", LUA, shq(format(
+    "local aw = require('atomicwriter') local f = assert(aw.read_tree(%q, { sources = true })) " ..
+    "local p = {} for k, v in pairs(f) do p[k] = { source = v.source, mode = v.mode } end", src))))
+  say("  RSS    peak of project %.1f MiB, of --version %.1f MiB (+%.1f MiB), of the listing alone %.1f MiB",
+    p / 1024, base / 1024, (p - base) / 1024, list / 1024)
+  results[#results + 1] = { fs = fs.label, name = "RSS", what = "project's peak above --version's",
+    text = format("+%.1f MiB (%.1f vs %.1f; listing alone %.1f) (target <= 32 MiB)",
+      (p - base) / 1024, p / 1024, base / 1024, list / 1024) }
+end
+
+------------------------------------------------------------------------
+
+local function main()
+  local s = shape()
+  local notes = {}
+  say("bench/trees.lua: %d files, %.0f MiB (%d x %.1f MiB, %d x 1 MiB, %d small of 1-16 KiB); " ..
+    "%d rounds per row; %s", s.files, s.bytes / MiB, s.nl, s.lsize / MiB, s.nm, s.nsmall, ROUNDS,
+    (sh("cat /proc/loadavg")):gsub("%s+$", ""))
+  for which in WHICH:gmatch("[^,%s]+") do
+    local ok, fs = pcall(setup, which, s, notes)
+    if not ok then
+      notes[#notes + 1] = which .. ": " .. tostring(fs)
+    elseif fs then
+      local ran, err = pcall(run_fs, fs, s)
+      if not ran then notes[#notes + 1] = fs.label .. ": " .. tostring(err) end
+      teardown(fs)
+    end
+  end
+  say("\ntree rows (medians of %d paired rounds; ratio = atomicwriter / baseline):", ROUNDS)
+  for _, r in ipairs(results) do
+    if r.text then
+      say("  %-22s %-5s %s: %s", r.fs, r.name, r.what, r.text)
+    else
+      local ok = r.target and (r.ratio <= r.target and "meets" or "MISSES") or ""
+      say("  %-22s %-5s %-44s %7.3f / %7.3f s = %5.2fx %s%s", r.fs, r.name, r.what, r.a, r.b, r.ratio,
+        ok, r.target and format(" (<= %.1fx)", r.target) or "")
+    end
+  end
+  for _, n in ipairs(notes) do say("note: %s", n) end
+end
+
+main()
