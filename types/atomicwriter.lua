@@ -16,7 +16,8 @@
 
 ---A file of a payload: its bytes and, optionally, mode and owners.
 ---@class atomicwriter.FileSpec
----@field data string the file's bytes (any values, any length)
+---@field data? string the file's bytes (any values, any length); or `source`
+---@field source? string the path of a regular file whose bytes it gets, copied in the kernel (not with `data`); mode: the source's unless given
 ---@field mode? integer|string 0-0777, or an octal string ("0644", "644", "0o644"); default 0644
 ---@field uid? integer owner (needs the right to give files away); default: the writer
 ---@field gid? integer group; default: the writer's
@@ -30,19 +31,23 @@
 ---@field log_context? string a prefix for messages
 ---@field keep? integer superseded versions to keep (default 0; for rollback, as many as are kept)
 ---@field changes? boolean also return the paths added, changed and removed
+---@field checksum? boolean compare every file's bytes instead of trusting unchanged sources' identities (docs/trees.md)
+---@field progress? fun(files: integer, bytes: integer, seconds: number) called at most every 0.1 s while the version is built
 
 ---@class atomicwriter.ReadOptions
 ---@field log_context? string a prefix for messages
 
 ---@class atomicwriter.ReadTreeOptions: atomicwriter.ReadOptions
 ---@field owners? boolean also return each file's uid and gid
+---@field sources? boolean read no bytes: each file gets `source` (dir .. "/" .. path) in place of `data`
 
 ---@class atomicwriter.WatchOptions: atomicwriter.ReadOptions
 ---@field poll? boolean read ..data every 100 ms instead of using events (NFS, FUSE)
 
 ---A file as read back.
 ---@class atomicwriter.File
----@field data string
+---@field data string (read_tree with `sources`: absent, see `source`)
+---@field source? string read_tree with `sources`: the file's path, for `write` to copy
 ---@field mode integer
 ---@field uid? integer (read_tree: only with `owners`)
 ---@field gid? integer
