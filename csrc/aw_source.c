@@ -1,6 +1,6 @@
 /*
  * aw_source.c - payload files whose bytes come from a source file
- * (aw_file.source) instead of memory.
+ * (aw_publish_sources) instead of memory.
  *
  * The source is looked at once under the writer's lock (a stat: its
  * identity, size and mode), then, only when its bytes are needed, opened
