@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
 
   memset(&err, 0, sizeof err);
-  rc = aw_plan_build(&plan, files, n, &err);
+  rc = aw_plan_build(&plan, files, NULL, n, &err);
   CHECK((rc == 0) == ref_ok);
   if (rc == 0) {
     CHECK(plan.n == n);

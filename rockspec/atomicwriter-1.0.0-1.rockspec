@@ -34,7 +34,7 @@ build = {
       sources = {
         "csrc/aw_error.c", "csrc/aw_path.c", "csrc/aw_fs.c",
         "csrc/aw_write.c", "csrc/aw_compare.c", "csrc/aw_read.c", "csrc/aw_watch.c", "csrc/aw_manifest.c",
-        "csrc/aw_history.c", "csrc/aw_changes.c", "csrc/aw_hash.c", "csrc/aw_sys.c", "csrc/aw_lua.c",
+        "csrc/aw_history.c", "csrc/aw_changes.c", "csrc/aw_hash.c", "csrc/aw_sys.c", "csrc/aw_source.c", "csrc/aw_lua.c",
       },
       incdirs = { "csrc" },
     },
