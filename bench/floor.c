@@ -10,7 +10,8 @@
  *   mkdirat(version, "dNN", 0755)                 each subdirectory, just
  *                                                 before its files
  *   per file: openat(version, "dNN/fNNNN", O_CREAT|O_EXCL|O_WRONLY)
- *             + write + fchmod + close
+ *             + write + fchmod + close (created 0644 and no fchmod
+ *             when the umask keeps 0644, as the module does)
  *   [sync]  syncfs(version)                       as the module with sync=true
  *   [-f]    instead of syncfs: fsync of each file before its close, then of
  *           each subdirectory (open, fsync, close) and of the version:
@@ -163,14 +164,20 @@ static void subdir_before(const plan *pl, int vfd, int i)
     die("mkdir", pl->subs[i / (pl->nfiles / pl->nsub)]);
 }
 
-/* File i: create, write, fchmod, close. */
+/* Whether the umask clears bits of 0644 (read in main): then a file is
+ * created 0600 and given 0644 by fchmod, as the module does; otherwise it
+ * is created 0644, as the module does too (issue 18). */
+static int chmod_files;
+
+/* File i: create, write, [fchmod], close. */
 static void create_file(const plan *pl, int vfd, int i)
 {
-  int fd = openat(vfd, pl->paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int fd = openat(vfd, pl->paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                  chmod_files ? 0600 : 0644);
   if (fd < 0)
     die("create", pl->paths[i]);
   write_all(fd, pl->buf + (size_t)i * pl->size, pl->size, pl->paths[i]);
-  if (fchmod(fd, 0644) < 0)
+  if (chmod_files && fchmod(fd, 0644) < 0)
     die("fchmod", pl->paths[i]);
   if (pl->sync == 2 && fsync(fd) < 0)
     die("fsync", pl->paths[i]);
@@ -367,6 +374,11 @@ int main(int argc, char **argv)
     snprintf(pl.links[i], sizeof pl.links[i], "..data/%s", pl.tops[i]);
   }
 
+  {
+    mode_t mask = umask(0);   /* one thread: read and restore is safe here */
+    umask(mask);
+    chmod_files = (mask & 0644) != 0;
+  }
   bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (bfd < 0)
     die("open", base);

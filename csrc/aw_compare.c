@@ -457,7 +457,11 @@ int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur)
     return -1;
   if (cfd < 0)
     return 0;   /* a first publish of sources keeps a manifest too */
-  if (fstat(cfd, &st) < 0)
+  /* The version's identity goes only into a manifest: without one (a
+   * payload of few files) has_extras lists it whatever its identity. */
+  if (!c->use_manifest)
+    memset(&st, 0, sizeof st);
+  else if (fstat(cfd, &st) < 0)
     return fail_errno(c, "inspect current version", cur);
   if (see_dir(c, "", 0, &st) < 0 || aw_dirs_push(&c->cdirs, cfd, "", 0, c->err) < 0)
     return -1;
