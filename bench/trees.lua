@@ -134,7 +134,7 @@ local function setup(which, s, notes)
     return { label = "disk (" .. clock.fstype(dir) .. ")", dir = dir }
   elseif which == "tmpfs" then
     local dir = mktemp("/tmp", "awtrees-tmpfs")
-    local size = (s.bytes * 4) // MiB + 256
+    local size = (s.bytes * 6) // MiB + 256   -- src, t, c, r, the floor's two
     local out, ok = sh(format("mount -t tmpfs -o size=%dm awtrees %s", size, shq(dir)))
     if ok then return { label = "tmpfs", dir = dir, mounted = true } end
     notes[#notes + 1] = "tmpfs: mount failed (" .. out:gsub("%s+$", "") .. "); /dev/shm instead"
@@ -225,6 +225,9 @@ local function run_fs(fs, s)
     a, b = pairs_of(fresh_t, project, fresh_c,
       format("cp -a --reflink=never %s %s", shq(src), shq(c)))
     row(fs, "T1r", "reflink publish / cp -a --reflink=never", a, b, 0.2)
+    a, b = pairs_of(fresh_t, project_sync, fresh_c,
+      format("cp -a --reflink=never %s %s && sync -f %s", shq(src), shq(c), shq(c)))
+    row(fs, "T1rs", "reflink publish, synced / cp --reflink=never + sync", a, b, 0.2)
     local big = "big/000.bin"
     local out = sh(format("filefrag -v %s %s", shq(src .. "/" .. big), shq(t .. "/" .. big)))
     local shared = select(2, out:gsub("shared", ""))

@@ -291,7 +291,7 @@ describe("atomicwriter project", function()
   after_each(H.cleanup)
 
   local function project(args, pre)
-    return H.exec((pre or "") .. H.ENV .. H.LUA .. " bin/atomicwriter project " .. args .. " " ..
+    return H.exec((pre or "") .. H.ENV .. H.CLI .. " project " .. args .. " " ..
       H.quote(src) .. " " .. H.quote(target))
   end
 
@@ -320,7 +320,7 @@ describe("atomicwriter project", function()
     if not H.has("script") then
       return pending("script (util-linux) is not installed: no terminal to test on")
     end
-    local cmd = H.ENV .. H.LUA .. " bin/atomicwriter project --no-sync " .. H.quote(src) .. " " ..
+    local cmd = H.ENV .. H.CLI .. " project --no-sync " .. H.quote(src) .. " " ..
       H.quote(target)
     local ok, out = H.sh("script -qec " .. H.quote(cmd) .. " /dev/null")
     assert(ok, out)
@@ -335,4 +335,50 @@ describe("atomicwriter project", function()
     assert.are.equal("", H.read(log))
     assert.is_nil(out:find("MiB/s", 1, true), out)
   end)
+end)
+
+-- Memory grows with the number of files, never their bytes: the peak RSS
+-- of projecting 1 GiB (four sparse 256 MiB files, on a tmpfs where there
+-- is one: the copy makes them real there, ~1 s) is held to 32 MiB above
+-- the same command that writes nothing (--version). A measure of memory,
+-- not of time; the C core's alone, so under the default Lua only.
+describe("the peak memory of a projection", function()
+  after_each(H.cleanup)
+
+  local name = "of 1 GiB is at most 32 MiB above the command's that writes nothing"
+  if H.LUA:match("[^/]*$") ~= "lua5.4" then
+    pending(name .. " (the core's memory: measured under lua5.4 only)")
+  elseif not H.has("/usr/bin/time") then
+    pending(name .. " (/usr/bin/time is not installed)")
+  else
+    it(name, function()
+      local root
+      if H.sh("test -d /dev/shm -a -w /dev/shm") then   -- a tmpfs: no disk writes
+        local ok, out = H.sh("mktemp -d /dev/shm/aw-rss.XXXXXX")
+        assert(ok, out)
+        root = out:gsub("%s+$", "")
+      else
+        root = H.tmpdir("rss")
+      end
+      local src, target = root .. "/src", root .. "/t"
+      assert(H.sh(("mkdir -p %s/d %s && for i in 1 2 3 4; do truncate -s 256M %s/d/big$i; done && " ..
+        "echo small > %s/small"):format(H.quote(src), H.quote(target), H.quote(src), H.quote(src))))
+      local function peak(args)
+        local log = root .. "/time"
+        local status, _, err = H.exec(H.ENV .. "/usr/bin/time -o " .. H.quote(log) .. " -f '%M' " ..
+          H.CLI .. " " .. args)
+        assert.are.equal(0, status, err)
+        return tonumber(H.read(log):match("(%d+)%s*$"))
+      end
+      local ok, err = pcall(function()
+        local base = peak("--version")
+        local kib = peak("project --no-sync " .. H.quote(src) .. " " .. H.quote(target))
+        print(("# peak RSS: project of 1 GiB %.1f MiB, --version %.1f MiB"):format(kib / 1024, base / 1024))
+        assert.is_true(kib - base <= 32 * 1024, ("project's peak %d KiB, --version's %d KiB"):format(kib, base))
+        assert.are.equal(256 * 1048576, lfs.attributes(target .. "/d/big4", "size"))
+      end)
+      H.sh("rm -rf " .. H.quote(root))
+      assert(ok, err)
+    end)
+  end
 end)
