@@ -27,11 +27,18 @@ extern "C" {
 #endif
 
 /* AW_API marks the library's interface: the shared library is built with
- * -fvisibility=hidden, so these functions are all it exports. */
-#if defined(__GNUC__) && __GNUC__ >= 4
+ * -fvisibility=hidden, so these functions are all it exports. Compiled
+ * into the Lua module alone, as LuaRocks does (the rockspecs define
+ * AW_LUA_MODULE), they stay inside core.so, whose one export is
+ * luaopen_atomicwriter_core. */
+#ifndef AW_API
+#if defined(__GNUC__) && __GNUC__ >= 4 && defined(AW_LUA_MODULE)
+#define AW_API __attribute__((visibility("hidden")))
+#elif defined(__GNUC__) && __GNUC__ >= 4
 #define AW_API __attribute__((visibility("default")))
 #else
 #define AW_API
+#endif
 #endif
 
 /*

@@ -11,6 +11,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* What follows is internal: hidden from the shared library and the module
+ * whatever the compiler flags (a definition takes the visibility of its
+ * first declaration, this one). */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility push(hidden)
+#endif
+
 /* A macro's value as a string literal, for messages that name a limit:
  * AW_STR(AW_MAX_ELEMENT) is "255". */
 #define AW_STR_(x) #x
@@ -358,5 +365,9 @@ void aw_siphash128(const unsigned char key[AW_KEY_SIZE], const void *data,
 void aw_siphash128_pair(const unsigned char key[AW_KEY_SIZE],
                         const void *data_a, size_t len_a, unsigned char out_a[AW_DIGEST_SIZE],
                         const void *data_b, size_t len_b, unsigned char out_b[AW_DIGEST_SIZE]);
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility pop
+#endif
 
 #endif /* AW_INTERNAL_H */

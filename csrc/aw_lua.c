@@ -696,7 +696,12 @@ static void push_platform(lua_State *L)
   lua_setfield(L, -2, "syncfs");
 }
 
-AW_API int luaopen_atomicwriter_core(lua_State *L)
+/* The module's one export, whatever hides the rest (-fvisibility=hidden in
+ * the Makefile, AW_LUA_MODULE in the rockspecs: aw.h). */
+#if defined(__GNUC__) && __GNUC__ >= 4
+__attribute__((visibility("default")))
+#endif
+int luaopen_atomicwriter_core(lua_State *L)
 {
   create_metatables(L);
   lua_newtable(L);

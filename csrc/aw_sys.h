@@ -28,6 +28,13 @@
 
 #include <stddef.h>
 
+/* Internal: hidden from the shared library and the module whatever the
+ * compiler flags (a definition takes the visibility of its first
+ * declaration, this one). */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility push(hidden)
+#endif
+
 /* Each can also be turned off alone: -DAW_USE_GETDENTS64=0 (docs/platforms.md). */
 #if defined(__linux__) && !defined(AW_PORTABLE)
 #ifndef AW_USE_GETDENTS64
@@ -155,5 +162,9 @@ int aw_sync_barrier(int fd);
  * write gets modes with those bits cleared, never more than asked
  * (docs/performance.md). */
 int aw_umask_clears(unsigned mode);
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility pop
+#endif
 
 #endif /* AW_SYS_H */

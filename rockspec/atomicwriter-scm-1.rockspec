@@ -36,6 +36,8 @@ build = {
         "csrc/aw_history.c", "csrc/aw_changes.c", "csrc/aw_hash.c", "csrc/aw_sys.c", "csrc/aw_source.c", "csrc/aw_lua.c",
       },
       incdirs = { "csrc" },
+      -- only luaopen_atomicwriter_core is exported (csrc/aw.h)
+      defines = { "AW_LUA_MODULE" },
     },
     atomicwriter = "lua/atomicwriter/init.lua",
   },
