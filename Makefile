@@ -84,7 +84,7 @@ MEMCHECK   ?= yes
 # Assigned, not ?=: make's built-in LINT is "lint" (the old lint program).
 LINT        = yes
 
-.PHONY: all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install \
+.PHONY: check-oom check-fs deps-fs all check check-matrix deps deps-lua spec stack-usage memcheck sanitize demo bench install \
   print-cpath install-data installcheck dist check-rock check-dist abi-baseline abi-check clean clean-module \
   print
 all: $(MODULE) $(STATICLIB) $(SHAREDLIB) examples build/hash-vectors build/error-format \
@@ -148,6 +148,33 @@ $(STACK_HOST): spec/stack_host.c csrc/aw.h $(STATICLIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icsrc -I$(LUA_INCDIR) $(LDFLAGS) -o $@ spec/stack_host.c \
 	  $(STATICLIB) $(EX_LUALIB) -lpthread -lm -ldl
+
+# The out-of-memory sweep (spec/oom_host.c): every allocation of each call
+# fails in turn, the core's (wrapped at link time) and the Lua state's;
+# under valgrind, default Lua only (~1-2 min). .ci/run runs it.
+OOM_HOST = $(LUA_BUILD)/oom-host
+$(OOM_HOST): spec/oom_host.c csrc/aw.h $(STATICLIB) $(BUILD)/aw_lua.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icsrc -I$(LUA_INCDIR) $(LDFLAGS) -o $@ spec/oom_host.c \
+	  $(BUILD)/aw_lua.o $(STATICLIB) $(EX_LUALIB) -lm -ldl \
+	  -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+
+# The specs that concern the file system on each one this machine can
+# mount (loop images, tmpfs, overlayfs, FUSE), skipping with the reason
+# where it cannot (root needed; spec/check_fs.sh; docs/filesystems.md).
+# Not in CI: it mounts. deps-fs installs the file systems' tools.
+FS_DEB_PKGS ?= e2fsprogs xfsprogs btrfs-progs bindfs sshfs openssh-sftp-server ntfs-3g \
+  fuse-overlayfs fusefat exfat-fuse exfatprogs dosfstools
+check-fs: all
+	LUA=$(LUA) AW_CPATH='$(AW_CPATH)' sh spec/check_fs.sh
+
+deps-fs:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FS_DEB_PKGS)"
+
+check-oom: deps $(OOM_HOST)
+	@d=$$(mktemp -d /tmp/aw-oom.XXXXXX); rc=0; \
+	for m in core lua; do mkdir $$d/$$m && $(VALGRIND) $(OOM_HOST) $$m $$d/$$m || rc=1; done; \
+	rm -rf $$d; exit $$rc
 
 # Installs what a fresh Debian machine lacks (as root, or through sudo):
 # everything for check, or only the interpreter and headers for the demo.

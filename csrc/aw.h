@@ -188,6 +188,16 @@ AW_API void aw_options_set_checksum(aw_options *opts, int checksum);
 typedef void (*aw_progress_fn)(void *ctx, unsigned long long files, unsigned long long bytes);
 AW_API void aw_options_set_progress(aw_options *opts, aw_progress_fn fn, void *ctx);
 
+/* modes: 0 is for a file system that does not keep modes (ntfs-3g without
+ * permissions, vfat): modes are neither set, checked nor compared, files
+ * are created with the payload's mode as the umask allows, and an
+ * identical payload is a no-op there. Nonzero (the default) checks the
+ * mode (fstat of the version directory once per write, and of a file
+ * given an owner): a file system that does not keep it fails the write
+ * (AW_KIND_SYSTEM, ENOTSUP, "this file system does not keep modes");
+ * nothing is published. */
+AW_API void aw_options_set_modes(aw_options *opts, int modes);
+
 /* Room for a version directory's name (NUL included). */
 #define AW_NAME_SIZE 256
 
@@ -206,10 +216,23 @@ typedef struct aw_result {
   aw_change *changes;          /* with opts->changes: every path added,
                                   changed or removed, sorted; else NULL */
   size_t nchanges;
-  void *reserved[4];           /* zero (ABI policy above) */
+  void *reserved[4];           /* zero (ABI policy above); reserved[0..2]
+                                  hold the leftovers, see aw_result_leftovers */
 } aw_result;
 
 AW_API void aw_result_free(aw_result *res);
+
+/*
+ * aw_result_leftovers - how many version directories the file system
+ * refused to remove yet (ENOTEMPTY from a reader's .fuse_hidden* or .nfs*
+ * file, EBUSY, EPERM, EACCES). They are left in the target, listed in
+ * target/..leftovers and by aw_leftovers, retried by every later write,
+ * and never fail a write. `first` (may be NULL) gets the first one's name
+ * (valid until aw_result_free; NULL when there is none or memory ran out
+ * naming it), `errnum` (may be NULL) why this write could not remove it
+ * (0 when it did not try).
+ */
+AW_API size_t aw_result_leftovers(const aw_result *res, const char **first, int *errnum);
 
 /*
  * aw_write - publish `files` as the new version of `target`.
@@ -317,6 +340,14 @@ typedef struct aw_version_list {
  */
 AW_API int aw_versions(const char *target, aw_version_list *list, aw_error *err);
 AW_API void aw_version_list_free(aw_version_list *list);
+
+/*
+ * aw_leftovers - the version directories writes left over (see
+ * aw_result_leftovers) that are still there, oldest first; `published`
+ * is when they were left, `current` 0. Neither readable nor a rollback's.
+ * None: 0 with an empty list. Free with aw_version_list_free().
+ */
+AW_API int aw_leftovers(const char *target, aw_version_list *list, aw_error *err);
 
 /*
  * aw_validate - check and clean the paths of a payload without touching

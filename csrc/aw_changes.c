@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -104,6 +105,28 @@ void aw_result_free(aw_result *res)
   free(res->changes);
   res->changes = NULL;
   res->nchanges = 0;
+  free(res->reserved[1]);
+  res->reserved[0] = res->reserved[1] = res->reserved[2] = NULL;
+}
+
+/* The leftovers in aw_result's reserved members (aw.h's ABI policy): [0]
+ * the count, [1] the first one's name (malloc'd; NULL when memory ran
+ * out), [2] the errno of its removal. */
+void aw_result_set_leftovers(aw_result *res, size_t n, const char *first, int errnum)
+{
+  free(res->reserved[1]);
+  res->reserved[0] = (void *)(uintptr_t)n;
+  res->reserved[1] = strdup(first);
+  res->reserved[2] = (void *)(intptr_t)errnum;
+}
+
+size_t aw_result_leftovers(const aw_result *res, const char **first, int *errnum)
+{
+  if (first)
+    *first = res->reserved[1];
+  if (errnum)
+    *errnum = (int)(intptr_t)res->reserved[2];
+  return (size_t)(uintptr_t)res->reserved[0];
 }
 
 /* 1 when two open files hold the same bytes (same size known), 0 when

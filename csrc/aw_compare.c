@@ -80,11 +80,13 @@ int aw_ident_matches(const aw_ident *id, const struct stat *st)
   return ident_eq(id, &now);
 }
 
-/* Mode and owner as the payload asks (owner only where given); size. */
-static int same_attrs(const struct stat *st, const aw_entry *e)
+/* Mode and owner as the payload asks (owner only where given; the mode
+ * not with ignore_modes); size. */
+static int same_attrs(const aw_compare *c, const struct stat *st, const aw_entry *e)
 {
   const aw_file *f = e->file;
-  return S_ISREG(st->st_mode) && (unsigned)(st->st_mode & 07777) == e->mode &&
+  return S_ISREG(st->st_mode) &&
+         (c->ignore_modes || (unsigned)(st->st_mode & 07777) == e->mode) &&
          (f->uid < 0 || (long long)st->st_uid == f->uid) &&
          (f->gid < 0 || (long long)st->st_gid == f->gid) &&
          (unsigned long long)st->st_size == (unsigned long long)e->size;
@@ -132,7 +134,7 @@ static int read_compare(aw_compare *c, aw_entry *e, int dfd, const char *name)
     close(fd);
     return -1;
   }
-  if (!same_attrs(&st, e))
+  if (!same_attrs(c, &st, e))
     same = 0;
   else if (e->size == 0)
     same = 1;
@@ -193,7 +195,7 @@ static int manifest_compare(aw_compare *c, aw_entry *e, int dfd, const char *nam
   if (!S_ISREG(st.st_mode) || !ident_eq(&e->id, &m->id))
     return 2;
   if ((!e->source && memcmp(m->digest, e->digest, AW_DIGEST_SIZE) != 0) ||
-      !same_attrs(&st, e))
+      !same_attrs(c, &st, e))
     return 0;
   e->known = 1;
   return 1;

@@ -64,6 +64,14 @@ int aw_fail_sys_len(aw_error *err, const char *step, const char *path, size_t le
   return -1;
 }
 
+int aw_fail_sys_why(aw_error *err, const char *step, const char *path, size_t len,
+                    int errnum, const char *detail)
+{
+  aw_fail_sys_len(err, step, path, len, errnum);
+  err->detail = detail ? detail : "";
+  return -1;
+}
+
 int aw_fail_sys(aw_error *err, const char *step, const char *path, int errnum)
 {
   return aw_fail_sys_len(err, step, path, path ? strlen(path) : 0, errnum);
@@ -82,7 +90,7 @@ static const struct { int num; const char *name; } errno_names[] = {
   E(ENOSPC), E(ESPIPE), E(EROFS), E(EMLINK), E(EPIPE), E(ERANGE),
   E(EDEADLK), E(ENAMETOOLONG), E(ENOLCK), E(ENOSYS), E(ENOTEMPTY),
   E(ELOOP), E(EOVERFLOW), E(EDQUOT), E(ESTALE), E(ENOTSUP),
-  E(ETIMEDOUT), E(ECANCELED),
+  E(ETIMEDOUT), E(ECANCELED), E(EBADMSG), E(EPROTO), E(ENOTCONN), E(ECONNRESET), E(EILSEQ),
 };
 #undef E
 
@@ -140,15 +148,54 @@ static void append(out *o, const char *s)
   put(o, s, strlen(s), 0);
 }
 
-/* Appends `s`, escaping bytes a terminal would not print (payload paths
- * may hold any byte but NUL and '/'-rules) as \xHH. */
+/* The length of the well-formed UTF-8 sequence of two or more bytes at
+ * s[0..len), or 0 when s[0] does not start one (a stray continuation
+ * byte, an overlong form, a surrogate, a code point past U+10FFFF, a
+ * sequence cut short). */
+static size_t utf8_len(const unsigned char *s, size_t len)
+{
+  unsigned char lo = 0x80, hi = 0xbf;
+  size_t n, i;
+
+  if (s[0] >= 0xc2 && s[0] <= 0xdf)
+    n = 2;
+  else if (s[0] >= 0xe0 && s[0] <= 0xef)
+    n = 3;
+  else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+    n = 4;
+  else
+    return 0;
+  if (s[0] == 0xe0)
+    lo = 0xa0;   /* overlong */
+  else if (s[0] == 0xed)
+    hi = 0x9f;   /* surrogates */
+  else if (s[0] == 0xf0)
+    lo = 0x90;   /* overlong */
+  else if (s[0] == 0xf4)
+    hi = 0x8f;   /* past U+10FFFF */
+  if (n > len || s[1] < lo || s[1] > hi)
+    return 0;
+  for (i = 2; i < n; i++)
+    if (s[i] < 0x80 || s[i] > 0xbf)
+      return 0;
+  return n;
+}
+
+/* Appends `s`, escaping as \xHH the bytes a terminal would not print or
+ * would misread (payload paths may hold any byte but NUL): control bytes,
+ * '"', '\\', and every byte that is not part of well-formed UTF-8. */
 static void append_escaped(out *o, const char *s, size_t len)
 {
   static const char hex[] = "0123456789abcdef";
   size_t i, plain = 0;
   for (i = 0; i < len && !o->cut; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+    size_t n;
+    if (c >= 0x80 && (n = utf8_len((const unsigned char *)s + i, len - i)) > 0) {
+      i += n - 1;   /* a whole character, plain */
+      continue;
+    }
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
       char esc[4];
       put(o, s + plain, i - plain, 0);   /* the plain run before it */
       esc[0] = '\\';
@@ -160,6 +207,20 @@ static void append_escaped(out *o, const char *s, size_t len)
     }
   }
   put(o, s + plain, i - plain, 0);
+}
+
+/* What a system failure says: the plain words recorded with it, or for
+ * ENOSYS words that name the file system (the step names the call), or
+ * the errno's own text. */
+static const char *sys_words(const aw_error *err)
+{
+  if (err->detail && err->detail[0])
+    return err->detail;
+  if (err->errnum == ENOSYS)
+    return "this file system does not support this step";
+  if (err->errnum == EROFS)
+    return "the file system is mounted read-only";
+  return strerror(err->errnum);
 }
 
 char *aw_error_format(const aw_error *err, const char *prefix,
@@ -195,7 +256,7 @@ char *aw_error_format(const aw_error *err, const char *prefix,
   }
   append(&o, ": ");
   if (err->kind == AW_KIND_SYSTEM) {
-    append(&o, strerror(err->errnum));
+    append(&o, sys_words(err));
     append(&o, " (");
     append(&o, aw_error_code(err));
     append(&o, ")");
@@ -215,6 +276,6 @@ size_t aw_error_format_size(const aw_error *err, const char *prefix,
              strlen(err->detail ? err->detail : "") +
              (aw_error_source(err) ? strlen(aw_error_source(err)) + 16 : 0);
   if (err->kind == AW_KIND_SYSTEM)
-    n += strlen(strerror(err->errnum)) + strlen(aw_error_code(err));
+    n += strlen(sys_words(err)) + strlen(aw_error_code(err));
   return 4 * n + 64;
 }

@@ -60,6 +60,9 @@ int aw_read_data_link(int tfd, char *buf, size_t size, const char *step, aw_erro
     if (errno == EINVAL)
       return aw_fail(err, AW_KIND_CONFLICT, step, AW_DATA_NAME, AW_DATA_NAME_LEN,
                      "it is not a symlink the writer created");
+    if (errno == EPERM)   /* sshfs: a symlink that points outside the mount */
+      return aw_fail(err, AW_KIND_CONFLICT, step, AW_DATA_NAME, AW_DATA_NAME_LEN,
+                     "it is a symlink the file system refuses to read (one pointing outside the mount)");
     return aw_fail_sys(err, "read link", AW_DATA_NAME, errno);
   }
   buf[n] = '\0';
@@ -201,7 +204,9 @@ static int clear_files(int fd, char **sub, aw_error *err)
         removed++;
         continue;
       }
-      if (type != DT_DIR && errno != EISDIR && errno != EPERM) {
+      /* EISDIR (Linux) or EPERM (POSIX) is a directory only when the
+       * listing did not say: an immutable file's EPERM is its own */
+      if (type != DT_DIR && (type != DT_UNKNOWN || (errno != EISDIR && errno != EPERM))) {
         rc = aw_fail_sys(err, "remove", name, errno);
         break;
       }
@@ -276,6 +281,33 @@ static int go_up(removal *r, aw_error *err)
   return 0;
 }
 
+/* A failure inside the tree names its path from the tree's top (the
+ * version directory): `name` and the first `depth` levels go before the
+ * path recorded. */
+static void name_from_top(aw_error *err, const char *name, const removal *r, size_t depth)
+{
+  char *p = err->path;
+  size_t cap = sizeof err->path - 1, pre = strlen(name) + 1, i, at = 0;
+
+  if (!err->has_path)
+    return;
+  for (i = 0; i < depth; i++)
+    pre += strlen(r->stack[i].name) + 1;
+  if (pre + err->path_len > cap)
+    return;   /* too long to name whole: the path within as recorded */
+  memmove(p + pre, p, err->path_len + 1);
+  memcpy(p, name, strlen(name));
+  at = strlen(name);
+  p[at++] = '/';
+  for (i = 0; i < depth; i++) {
+    size_t len = strlen(r->stack[i].name);
+    memcpy(p + at, r->stack[i].name, len);
+    at += len;
+    p[at++] = '/';
+  }
+  err->path_len += pre;
+}
+
 /* Empties directory `fd` (name in dirfd, opened and never listed: its
  * offset is the start) and removes it; closes fd. */
 static int remove_dir(int dirfd, const char *name, int fd, aw_error *err)
@@ -286,14 +318,21 @@ static int remove_dir(int dirfd, const char *name, int fd, aw_error *err)
   r.fd = fd;
   for (;;) {
     char *sub;
-    if (clear_files(r.fd, &sub, err) < 0)
+    size_t at = r.depth;
+    if (clear_files(r.fd, &sub, err) < 0) {
+      name_from_top(err, name, &r, at);
       break;
+    }
     if (sub) {
-      if (go_down(&r, sub, err) < 0)
+      if (go_down(&r, sub, err) < 0) {
+        name_from_top(err, name, &r, at);
         break;
+      }
     } else if (r.depth > 0) {
-      if (go_up(&r, err) < 0)
+      if (go_up(&r, err) < 0) {
+        name_from_top(err, name, &r, at - 1);
         break;
+      }
     } else {   /* the top is empty */
       close(r.fd);
       r.fd = -1;
@@ -422,8 +461,8 @@ int aw_replace_file(int tfd, const char *name, const char *tmp, unsigned mode,
 
   for (attempt = 0; attempt < 2 && fd < 0; attempt++) {   /* a crashed save's tmp */
     fd = openat(tfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd < 0 && errno != EEXIST)
-      return replace_failed(err, "create", tmp, errno);
+    if (fd < 0 && errno != EEXIST)   /* EROFS, EACCES: name the file, not its tmp */
+      return replace_failed(err, "replace", name, errno);
     if (fd < 0 && unlinkat(tfd, tmp, 0) < 0 && errno != ENOENT)
       return replace_failed(err, "remove stale", tmp, errno);
   }

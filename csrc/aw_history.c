@@ -45,6 +45,14 @@
 #define FORMAT 1
 #define HEADER_PREFIX "atomicwriter history "
 #define HEADER HEADER_PREFIX "1\n"   /* HEADER_PREFIX, FORMAT */
+/* The two records kept in this format: the history, and the versions
+ * left over (superseded or orphaned, and not removable yet). */
+typedef struct record {
+  const char *name, *tmp, *header;
+} record;
+static const record HISTORY = { AW_HISTORY_NAME, AW_HISTORY_TMP_NAME, HEADER };
+static const record LEFTOVERS = { AW_LEFTOVERS_NAME, AW_LEFTOVERS_TMP_NAME,
+                                  "atomicwriter leftovers 1\n" };
 #define FOOTER "end\n"
 #define MAX_RECORD ((size_t)1 << 20)
 
@@ -78,6 +86,12 @@ int aw_history_insert(aw_history *h, size_t at, const char *name, long long sec,
   return 0;
 }
 
+void aw_history_remove(aw_history *h, size_t at)
+{
+  memmove(&h->v[at], &h->v[at + 1], (h->n - at - 1) * sizeof *h->v);
+  h->n--;
+}
+
 size_t aw_history_keep_also(aw_history *h, size_t n, const char *name)
 {
   long at = aw_history_find(h, name);
@@ -93,7 +107,8 @@ size_t aw_history_keep_also(aw_history *h, size_t n, const char *name)
 
 /* ---- reading the record ---- */
 
-/* Parses one line "name sec nsec"; 0, or -1 when it is not one. */
+/* Parses one line "name sec nsec"; 0, -1 when it is not one, -2 when
+ * memory ran out. */
 static int parse_line(aw_history *h, const char *line, size_t len)
 {
   char copy[AW_NAME_SIZE + 64];
@@ -112,29 +127,30 @@ static int parse_line(aw_history *h, const char *line, size_t len)
       sscanf(copy + name_len + 1, "%lld %ld%n", &sec, &nsec, &used) != 2 ||
       (size_t)used != len - name_len - 1 || nsec < 0 || nsec > 999999999)
     return -1;
-  return aw_history_insert(h, h->n, copy, sec, nsec);
+  return aw_history_insert(h, h->n, copy, sec, nsec) < 0 ? -2 : 0;   /* -2: no memory */
 }
 
-static int parse(aw_history *h, const char *buf, size_t len)
+static int parse(aw_history *h, const record *r, const char *buf, size_t len)
 {
-  size_t hl = sizeof HEADER - 1, fl = sizeof FOOTER - 1, pos;
+  size_t hl = strlen(r->header), fl = sizeof FOOTER - 1, pos;
 
-  if (len < hl + fl || memcmp(buf, HEADER, hl) != 0 ||
+  if (len < hl + fl || memcmp(buf, r->header, hl) != 0 ||
       memcmp(buf + len - fl, FOOTER, fl) != 0)
     return -1;
   for (pos = hl; pos < len - fl;) {
     const char *nl = memchr(buf + pos, '\n', len - fl - pos);
-    if (!nl || parse_line(h, buf + pos, (size_t)(nl - (buf + pos))) < 0)
-      return -1;
+    int rc = nl ? parse_line(h, buf + pos, (size_t)(nl - (buf + pos))) : -1;
+    if (rc < 0)
+      return rc;
     pos = (size_t)(nl - buf) + 1;
   }
   return 0;
 }
 
-static int not_ours(aw_error *err)
+static int not_ours(const record *r, aw_error *err)
 {
-  return aw_fail(err, AW_KIND_CONFLICT, "read", AW_HISTORY_NAME, sizeof AW_HISTORY_NAME - 1,
-                 "it is not the writer's history file");
+  return aw_fail(err, AW_KIND_CONFLICT, "read", r->name, strlen(r->name),
+                 "it is not the writer's record file");
 }
 
 /* A header "atomicwriter history <N>" with N > FORMAT: a later release's
@@ -169,28 +185,28 @@ static int newer_format(const char *buf, size_t len, aw_error *err)
 
 /* The whole record into a malloc'd buffer; 0 with *buf NULL when absent.
  * One too big to be ours is read as empty (damaged). */
-static int read_record(int tfd, char **buf, size_t *len, aw_error *err)
+static int read_record(int tfd, const record *r, char **buf, size_t *len, aw_error *err)
 {
   struct stat st;
   size_t size;
   ssize_t got;
-  int fd = openat(tfd, AW_HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int fd = openat(tfd, r->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
   *buf = NULL;
   *len = 0;
   if (fd < 0) {
     if (errno == ENOENT)
       return 0;
-    return errno == ELOOP ? not_ours(err) : aw_fail_sys(err, "open", AW_HISTORY_NAME, errno);
+    return errno == ELOOP ? not_ours(r, err) : aw_fail_sys(err, "open", r->name, errno);
   }
   if (fstat(fd, &st) < 0) {
-    aw_fail_sys(err, "inspect", AW_HISTORY_NAME, errno);
+    aw_fail_sys(err, "inspect", r->name, errno);
     close(fd);
     return -1;
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return not_ours(err);
+    return not_ours(r, err);
   }
   size = (size_t)st.st_size > MAX_RECORD ? 0 : (size_t)st.st_size;
   if (!(*buf = malloc(size + 1))) {
@@ -198,7 +214,7 @@ static int read_record(int tfd, char **buf, size_t *len, aw_error *err)
     return aw_fail_sys(err, "allocate", NULL, ENOMEM);
   }
   if ((got = aw_read_full(fd, *buf, size)) < 0) {
-    aw_fail_sys(err, "read", AW_HISTORY_NAME, errno);
+    aw_fail_sys(err, "read", r->name, errno);
     free(*buf);
     *buf = NULL;
     close(fd);
@@ -253,11 +269,12 @@ int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err)
 {
   char *buf;
   size_t len;
+  int rc;
 
   h->n = 0;
   h->damaged = 0;
   h->exists = 0;
-  if (read_record(tfd, &buf, &len, err) < 0)
+  if (read_record(tfd, &HISTORY, &buf, &len, err) < 0)
     return -1;
   if (!buf)
     return 0;
@@ -266,8 +283,10 @@ int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err)
     free(buf);
     return -1;
   }
-  if (parse(h, buf, len) < 0) {
+  if ((rc = parse(h, &HISTORY, buf, len)) < 0) {
     free(buf);
+    if (rc == -2)   /* out of memory is not a damaged record */
+      return aw_fail_sys(err, "read", AW_HISTORY_NAME, ENOMEM);
     return rebuild(h, tfd, cur, err);
   }
   free(buf);
@@ -276,30 +295,73 @@ int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err)
 
 /* ---- writing the record ---- */
 
-int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err)
+static int save_record(const aw_history *h, const record *r, int tfd, int sync, aw_error *err)
 {
-  size_t size = sizeof HEADER + sizeof FOOTER, i, pos = 0;
+  size_t size = strlen(r->header) + sizeof FOOTER, i, pos = 0;
   char *buf;
   int rc;
 
-  if (h->n == 0) {   /* nothing kept: no record, as the kubelet's layout */
-    if (unlinkat(tfd, AW_HISTORY_NAME, 0) < 0 && errno != ENOENT)
-      return aw_fail_sys(err, "remove", AW_HISTORY_NAME, errno);
+  if (h->n == 0) {   /* nothing kept or left: no record, as the kubelet's layout */
+    if (unlinkat(tfd, r->name, 0) < 0 && errno != ENOENT)
+      return aw_fail_sys(err, "remove", r->name, errno);
     return 0;
   }
   for (i = 0; i < h->n; i++)
     size += strlen(h->v[i].name) + 48;
   if (!(buf = malloc(size)))
     return aw_fail_sys(err, "allocate", NULL, ENOMEM);
-  pos += (size_t)snprintf(buf + pos, size - pos, "%s", HEADER);
+  pos += (size_t)snprintf(buf + pos, size - pos, "%s", r->header);
   for (i = 0; i < h->n; i++)
     pos += (size_t)snprintf(buf + pos, size - pos, "%s %lld %ld\n", h->v[i].name,
                             h->v[i].published_sec, h->v[i].published_nsec);
   pos += (size_t)snprintf(buf + pos, size - pos, "%s", FOOTER);
 
-  rc = aw_replace_file(tfd, AW_HISTORY_NAME, AW_HISTORY_TMP_NAME, 0644, buf, pos, sync, err);
+  rc = aw_replace_file(tfd, r->name, r->tmp, 0644, buf, pos, sync, err);
   free(buf);
   return rc;
+}
+
+int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err)
+{
+  return save_record(h, &HISTORY, tfd, sync, err);
+}
+
+/* ---- the leftovers: versions that could not be removed yet ---- */
+
+/* The record only lists them for aw_versions and the caller: a leftover
+ * is a version directory that neither ..data nor ..history names, so the
+ * next write's orphan sweep retries it whatever the record says (a crash
+ * before the record is saved loses nothing). A damaged record reads as
+ * empty, and the next save rewrites it. */
+int aw_leftovers_load(aw_history *h, int tfd, aw_error *err)
+{
+  char *buf;
+  size_t len;
+  int rc;
+
+  h->n = 0;
+  h->damaged = 0;
+  h->exists = 0;
+  if (read_record(tfd, &LEFTOVERS, &buf, &len, err) < 0)
+    return -1;
+  if (!buf)
+    return 0;
+  h->exists = 1;
+  if ((rc = parse(h, &LEFTOVERS, buf, len)) < 0) {
+    h->n = 0;
+    h->damaged = 1;
+    if (rc == -2) {
+      free(buf);
+      return aw_fail_sys(err, "read", AW_LEFTOVERS_NAME, ENOMEM);
+    }
+  }
+  free(buf);
+  return 0;
+}
+
+int aw_leftovers_save(const aw_history *h, int tfd, aw_error *err)
+{
+  return save_record(h, &LEFTOVERS, tfd, 0, err);
 }
 
 /* ---- reading the list ---- */
@@ -322,20 +384,12 @@ void aw_version_list_free(aw_version_list *list)
 }
 
 /* The current version, then the kept ones that still exist. */
-static int fill_list(aw_version_list *list, const aw_history *h, int tfd, const char *cur,
-                     aw_error *err)
+static int fill_current(aw_version_list *list, const aw_history *h, int tfd, const char *cur,
+                        aw_error *err)
 {
-  aw_version_info *v;
+  aw_version_info *v = list->v;
   size_t i;
 
-  list->n = 0;
-  if (!cur[0])
-    return 0;
-  if (!(v = malloc((h->n + 1) * sizeof *v)))
-    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
-  free(list->v);
-  list->v = v;
-  list->cap = h->n + 1;
   memset(&v[0], 0, sizeof v[0]);
   snprintf(v[0].name, sizeof v[0].name, "%s", cur);
   v[0].current = 1;
@@ -353,27 +407,63 @@ static int fill_list(aw_version_list *list, const aw_history *h, int tfd, const 
   return 0;
 }
 
-/* One attempt: ..data, the record, ..data again. 1 when ..data did not
+/* The current version, then the kept ones that still exist; or, for
+ * aw_leftovers (`left` non-NULL), the leftovers that still exist and are
+ * neither current nor kept. */
+static int fill_list(aw_version_list *list, const aw_history *h, const aw_history *left,
+                     int tfd, const char *cur, aw_error *err)
+{
+  aw_version_info *v;
+  size_t i, want = left ? left->n : cur[0] ? h->n + 1 : 0;
+
+  list->n = 0;
+  if (want == 0)
+    return 0;
+  if (!(v = malloc(want * sizeof *v)))
+    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  free(list->v);
+  list->v = v;
+  list->cap = want;
+  if (!left)
+    return fill_current(list, h, tfd, cur, err);
+  for (i = 0; i < left->n; i++) {
+    struct stat st;
+    if (strcmp(left->v[i].name, cur) == 0 || aw_history_find(h, left->v[i].name) >= 0 ||
+        fstatat(tfd, left->v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+      continue;
+    v[list->n] = left->v[i];
+    v[list->n++].current = 0;
+  }
+  return 0;
+}
+
+/* One attempt: ..data, the record(s), ..data again. 1 when ..data did not
  * move meanwhile (list filled), 0 when it did, -1 on error. */
-static int try_versions(aw_version_list *list, int tfd, aw_error *err)
+static int try_versions(aw_version_list *list, int tfd, int leftovers, aw_error *err)
 {
   char cur[AW_NAME_SIZE], again[AW_NAME_SIZE];
-  aw_history h;
+  aw_history h, left;
   int rc;
 
   memset(&h, 0, sizeof h);
+  memset(&left, 0, sizeof left);
   if (aw_read_data_link(tfd, cur, sizeof cur, "read", err) < 0 ||
       aw_history_load(&h, tfd, cur, err) < 0 ||
+      (leftovers && aw_leftovers_load(&left, tfd, err) < 0) ||
       aw_read_data_link(tfd, again, sizeof again, "read", err) < 0) {
     aw_history_free(&h);
+    aw_history_free(&left);
     return -1;
   }
-  rc = strcmp(cur, again) != 0 ? 0 : fill_list(list, &h, tfd, cur, err) < 0 ? -1 : 1;
+  rc = strcmp(cur, again) != 0 ? 0
+       : fill_list(list, &h, leftovers ? &left : NULL, tfd, cur, err) < 0 ? -1 : 1;
   aw_history_free(&h);
+  aw_history_free(&left);
   return rc;
 }
 
-int aw_versions(const char *target, aw_version_list *list, aw_error *err)
+static int list_versions(const char *target, aw_version_list *list, int leftovers,
+                         aw_error *err)
 {
   int attempt, rc = 0, tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -382,9 +472,19 @@ int aw_versions(const char *target, aw_version_list *list, aw_error *err)
     return aw_fail_sys(err, "open target directory", NULL, errno);
   for (attempt = 0; rc == 0; attempt++)
     if ((rc = aw_reader_lock(tfd, attempt, err)) >= 0)
-      rc = try_versions(list, tfd, err);
+      rc = try_versions(list, tfd, leftovers, err);
   close(tfd);
   if (rc < 0)
     aw_version_list_free(list);
   return rc < 0 ? -1 : 0;
+}
+
+int aw_versions(const char *target, aw_version_list *list, aw_error *err)
+{
+  return list_versions(target, list, 0, err);
+}
+
+int aw_leftovers(const char *target, aw_version_list *list, aw_error *err)
+{
+  return list_versions(target, list, 1, err);
 }

@@ -75,8 +75,16 @@ int aw_fail_sys_len(aw_error *err, const char *step, const char *path, size_t le
 /* The options aw_options_set_checksum / _set_progress keep (aw_write.c). */
 int aw_options_checksum(const aw_options *opts);
 aw_progress_fn aw_options_progress(const aw_options *opts, void **ctx);
+int aw_options_ignore_modes(const aw_options *opts);
+/* Fills aw_result's leftovers (aw_changes.c; aw_result_leftovers reads them). */
+void aw_result_set_leftovers(aw_result *res, size_t n, const char *first, int errnum);
 /* Names the source a failure concerns (aw_error_source). */
 void aw_fail_source(aw_error *err, const char *source);
+/* A system failure explained in plain words (`detail`, a static string;
+ * NULL: none) rather than the errno's own text: "this file system has no
+ * symbolic links". The code stays the errno's name. */
+int aw_fail_sys_why(aw_error *err, const char *step, const char *path, size_t len,
+                    int errnum, const char *detail);
 int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
             const char *path, size_t path_len, const char *detail);
 
@@ -246,6 +254,8 @@ int aw_same_file(int adir, int bdir, const char *path);
 /* ---- aw_history.c: the versions kept after they were superseded ---- */
 #define AW_HISTORY_NAME "..history"
 #define AW_HISTORY_TMP_NAME "..history_tmp"
+#define AW_LEFTOVERS_NAME "..leftovers"
+#define AW_LEFTOVERS_TMP_NAME "..leftovers_tmp"
 
 typedef struct aw_history {
   aw_version_info *v;        /* newest first; published times as recorded */
@@ -263,8 +273,16 @@ int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err);
 /* Replaces the record with h (write, fsync when `sync`, rename), or
  * removes it when h is empty. */
 int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err);
+/* The versions left over (not removable yet: a reader's open file on
+ * FUSE or NFS, an immutable file), in the same format: read (damaged:
+ * empty), replaced (no fsync: the record only informs), or removed when
+ * empty. */
+int aw_leftovers_load(aw_history *h, int tfd, aw_error *err);
+int aw_leftovers_save(const aw_history *h, int tfd, aw_error *err);
 long aw_history_find(const aw_history *h, const char *name);
 int aw_history_insert(aw_history *h, size_t at, const char *name, long long sec, long nsec);
+/* Drops entry `at` (a leftover removed at last). */
+void aw_history_remove(aw_history *h, size_t at);
 /* With the first `n` entries about to stay and the rest to go: moves
  * the entry named `name`, when it is among those to go, to position n so
  * that it stays too. Returns how many stay. */
@@ -295,6 +313,7 @@ typedef struct aw_compare {
   int use_manifest;          /* the payload is hashed and a manifest kept */
   int checksum;              /* compare bytes, never trusting the manifest */
   size_t sources;            /* plan entries with a source, looked at */
+  int ignore_modes;          /* modes are not compared (aw_options.ignore_modes) */
   unsigned char key[AW_KEY_SIZE];
   aw_manifest old;           /* the current version's, as read */
   int learned;               /* found what the manifest did not say */

@@ -126,10 +126,10 @@ static void progress_call(void *ctx, unsigned long long files, unsigned long lon
   }
 }
 
-/* The options at arguments at..at+6: sync, timeout_ms, log_context,
+/* The options at arguments at..at+7: sync, timeout_ms, log_context,
  * keep (nil: 0; -1 as many as are kept now), changes, checksum, progress
- * (a function or nil; `prog` is its state). Returns the log context (may
- * be NULL). */
+ * (a function or nil; `prog` is its state), modes (false: modes ignored).
+ * Returns the log context (may be NULL). */
 static const char *check_options(lua_State *L, int at, aw_options *opts, progress *prog)
 {
   aw_options_init(opts);
@@ -146,6 +146,7 @@ static const char *check_options(lua_State *L, int at, aw_options *opts, progres
     prog->untold = 0;
     aw_options_set_progress(opts, progress_call, prog);
   }
+  aw_options_set_modes(opts, !(lua_isboolean(L, at + 7) && !lua_toboolean(L, at + 7)));
   return luaL_optstring(L, at + 2, NULL);
 }
 
@@ -169,18 +170,46 @@ static void push_changes(lua_State *L, const aw_result *res)
   }
 }
 
-/* Pushes what a publish or rollback returns: true | false, version
- * [, changes] | nil, message, code [, true when it failed after the swap:
- * the payload is published]. Frees res. */
-static int push_result(lua_State *L, int rc, aw_result *res, const aw_options *opts,
-                       const aw_error *err, const char *prefix, const char *target)
+/* The message of a successful write's 4th value when versions were left
+ * over, into `err` (the write's own, unused after a success): "<target>:
+ * left over for a later write to remove "..2026_…": Directory not empty
+ * (ENOTEMPTY)". */
+static void leftover_error(aw_error *err, size_t n, const char *first, int errnum)
 {
-  int n = 2;
+  size_t len = first ? strlen(first) : 0;
 
+  memset(err, 0, sizeof *err - sizeof err->path);
+  err->kind = AW_KIND_SYSTEM;
+  err->errnum = errnum;
+  err->step = n > 1 ? "left over (with others) for a later write to remove"
+                    : "left over for a later write to remove";
+  err->detail = errnum ? "" : "an earlier write could not remove it";
+  err->has_path = first != NULL;
+  err->path_len = len < AW_MAX_PATH ? len : AW_MAX_PATH;
+  memcpy(err->path, first ? first : "", err->path_len);
+  err->path[err->path_len] = '\0';
+}
+
+/* Pushes what a publish or rollback returns: true | false, version
+ * [, changes | nil [, leftover message]] | nil, message, code [, true when
+ * it failed after the swap: the payload is published]. Frees res: a
+ * result without changes (on the caller's stack) before anything here may
+ * raise, one with changes is an owned userdata. */
+static int push_result(lua_State *L, int rc, aw_result *res, const aw_options *opts,
+                       aw_error *err, const char *prefix, const char *target)
+{
+  int n = 2, errnum, published = res->changed;
+  const char *first;
+  size_t left = rc < 0 ? 0 : aw_result_leftovers(res, &first, &errnum);
+
+  if (left)
+    leftover_error(err, left, first, errnum);
+  if (!opts->changes)
+    aw_result_free(res);   /* only the leftover's name: copied above */
   if (rc < 0) {
     push_error(L, err, prefix, target);
     n = 3;
-    if (res->changed) {
+    if (published) {
       lua_pushboolean(L, 1);
       n = 4;
     }
@@ -192,6 +221,14 @@ static int push_result(lua_State *L, int rc, aw_result *res, const aw_options *o
   if (opts->changes) {
     push_changes(L, res);
     n = 3;
+  }
+  if (left) {
+    size_t size = aw_error_format_size(err, prefix, target);
+    if (!opts->changes)
+      lua_pushnil(L);
+    lua_pushstring(L, aw_error_format(err, prefix, target, (char *)lua_newuserdata(L, size), size));
+    lua_remove(L, -2);   /* the buffer */
+    n = 4;
   }
   aw_result_free(res);
   return n;
@@ -341,28 +378,47 @@ static int core_lua_rollback(lua_State *L)
 
 /* core.versions(target [, log_context]) -> { { name =, published =,
  * current = }, ... } | nil, message, code */
-static int core_lua_versions(lua_State *L)
+/* Appends the versions of `list` to the table on top, from index at + 1;
+ * `leftover`: marked so. Frees the list. */
+static void push_version_list(lua_State *L, aw_version_list *list, size_t at, int leftover)
 {
-  const char *target = luaL_checkstring(L, 1);
-  aw_version_list *list = (aw_version_list *)new_owned(L, sizeof *list, VERSIONS);
-  aw_error err;
   size_t i;
 
-  if (aw_versions(target, list, &err) < 0)
-    return push_error(L, &err, luaL_optstring(L, 2, NULL), target);
-  lua_createtable(L, (int)list->n, 0);
   for (i = 0; i < list->n; i++) {
     const aw_version_info *v = &list->v[i];
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushstring(L, v->name);
     lua_setfield(L, -2, "name");
     lua_pushnumber(L, (lua_Number)v->published_sec + (lua_Number)v->published_nsec / 1e9);
     lua_setfield(L, -2, "published");
     lua_pushboolean(L, v->current);
     lua_setfield(L, -2, "current");
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
+    if (leftover) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "leftover");
+    }
+    lua_rawseti(L, -2, (lua_Integer)(at + i) + 1);
   }
   aw_version_list_free(list);
+}
+
+/* core.versions(target [, log_context]) -> { { name =, published =,
+ * current = [, leftover = true] }, ... }: the current and kept versions,
+ * then the leftovers (aw_leftovers) | nil, message, code */
+static int core_lua_versions(lua_State *L)
+{
+  const char *target = luaL_checkstring(L, 1);
+  aw_version_list *list = (aw_version_list *)new_owned(L, sizeof *list, VERSIONS);
+  aw_version_list *left = (aw_version_list *)new_owned(L, sizeof *left, VERSIONS);
+  aw_error err;
+  size_t n;
+
+  if (aw_versions(target, list, &err) < 0 || aw_leftovers(target, left, &err) < 0)
+    return push_error(L, &err, luaL_optstring(L, 2, NULL), target);
+  lua_createtable(L, (int)(list->n + left->n), 0);
+  n = list->n;
+  push_version_list(L, list, 0, 0);
+  push_version_list(L, left, n, 1);
   return 1;
 }
 

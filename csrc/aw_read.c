@@ -313,6 +313,8 @@ int aw_version(const char *target, char *buf, size_t size, aw_error *err)
   if (tfd < 0)
     return aw_fail_sys(err, "open target directory", NULL, errno);
   rc = current_name(tfd, buf, size, err);
+  if (rc == 0 && !buf[0])   /* none, or a swap that is not atomic (see aw_read) */
+    rc = aw_reader_lock(tfd, AW_LOCK_FREE_ATTEMPTS, err) < 0 ? -1 : current_name(tfd, buf, size, err);
   close(tfd);
   return rc;
 }
@@ -333,6 +335,13 @@ int aw_read(const char *target, aw_snapshot *snap, aw_error *err)
     aw_snapshot_free(snap);
     if (current_name(tfd, snap->version, sizeof snap->version, err) < 0)
       goto out;
+    if (!snap->version[0] && !locked) {
+      /* Where renaming a symlink is not atomic (bindfs, fuse-overlayfs,
+       * ntfs-3g: FUSE's rename is unlink, then link) ..data may be gone
+       * for a moment during a swap: look again under the writers' lock */
+      attempt = AW_LOCK_FREE_ATTEMPTS - 1;
+      continue;
+    }
     if (!snap->version[0]) {
       rc = 0;   /* nothing published yet: no version, no files */
       goto out;

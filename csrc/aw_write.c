@@ -87,6 +87,10 @@ typedef struct writer {
   aw_history hist;           /* the kept versions (..history) */
   int history_seen;          /* recovery met ..history */
   names candidates;          /* version directories ..data does not name */
+  aw_history left;           /* version directories left over (..leftovers) */
+  int left_seen;             /* recovery met ..leftovers */
+  int left_errno;            /* why this write left the first one */
+  int ignore_modes;          /* aw_options_set_modes(opts, 0) */
   int keep;                  /* superseded versions kept after this publish */
   int lfd;                   /* files marked same are linked from here */
   int link_only;             /* a rollback: never write a file's bytes */
@@ -99,6 +103,7 @@ typedef struct writer {
   char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
   aw_error later;            /* for steps whose error may not be the one
                                 reported (publish, abandon): off the stack */
+  char left_first[AW_NAME_SIZE];  /* the first version this write left over */
 } writer;
 
 /* ------------------------------------------------------------------ */
@@ -182,8 +187,9 @@ static int is_our_link(int tfd, const char *name)
   char buf[NAME_MAX + LINK_PREFIX_LEN + 2];
   size_t len = strlen(name);
   ssize_t n = readlinkat(tfd, name, buf, sizeof buf);
-  if (n < 0)   /* not a link (EINVAL) or gone: not ours; else an error */
-    return errno == EINVAL || errno == ENOENT ? 0 : -1;
+  if (n < 0)   /* not a link (EINVAL), gone, or one sshfs refuses to read
+                  (EPERM: it points outside the mount): not ours; else an error */
+    return errno == EINVAL || errno == ENOENT || errno == EPERM ? 0 : -1;
   return (size_t)n == LINK_PREFIX_LEN + len &&
          memcmp(buf, LINK_PREFIX, LINK_PREFIX_LEN) == 0 &&
          memcmp(buf + LINK_PREFIX_LEN, name, len) == 0;
@@ -198,6 +204,52 @@ static int conflict(writer *w, const char *name, size_t len, const char *why)
 static int fail_errno(writer *w, const char *step, const char *path)
 {
   return aw_fail_sys(w->err, step, path, errno);
+}
+
+#define NO_MODES "this file system does not keep modes (modes = false publishes ignoring them)"
+#define NO_OWNERS "this file system does not keep owners"
+#define NO_LINKS "this file system has no symbolic links: it cannot hold the ..data layout"
+
+/* A symlink the layout needs could not be made: in plain words when the
+ * file system has none (vfat, exfat: EPERM, ENOSYS). */
+static int fail_link(writer *w, const char *path, size_t len)
+{
+  int e = errno;
+  return aw_fail_sys_why(w->err, "create link", path, len, e,
+                         e == EPERM || e == ENOSYS || e == ENOTSUP ? NO_LINKS : NULL);
+}
+
+/* A failed fchmod of the writer's own new file or directory: in plain
+ * words when the file system has no modes (vfat: EPERM; fusefat: ENOSYS). */
+static int fail_mode(writer *w, const char *step, const char *path, size_t len)
+{
+  int e = errno;
+  return aw_fail_sys_why(w->err, step, path, len, e,
+                         e == EPERM || e == ENOSYS || e == ENOTSUP ? NO_MODES : NULL);
+}
+
+/* Sets the mode of open file or directory `fd` when `chmod` (and not
+ * opts.ignore_modes), then checks through the descriptor (fstat) that the
+ * mode held, and the owner where `f` gives one: a file system that ignores
+ * chmod (ntfs-3g without permissions: every mode reads 0777) fails the
+ * write rather than publishing the wrong mode. */
+static int check_modes(writer *w, int fd, int chmod, unsigned mode, const aw_file *f,
+                       const char *step, const char *path, size_t len)
+{
+  struct stat st;
+
+  if (w->ignore_modes && (!f || (f->uid < 0 && f->gid < 0)))
+    return 0;
+  if (!w->ignore_modes && chmod && fchmod(fd, mode) < 0)
+    return fail_mode(w, step, path, len);
+  if (fstat(fd, &st) < 0)
+    return aw_fail_sys_len(w->err, step, path, len, errno);
+  if (!w->ignore_modes && (unsigned)(st.st_mode & 07777) != mode)
+    return aw_fail_sys_why(w->err, step, path, len, ENOTSUP, NO_MODES);
+  if (f && ((f->uid >= 0 && (long long)st.st_uid != f->uid) ||
+            (f->gid >= 0 && (long long)st.st_gid != f->gid)))
+    return aw_fail_sys_why(w->err, "set owner of", path, len, ENOTSUP, NO_OWNERS);
+  return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -255,8 +307,12 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
     w->history_seen = 1;   /* read once the listing is done */
     return 0;
   }
-  if (strcmp(name, AW_MANIFEST_TMP_NAME) == 0 ||
-      strcmp(name, AW_HISTORY_TMP_NAME) == 0) {   /* a crashed save */
+  if (strcmp(name, AW_LEFTOVERS_NAME) == 0) {
+    w->left_seen = 1;
+    return 0;
+  }
+  if (strcmp(name, AW_MANIFEST_TMP_NAME) == 0 || strcmp(name, AW_HISTORY_TMP_NAME) == 0 ||
+      strcmp(name, AW_LEFTOVERS_TMP_NAME) == 0) {   /* a crashed save */
     if ((type == S_IFREG || type == S_IFLNK) && unlinkat(w->tfd, name, 0) < 0 &&
         errno != ENOENT)
       return fail_errno(w, "remove stale", name);
@@ -279,19 +335,85 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
   return 0;
 }
 
-/* The version directories that neither ..data nor ..history names are a
- * crashed writer's orphans: removed. Kept versions stay. Also settles how
- * many versions this write keeps. */
+/* Whether a removal failed in a way that only time mends: a file a
+ * reader holds open on FUSE or NFS (the file system hides it as
+ * .fuse_hidden* or .nfs*, and its directory is not empty), a busy mount
+ * point, an immutable or append-only file (EPERM, EACCES). */
+static int is_leftover_errno(int e)
+{
+  return e == ENOTEMPTY || e == EEXIST || e == EBUSY || e == EPERM || e == EACCES;
+}
+
+/* Removes version directory `name` (superseded or orphaned; through `fd`,
+ * its open descriptor, when not -1, which is closed); one the file
+ * system refuses to remove yet is left over: listed in w->left, and not a
+ * failure. Its removal is retried by every later write, since neither
+ * ..data nor ..history names it. */
+static int retire_dir(writer *w, const char *name, int fd)
+{
+  long long sec = 0;
+  long nsec = 0;
+  struct timespec now;
+  long at;
+
+  if ((fd >= 0 ? aw_remove_open_dir(w->tfd, name, fd, w->err)
+               : aw_remove_tree(w->tfd, name, DT_DIR, w->err)) == 0) {
+    if ((at = aw_history_find(&w->left, name)) >= 0)
+      aw_history_remove(&w->left, (size_t)at);
+    return 0;
+  }
+  if (w->err->kind != AW_KIND_SYSTEM || !is_leftover_errno(w->err->errnum))
+    return -1;
+  if (!w->left_errno) {   /* the first one: what the caller is told */
+    w->left_errno = w->err->errnum;
+    snprintf(w->left_first, sizeof w->left_first, "%s", name);
+  }
+  w->err->kind = AW_KIND_NONE;
+  if (aw_history_find(&w->left, name) >= 0)
+    return 0;   /* left by an earlier write */
+  if (clock_gettime(CLOCK_REALTIME, &now) == 0) {
+    sec = (long long)now.tv_sec;
+    nsec = now.tv_nsec;
+  }
+  if (aw_history_insert(&w->left, w->left.n, name, sec, nsec) < 0)
+    return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
+  return 0;
+}
+
+/* The leftovers listed that are still there (an earlier write's, gone by
+ * another hand, drop out); -1 only on a failure to read. */
+static int load_leftovers(writer *w)
+{
+  size_t i = 0;
+  struct stat st;
+
+  if (!w->left_seen)
+    return 0;
+  if (aw_leftovers_load(&w->left, w->tfd, w->err) < 0)
+    return -1;
+  while (i < w->left.n)
+    if (fstatat(w->tfd, w->left.v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+      aw_history_remove(&w->left, i);
+    else
+      i++;
+  return 0;
+}
+
+/* The version directories that neither ..data nor ..history names are
+ * orphans (a crashed writer's, or left over by an earlier write): removed,
+ * or left over again. Kept versions stay. Also settles how many versions
+ * this write keeps. */
 static int remove_orphans(writer *w)
 {
   size_t i, kept;
 
   if (w->history_seen && aw_history_load(&w->hist, w->tfd, w->cur, w->err) < 0)
     return -1;
+  if (load_leftovers(w) < 0)
+    return -1;
   for (i = 0; i < w->candidates.n; i++) {
     const char *name = w->candidates.v[i].name;
-    if (aw_history_find(&w->hist, name) < 0 &&
-        aw_remove_tree(w->tfd, name, DT_DIR, w->err) < 0)
+    if (aw_history_find(&w->hist, name) < 0 && retire_dir(w, name, -1) < 0)
       return -1;
   }
   kept = w->hist.n - (aw_history_find(&w->hist, w->cur) >= 0);
@@ -440,9 +562,10 @@ static int make_version_dir(writer *w)
   w->vfd = open_new_dir(w->tfd, w->next);
   if (w->vfd < 0)
     return fail_errno(w, "open version directory", w->next);
-  if (aw_umask_clears(0755) && fchmod(w->vfd, 0755) < 0)   /* exact, whatever the umask */
-    return fail_errno(w, "set mode of", w->next);
-  return 0;
+  /* exact, whatever the umask; checked once per write (fstat): a file
+   * system that does not keep modes fails here, before any file */
+  return check_modes(w, w->vfd, aw_umask_clears(0755), 0755, NULL, "set mode of", w->next,
+                     strlen(w->next));
 }
 
 /* Makes the deepest open directory the next version's directory of `e`
@@ -462,8 +585,8 @@ static long enter_parent(writer *w, const aw_entry *e)
       close(fd);
       return -1;
     }
-    if (aw_umask_clears(0755) && fchmod(fd, 0755) < 0)
-      return aw_fail_sys_len(w->err, "set mode of directory", e->path, end, errno);
+    if (!w->ignore_modes && aw_umask_clears(0755) && fchmod(fd, 0755) < 0)
+      return fail_mode(w, "set mode of directory", e->path, end);
   }
   return dlen ? (long)dlen + 1 : 0;
 }
@@ -476,9 +599,11 @@ static int write_file(writer *w, aw_entry *e, int dfd, const char *name)
    * to set, no bit the umask clears) and the owner may write it (a file
    * system that reopens a new file to write it, as some FUSE ones do,
    * would refuse 0444); else created 0600 and its mode set after the
-   * owner. Saves an fchmod per file (docs/performance.md). */
-  int direct = f->uid < 0 && f->gid < 0 && (e->mode & ~0777u) == 0 && (e->mode & 0200) &&
-               !aw_umask_clears(e->mode);
+   * owner. Saves an fchmod per file (docs/performance.md). With
+   * ignore_modes the mode is only asked here (the umask applies). */
+  int direct = w->ignore_modes ||
+               (f->uid < 0 && f->gid < 0 && (e->mode & ~0777u) == 0 && (e->mode & 0200) &&
+                !aw_umask_clears(e->mode));
   int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   direct ? (mode_t)e->mode : 0600);
 
@@ -496,9 +621,13 @@ static int write_file(writer *w, aw_entry *e, int dfd, const char *name)
       fchown(fd, f->uid >= 0 ? (uid_t)f->uid : (uid_t)-1,
              f->gid >= 0 ? (gid_t)f->gid : (gid_t)-1) < 0)
     goto fail;
-  step = "set mode of";
-  if (!direct && fchmod(fd, e->mode) < 0)   /* after chown, which may clear bits */
-    goto fail;
+  /* after chown, which may clear bits; checked (fstat) where an owner
+   * was given */
+  if ((!direct || f->uid >= 0 || f->gid >= 0) &&
+      check_modes(w, fd, !direct, e->mode, f, "set mode of", e->path, e->len) < 0) {
+    close(fd);
+    return -1;
+  }
   step = "set time of";
   if (e->source && aw_source_stamp(fd, e) < 0)   /* the source's mtime */
     goto fail;
@@ -616,7 +745,7 @@ static int sync_target(writer *w)
 static int swap_data(writer *w)
 {
   if (symlinkat(w->next, w->tfd, AW_DATA_TMP_NAME) < 0)
-    return fail_errno(w, "create link", AW_DATA_TMP_NAME);
+    return fail_link(w, AW_DATA_TMP_NAME, sizeof AW_DATA_TMP_NAME - 1);
   w->tmp_made = 1;
   if (renameat(w->tfd, AW_DATA_TMP_NAME, w->tfd, AW_DATA_NAME) < 0)
     return fail_errno(w, "swap", AW_DATA_NAME);
@@ -645,7 +774,7 @@ static int update_links(writer *w)
     if (symlinkat(target, w->tfd, w->rel) < 0) {
       int ours;
       if (errno != EEXIST)
-        return fail_errno(w, "create link", w->rel);
+        return fail_link(w, w->rel, e->top_len);
       if ((ours = is_our_link(w->tfd, w->rel)) < 0)
         return fail_errno(w, "read link", w->rel);
       if (!ours)
@@ -742,13 +871,26 @@ static void retire_versions(writer *w, int cfd, int *rc, aw_error *first)
     saved = aw_history_save(&w->hist, w->tfd, w->sync != AW_SYNC_OFF, w->err);
     keep_first_error(w, saved, rc, first);
   }
-  for (i = w->hist.n; saved == 0 && i < old_n; i++)
-    keep_first_error(w, aw_remove_tree(w->tfd, w->hist.v[i].name, DT_DIR, w->err), rc, first);
+  for (i = w->hist.n; saved == 0 && i < old_n; i++)   /* the superseded one: below */
+    if (strcmp(w->hist.v[i].name, w->cur) != 0)
+      keep_first_error(w, retire_dir(w, w->hist.v[i].name, -1), rc, first);
   if (w->cur[0] && aw_history_find(&w->hist, w->cur) < 0)   /* removed through cfd */
-    keep_first_error(w, cfd >= 0 ? aw_remove_open_dir(w->tfd, w->cur, cfd, w->err)
-                                 : aw_remove_tree(w->tfd, w->cur, DT_DIR, w->err), rc, first);
+    keep_first_error(w, retire_dir(w, w->cur, cfd), rc, first);
   else if (cfd >= 0)
     close(cfd);
+}
+
+/* Saves the list of leftovers when it changed (or removes the record when
+ * none is left), and tells the caller. A failure to save it is not the
+ * write's: the record only informs, and the next write rebuilds it. */
+static void note_leftovers(writer *w)
+{
+  if (w->left.n > 0 || w->left_seen)
+    aw_leftovers_save(&w->left, w->tfd, &w->later);
+  if (w->left.n > 0)
+    aw_result_set_leftovers(w->res, w->left.n, w->left_first[0] ? w->left_first
+                                                                : w->left.v[0].name,
+                            w->left_errno);
 }
 
 /* Swaps ..data to the built version, then makes the rest agree with it:
@@ -771,6 +913,7 @@ static int publish(writer *w)
   cfd = w->cfd;   /* retire_versions closes it */
   w->cfd = -1;
   retire_versions(w, cfd, &rc, first);
+  note_leftovers(w);
   if (w->cmp.use_manifest)
     aw_compare_save_manifest(&w->cmp, w->next, 0);
   else if (w->cmp.manifest_type == S_IFREG)
@@ -789,6 +932,7 @@ static int keep_current(writer *w)
   aw_compare_save_manifest(&w->cmp, w->cur, 1);
   if ((fixed = update_links(w)) < 0 || (fixed > 0 && sync_target(w) < 0))
     return -1;
+  note_leftovers(w);
   return 0;
 }
 
@@ -819,7 +963,8 @@ void aw_options_init(aw_options *opts)
 }
 
 /* The 1.x options in aw_options' reserved members: [0] checksum (non-NULL:
- * on), [1] the progress function, [2] its context (aw.h's ABI policy). */
+ * on), [1] the progress function, [2] its context, [3] modes (non-NULL:
+ * ignored) (aw.h's ABI policy). */
 void aw_options_set_checksum(aw_options *opts, int checksum)
 {
   opts->reserved[0] = checksum ? (void *)opts : NULL;
@@ -829,6 +974,16 @@ void aw_options_set_progress(aw_options *opts, aw_progress_fn fn, void *ctx)
 {
   memcpy(&opts->reserved[1], &fn, sizeof fn);
   opts->reserved[2] = fn ? ctx : NULL;
+}
+
+void aw_options_set_modes(aw_options *opts, int modes)
+{
+  opts->reserved[3] = modes ? NULL : (void *)opts;
+}
+
+int aw_options_ignore_modes(const aw_options *opts)
+{
+  return opts->reserved[3] != NULL;
 }
 
 int aw_options_checksum(const aw_options *opts)
@@ -862,6 +1017,7 @@ static void writer_init(writer *w, const char *target, const aw_options *opts,
 {
   memset(w, 0, offsetof(writer, rel));   /* rel and later are scratch */
   w->rel[0] = '\0';
+  w->left_first[0] = '\0';
   w->target = target;
   w->opts = opts;
   w->sync = aw_sync_method(opts->sync);
@@ -871,6 +1027,8 @@ static void writer_init(writer *w, const char *target, const aw_options *opts,
   aw_compare_init(&w->cmp, &w->plan, w->rel, err);
   w->cmp.checksum = aw_options_checksum(opts);
   w->prog.fn = aw_options_progress(opts, &w->prog.ctx);
+  w->ignore_modes = aw_options_ignore_modes(opts);
+  w->cmp.ignore_modes = w->ignore_modes;
   memset(res, 0, sizeof *res);
   err->kind = AW_KIND_NONE;
   err->reserved[0] = err->reserved[1] = NULL;
@@ -904,6 +1062,7 @@ static int writer_finish(writer *w, int rc)
   names_free(&w->names);
   names_free(&w->candidates);
   aw_history_free(&w->hist);
+  aw_history_free(&w->left);
   aw_compare_free(&w->cmp);
   aw_plan_free(&w->plan);
   return rc;

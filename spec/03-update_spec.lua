@@ -174,7 +174,13 @@ describe("an update", function()
       assert.is_not_nil(calls, summary)
       return tonumber(calls), out
     end
-    assert.is_true(aw.write(target, { [path] = "v1" }))
+    local made, why, code = aw.write(target, { [path] = "v1" })
+    if (code == "ENAMETOOLONG" or code == "EBADMSG") and os.getenv("AW_FS") then   -- make check-fs
+      -- a FUSE file system that hands its server whole paths refuses one
+      -- past PATH_MAX (bindfs), or past what a message holds (sshfs: SFTP)
+      return pending(os.getenv("AW_FS") .. " refuses a 4 KiB path: " .. why:sub(-40))
+    end
+    assert.is_true(made, why)
     local first = H.versions(target)[1]
     local n, out = openats("v1")
     assert.truthy(out:find("^false"), out)

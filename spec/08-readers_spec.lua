@@ -7,6 +7,13 @@ local H = require("helpers")
 local aw = require("atomicwriter")
 
 local WRITES = 300          -- writer alternations
+-- make check-fs names the file system the target is on. On these, renaming
+-- a symlink over another is not atomic (FUSE: the rename reaches the file
+-- system as unlink, then link, and a lookup between gets ENOENT; a plain C
+-- loop of renames shows it, docs/filesystems.md): Guarantee 3 does not
+-- hold for visible names there, whatever the writer does.
+local RENAME_NOT_ATOMIC = { bindfs = true, ["fuse-overlayfs"] = true, ["ntfs-3g"] = true }
+local FS = os.getenv("AW_FS")
 local MAX_SECONDS = 60      -- bound on the whole test
 
 -- Two payloads whose files all differ, sized so a torn read would show.
@@ -40,7 +47,8 @@ local function stress(target, keep)
     ]]):format(WRITES, target, keep, done)))
 
   local names = { "top", "d/one", "d/two" }
-  local stats = { visible = 0, resolved = 0, enoent_visible = 0, enoent_resolved = 0, bad = 0 }
+  local stats = { visible = 0, resolved = 0, enoent_visible = 0, enoent_resolved = 0,
+    enoent_data = 0, bad = 0 }
   local deadline = os.time() + MAX_SECONDS
   local started = H.now_ms()
   local function whole(path, data)
@@ -61,23 +69,27 @@ local function stress(target, keep)
     end
     -- ..data resolved once: all files of one version
     local version = H.readlink(target .. "/..data")
-    local seen, missing = {}, false
-    for _, path in ipairs(names) do
-      local f = io.open(target .. "/" .. version .. "/" .. path, "rb")
-      if f then
-        seen[#seen + 1] = f:read("*a"):sub(1, 1)
-        f:close()
-      else
-        missing = true
-      end
-    end
-    if missing then
-      stats.enoent_resolved = stats.enoent_resolved + 1
+    if not version then   -- ..data itself gone for a moment
+      stats.enoent_data = stats.enoent_data + 1
     else
-      stats.resolved = stats.resolved + 1
-      local tag = seen[1]:upper()
-      for i = 2, #seen do
-        if seen[i]:upper() ~= tag then stats.bad = stats.bad + 1 end
+      local seen, missing = {}, false
+      for _, path in ipairs(names) do
+        local f = io.open(target .. "/" .. version .. "/" .. path, "rb")
+        if f then
+          seen[#seen + 1] = f:read("*a"):sub(1, 1)
+          f:close()
+        else
+          missing = true
+        end
+      end
+      if missing then
+        stats.enoent_resolved = stats.enoent_resolved + 1
+      else
+        stats.resolved = stats.resolved + 1
+        local tag = seen[1]:upper()
+        for i = 2, #seen do
+          if seen[i]:upper() ~= tag then stats.bad = stats.bad + 1 end
+        end
       end
     end
   end
@@ -87,9 +99,13 @@ local function stress(target, keep)
   assert.truthy(H.lstat(done), "the writer finished within the time bound")
   os.remove(done)
   print(("# readers, keep = %d: %d writes in %d ms; %d visible reads, %d resolved-version " ..
-    "reads; ENOENT: %d visible, %d resolved; torn or mixed: %d"):format(keep, WRITES, stats.ms,
-    stats.visible, stats.resolved, stats.enoent_visible, stats.enoent_resolved, stats.bad))
+    "reads; ENOENT: %d visible, %d resolved, %d ..data; torn or mixed: %d%s"):format(keep, WRITES,
+    stats.ms, stats.visible, stats.resolved, stats.enoent_visible, stats.enoent_resolved,
+    stats.enoent_data, stats.bad, FS and " (" .. FS .. ")" or ""))
   assert.are.equal(0, stats.bad)
+  if not RENAME_NOT_ATOMIC[FS] then
+    assert.are.equal(0, stats.enoent_data, "..data always resolves")
+  end
   assert.is_true(stats.visible > 100, "the readers ran")
   return stats
 end
@@ -103,12 +119,20 @@ describe("readers during writes #slow", function()
     local stats = stress(target, 0)
     -- The window is rare: a small share of the resolved reads.
     assert.is_true(stats.enoent_resolved <= stats.resolved, "ENOENT window stays small")
+    -- on FUSE a reader's open file may have left the last old version over
+    -- (.fuse_hidden*): the next write, here a no-op, removes it
+    assert.is_false(aw.write(target, payload("A")))
     H.assert_layout(target, payload("A"))
   end)
 
   it("never get ENOENT for a name in both versions with keep = 1, at the same write rate", function()
     local stats = stress(target, 1)
-    assert.are.equal(0, stats.enoent_visible, "no ENOENT through a visible name")
+    if RENAME_NOT_ATOMIC[FS] then
+      pending(("%s: renaming a symlink is not atomic there (%d ENOENT through visible names)")
+        :format(FS, stats.enoent_visible))
+    else
+      assert.are.equal(0, stats.enoent_visible, "no ENOENT through a visible name")
+    end
     assert.are.equal(0, stats.enoent_resolved, "no ENOENT through a resolved ..data")
     -- versions superseded within the last second stayed for such readers;
     -- a second later, the next publish keeps only `keep` of them

@@ -53,6 +53,15 @@ describe("a message cut short by a small buffer", function()
     end
   end)
 
+  it("escapes bytes that are not well-formed UTF-8, and keeps characters that are", function()
+    -- é (c3 a9) and € (e2 82 ac) stay; a stray ff, a surrogate (ed a0 80),
+    -- an overlong '/' (c0 af) and a character cut short (c3) are escaped
+    local lines, full = formats(H.quote("caf\195\169 \226\130\172 \255 \237\160\128 \192\175 \195/.."))
+    assert.are.equal("t: invalid payload path \"caf\195\169 \226\130\172 \\xff \\xed\\xa0\\x80 " ..
+      "\\xc0\\xaf \\xc3/..\": the path contains a '..' element", full)
+    assert_prefixes(lines, full)
+  end)
+
   it("is a prefix of the full one for a system error (strerror and code)", function()
     local dir = H.tmpdir("errfmt")
     local lines, full = formats("--enoent " .. H.quote(dir .. "/missing"))

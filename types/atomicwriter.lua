@@ -33,6 +33,7 @@
 ---@field changes? boolean also return the paths added, changed and removed
 ---@field checksum? boolean compare every file's bytes instead of trusting unchanged sources' identities (docs/trees.md)
 ---@field progress? fun(files: integer, bytes: integer, seconds: number) called at most every 0.1 s while the version is built
+---@field modes? boolean false: modes neither set, checked nor compared (file systems without them: ntfs-3g, vfat)
 
 ---@class atomicwriter.ReadOptions
 ---@field log_context? string a prefix for messages
@@ -62,6 +63,7 @@
 ---@field name string the version directory's name ("..2026_11_25_10_04_05.123456789")
 ---@field published number when it was published, seconds since the epoch (UTC, with fractions)
 ---@field current boolean whether ..data names it
+---@field leftover? boolean true for a version a write could not remove yet (listed last)
 
 ---What this build uses where systems differ.
 ---@class atomicwriter.Platform
@@ -82,7 +84,7 @@ local Writer = {}
 ---@return boolean|nil changed true: published; false: the target already held it; nil: failed
 ---@return string version_or_message
 ---@return atomicwriter.Changes|atomicwriter.ErrorCode|nil changes_or_code
----@return boolean? published after a failure: true when the payload was published all the same
+---@return boolean|string|nil published_or_leftover failed: true when published all the same; succeeded: a message when an old version was left over
 function Writer:write(payload) end
 
 ---Reports each version published in a target once, in order (atomicwriter.watch).
@@ -117,7 +119,7 @@ local atomicwriter = {}
 ---@return boolean|nil changed true: published; false: the target already held it; nil: failed
 ---@return string version_or_message the version published (or current), or the message
 ---@return atomicwriter.Changes|atomicwriter.ErrorCode|nil changes_or_code
----@return boolean? published after a failure: true when the payload was published all the same
+---@return boolean|string|nil published_or_leftover failed: true when published all the same; succeeded: a message when an old version was left over
 function atomicwriter.write(target, payload, opts) end
 
 ---A writer bound to `target` and `opts`, or nil, message, code when `target` is not a directory.

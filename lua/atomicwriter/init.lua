@@ -141,9 +141,10 @@ end
 -- function takes is as much a mistake here as a misspelt one.
 local OPTIONS = {
   write = { sync = "boolean", timeout = "number", log_context = "string", keep = "number",
-    changes = "boolean", checksum = "boolean", progress = "function" },
+    changes = "boolean", checksum = "boolean", progress = "function",
+    modes = "boolean" },
   rollback = { sync = "boolean", timeout = "number", log_context = "string", keep = "number",
-    changes = "boolean" },
+    changes = "boolean", modes = "boolean" },
   versions = { log_context = "string" },
   read = { log_context = "string" },
   read_tree = { log_context = "string", owners = "boolean", sources = "boolean" },
@@ -227,7 +228,8 @@ local function write_flat(target, payload, opts)
     return nil, n, code
   end
   return core.write(target, list, n, opts.sync, timeout_ms(opts), opts.log_context,
-    opts.keep, opts.changes, opts.checksum, opts.progress)
+    opts.keep, opts.changes, opts.checksum, opts.progress,
+    opts.modes)
 end
 
 -- What core.write_strings returned, or, when it returned nothing (the
@@ -242,7 +244,8 @@ end
 local function do_write(target, payload, opts)
   -- the common case, strings only, is checked and read in C
   return strings_or_flat(target, payload, opts, core.write_strings(target, payload, opts.sync,
-    timeout_ms(opts), opts.log_context, opts.keep, opts.changes, opts.checksum, opts.progress))
+    timeout_ms(opts), opts.log_context, opts.keep, opts.changes, opts.checksum, opts.progress,
+    opts.modes))
 end
 
 -- A function(target [, opts]) that checks both (raising for a programming
@@ -375,7 +378,7 @@ end)
 -- @function rollback
 M.rollback = with_version("rollback", function(target, version, checked)
   return core.rollback(target, version, checked.sync, timeout_ms(checked), checked.log_context,
-    checked.keep or -1, checked.changes)
+    checked.keep or -1, checked.changes, nil, nil, checked.modes)
 end)
 
 --- The name of the current version of `target`.
