@@ -74,7 +74,8 @@ LUAJIT_PKGS ?= $(if $(call installed,libluajit2-5.1-2),luajit2 libluajit2-5.1-de
 LUA_DEB_PKGS = $(if $(filter luajit,$(LUA_NAME)),$(LUAJIT_PKGS),$(LUA_NAME) \
   lib$(LUA_NAME)$(if $(filter lua5.1,$(LUA_NAME)),-0)-dev)
 DEB_PKGS   ?= $(LUA_DEB_PKGS) lua-busted luarocks pkg-config valgrind strace procps \
-  lua-check cppcheck clang man-db abigail-tools binutils file
+  lua-check cppcheck clang man-db abigail-tools binutils file \
+  time xfsprogs e2fsprogs util-linux bsdutils rsync
 
 # The interpreters check-matrix runs the suite under.
 LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit

@@ -382,3 +382,45 @@ describe("the peak memory of a projection", function()
     end)
   end
 end)
+
+-- A reflink where the file system shares extents: an xfs image with
+-- reflink=1 on a loop device (root, mkfs.xfs, filefrag); the published
+-- file's extents are flagged shared with its source's. Elsewhere (ext4,
+-- tmpfs) the other specs above copy. The core's work: default Lua only.
+describe("a source on a file system with reflinks", function()
+  local name = "is cloned, not copied: its extents are shared (xfs reflink=1, loop image)"
+  if H.LUA:match("[^/]*$") ~= "lua5.4" then
+    pending(name .. " (the core's work: run under lua5.4 only)")
+  elseif not H.is_root then
+    pending(name .. " (mounting a loop image needs root)")
+  elseif not H.has("mkfs.xfs filefrag losetup") then
+    pending(name .. " (mkfs.xfs, filefrag or losetup is not installed)")
+  else
+    it(name .. " #root", function()
+      local root = H.tmpdir("reflink")
+      local img, mnt = root .. "/xfs.img", root .. "/mnt"
+      local ok, out = H.sh(("mkdir %s && truncate -s 512M %s && mkfs.xfs -q -m reflink=1 %s && " ..
+        "mount -o loop %s %s"):format(H.quote(mnt), H.quote(img), H.quote(img), H.quote(img), H.quote(mnt)))
+      if not ok then
+        H.sh("umount " .. H.quote(mnt) .. " 2>/dev/null")
+        return pending("no loop mount of an xfs image here: " .. out)
+      end
+      local ran, err = pcall(function()
+        local src, target = mnt .. "/src", mnt .. "/t"
+        assert(H.sh(("mkdir %s %s && head -c 4194304 /dev/urandom > %s/big && echo small > %s/small")
+          :format(H.quote(src), H.quote(target), H.quote(src), H.quote(src))))
+        local files = aw.read_tree(src, { sources = true })
+        assert.is_true((aw.write(target, files)))
+        assert.are.same(H.files(src), published(target))
+        local _, frag = H.sh("filefrag -v " .. H.quote(target .. "/big"))
+        assert.truthy(frag:find("shared", 1, true), "the published file's extents are shared: " .. frag)
+        -- a changed source is cloned again; the unchanged one is linked
+        assert(H.sh("head -c 4194304 /dev/urandom > " .. H.quote(src .. "/big")))
+        assert.is_true((aw.write(target, files)))
+        assert.are.same(H.files(src), published(target))
+      end)
+      H.sh("umount " .. H.quote(mnt))
+      assert(ran, err)
+    end)
+  end
+end)
