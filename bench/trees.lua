@@ -32,6 +32,11 @@ local TREE_MB = tonumber(os.getenv("BENCH_TREE_MB") or "") or 1024
 local ROUNDS = tonumber(os.getenv("BENCH_TREE_ROUNDS") or "") or 3
 local WHICH = os.getenv("BENCH_TREE_FS") or "disk,tmpfs,xfs"
 local DISK = os.getenv("BENCH_DISK_DIR") or "/var/tmp"
+local ROWS = os.getenv("BENCH_TREE_ROWS")   -- "T1 T3": only those (default all)
+
+local function want(name)
+  return not ROWS or (" " .. ROWS .. " "):find(" " .. name .. " ", 1, true) ~= nil
+end
 
 local LUA = "lua5.4"
 do
@@ -174,8 +179,13 @@ local function row(fs, name, what, a, b, target, note)
   local r = { fs = fs.label, name = name, what = what, a = ma, b = mb, ratio = ma / mb,
     target = target, note = note }
   results[#results + 1] = r
-  say("  %-6s %-44s %8.3f s vs %8.3f s  ratio %.2fx%s", name, what, ma, mb, r.ratio,
-    target and format(" (target <= %.1fx)", target) or "")
+  local function list(t)
+    local out = {}
+    for i = 1, #t do out[i] = format("%.2f", t[i]) end
+    return table.concat(out, " ")
+  end
+  say("  %-6s %-44s %8.3f s vs %8.3f s  ratio %.2fx%s   [%s | %s]", name, what, ma, mb, r.ratio,
+    target and format(" (target <= %.1fx)", target) or "", list(a), list(b))
   return r
 end
 
@@ -215,13 +225,18 @@ local function run_fs(fs, s)
   local project_sync = format("%s project %s %s >/dev/null", CLI, shq(src), shq(t))
 
   -- T1
-  local a, b = pairs_of(fresh_t, project, fresh_c, format("cp -a %s %s", shq(src), shq(c)))
-  row(fs, "T1", "first publish, no sync: project / cp -a", a, b, not fs.reflink and 1.2 or nil)
-  a, b = pairs_of(fresh_t, project_sync, fresh_c,
-    format("cp -a %s %s && sync -f %s", shq(src), shq(c), shq(c)))
-  row(fs, "T1s", "first publish, synced: project / cp -a + sync -f", a, b,
-    not fs.reflink and 1.2 or nil)
-  if fs.reflink then
+  local a, b
+  if want("T1") then
+    a, b = pairs_of(fresh_t, project, fresh_c, format("cp -a %s %s", shq(src), shq(c)))
+    row(fs, "T1", "first publish, no sync: project / cp -a", a, b, not fs.reflink and 1.2 or nil)
+  end
+  if want("T1s") then
+    a, b = pairs_of(fresh_t, project_sync, fresh_c,
+      format("cp -a %s %s && sync -f %s", shq(src), shq(c), shq(c)))
+    row(fs, "T1s", "first publish, synced: project / cp -a + sync -f", a, b,
+      not fs.reflink and 1.2 or nil)
+  end
+  if fs.reflink and want("T1r") then
     a, b = pairs_of(fresh_t, project, fresh_c,
       format("cp -a --reflink=never %s %s", shq(src), shq(c)))
     row(fs, "T1r", "reflink publish / cp -a --reflink=never", a, b, 0.2)
@@ -236,8 +251,11 @@ local function run_fs(fs, s)
       text = tostring(shared) }
   end
 
+  if not (want("T2") or want("T3") or want("RSS")) then return end
   -- T2: the published tree again; one untimed no-op first settles the
   -- directories (their first listing), as any earlier run would have
+  must(fresh_t)
+  must(project)
   must(project)
   must(format("rm -rf %s && cp -a %s %s && rsync -a %s/ %s/", shq(r), shq(src), shq(r), shq(src), shq(r)))
   a, b = pairs_of("true", project, "true", format("rsync -a %s/ %s/", shq(src), shq(r)))
