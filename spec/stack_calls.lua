@@ -38,7 +38,8 @@ return function()
   print("watch (inotify and polling), write first, update, no-op")
   local watcher = assert(aw.watch(target))
   local poller = assert(aw.watch(target, { poll = true }))
-  assert(watcher:fd() and not poller:fd())
+  -- A descriptor where the platform has one (inotify, kqueue), never when polling.
+  assert((watcher:fd() ~= nil) == (aw.platform.watch ~= "poll") and not poller:fd())
   assert(aw.write(target, payload) == true)
   assert(aw.write(target, payload, NOSYNC) == false)
   payload["big.bin"].data = big:sub(1, -2) .. "y"   -- the last byte: read to the end
@@ -52,8 +53,10 @@ return function()
   local version = assert(aw.version(target))
 
   print("watch wait")
-  assert(watcher:wait(5))                    -- the first
-  assert(watcher:wait(5))                    -- the update
+  if aw.platform.watch ~= "poll" then
+    assert(watcher:wait(5))                  -- the first
+    assert(watcher:wait(5))                  -- the update
+  end                                        -- (polling sees the newest only)
   assert(watcher:wait(5) == version)
   assert(watcher:wait(0) == nil)
   assert(poller:wait(5) == version)
@@ -110,9 +113,11 @@ return function()
 
   print("watch a missing target, close")
   expect_fail("ENOENT", aw.watch(missing))
-  assert(watcher:wait(0))                     -- the strings version
-  assert(watcher:wait(0))                     -- the payload again
-  assert(watcher:wait(0))                     -- the write that kept one
+  if aw.platform.watch ~= "poll" then         -- (polling sees the newest only)
+    assert(watcher:wait(0))                   -- the strings version
+    assert(watcher:wait(0))                   -- the payload again
+    assert(watcher:wait(0))                   -- the write that kept one
+  end
   assert(watcher:wait(0) == v3)               -- the rollback
   assert(watcher:wait(0) == nil)              -- no failure published
   watcher:close()
