@@ -24,8 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 #if AW_USE_FICLONE
-#include <linux/fs.h>
 #include <sys/ioctl.h>
+/* <linux/fs.h>'s value, written out: musl's toolchains ship no kernel
+ * headers, and the request number is part of the kernel's ABI. */
+#ifndef FICLONE
+#define FICLONE _IOW(0x94, 9, int)
+#endif
 #endif
 
 #define COPY_CHUNK ((uint64_t)16 << 20)   /* a copy reports progress this often */
