@@ -267,7 +267,7 @@ static int read_umask(void)
   return *p == '\n' && mask <= 0777 ? mask : -1;
 }
 
-int aw_umask_clears(unsigned mode)
+int aw_umask(void)
 {
   static int cached = -2;   /* -2 not read yet, -1 unknown */
   int mask = __atomic_load_n(&cached, __ATOMIC_RELAXED);
@@ -276,15 +276,20 @@ int aw_umask_clears(unsigned mode)
     mask = read_umask();
     __atomic_store_n(&cached, mask, __ATOMIC_RELAXED);
   }
-  return mask < 0 || (mode & (unsigned)mask) != 0;
+  return mask;
 }
 #else
-int aw_umask_clears(unsigned mode)
+int aw_umask(void)
 {
-  (void)mode;
-  return 1;
+  return -1;
 }
 #endif
+
+int aw_umask_clears(unsigned mode)
+{
+  int mask = aw_umask();
+  return mask < 0 || (mode & (unsigned)mask) != 0;
+}
 
 /* ------------------------------------------------------------------ */
 /* What this build uses                                                */

@@ -162,6 +162,8 @@ int aw_sync_barrier(int fd);
  * write gets modes with those bits cleared, never more than asked
  * (docs/performance.md). */
 int aw_umask_clears(unsigned mode);
+/* The umask as read once (see aw_umask_clears), or -1 where unknown. */
+int aw_umask(void);
 
 #if defined(__GNUC__) && __GNUC__ >= 4
 #pragma GCC visibility pop

@@ -91,6 +91,8 @@ typedef struct writer {
   int left_seen;             /* recovery met ..leftovers */
   int left_errno;            /* why this write left the first one */
   int ignore_modes;          /* aw_options_set_modes(opts, 0) */
+  int own_umask;             /* the file system does not apply the process's
+                                umask as is: every mode gets an fchmod */
   int keep;                  /* superseded versions kept after this publish */
   int lfd;                   /* files marked same are linked from here */
   int link_only;             /* a rollback: never write a file's bytes */
@@ -535,6 +537,32 @@ static void version_name(char *buf, size_t size, const struct tm *tm, long nsec)
   *p = '\0';
 }
 
+/* The version directory, made 0777 less the umask, is inspected once per
+ * write (fstat): where it did not get exactly that, the file system
+ * applies a umask of its own (sshfs: the server's) or keeps no modes
+ * (ntfs-3g: 0777), so no file is created with its mode trusted to the
+ * process's umask (own_umask: each gets an fchmod). Then it gets 0755,
+ * exactly, and checked: a file system that does not keep modes fails
+ * here, before any file. Under umask 022 it is 0755 at once: no call but
+ * the fstat. */
+static int check_version_mode(writer *w)
+{
+  struct stat st;
+  int mask = aw_umask();
+  unsigned mode;
+
+  if (w->ignore_modes)
+    return 0;
+  if (fstat(w->vfd, &st) < 0)
+    return fail_errno(w, "inspect", w->next);
+  mode = (unsigned)st.st_mode & 07777;
+  if (mask < 0 || mode != (0777u & ~(unsigned)mask))
+    w->own_umask = 1;
+  if (mode == 0755)
+    return 0;
+  return check_modes(w, w->vfd, 1, 0755, NULL, "set mode of", w->next, strlen(w->next));
+}
+
 static int make_version_dir(writer *w)
 {
   struct timespec ts;
@@ -548,7 +576,7 @@ static int make_version_dir(writer *w)
     gmtime_r(&ts.tv_sec, &tm);
     version_name(w->next, sizeof w->next, &tm, (long)ts.tv_nsec);
     errno = EEXIST;
-    if (strcmp(w->next, w->cur) != 0 && mkdirat(w->tfd, w->next, 0755) == 0)
+    if (strcmp(w->next, w->cur) != 0 && mkdirat(w->tfd, w->next, 0777) == 0)
       break;
     if (errno != EEXIST || attempt == 1000) {
       w->next[0] = '\0';
@@ -562,10 +590,7 @@ static int make_version_dir(writer *w)
   w->vfd = open_new_dir(w->tfd, w->next);
   if (w->vfd < 0)
     return fail_errno(w, "open version directory", w->next);
-  /* exact, whatever the umask; checked once per write (fstat): a file
-   * system that does not keep modes fails here, before any file */
-  return check_modes(w, w->vfd, aw_umask_clears(0755), 0755, NULL, "set mode of", w->next,
-                     strlen(w->next));
+  return check_version_mode(w);
 }
 
 /* Makes the deepest open directory the next version's directory of `e`
@@ -585,7 +610,7 @@ static long enter_parent(writer *w, const aw_entry *e)
       close(fd);
       return -1;
     }
-    if (!w->ignore_modes && aw_umask_clears(0755) && fchmod(fd, 0755) < 0)
+    if (!w->ignore_modes && (w->own_umask || aw_umask_clears(0755)) && fchmod(fd, 0755) < 0)
       return fail_mode(w, "set mode of directory", e->path, end);
   }
   return dlen ? (long)dlen + 1 : 0;
@@ -602,8 +627,8 @@ static int write_file(writer *w, aw_entry *e, int dfd, const char *name)
    * owner. Saves an fchmod per file (docs/performance.md). With
    * ignore_modes the mode is only asked here (the umask applies). */
   int direct = w->ignore_modes ||
-               (f->uid < 0 && f->gid < 0 && (e->mode & ~0777u) == 0 && (e->mode & 0200) &&
-                !aw_umask_clears(e->mode));
+               (!w->own_umask && f->uid < 0 && f->gid < 0 && (e->mode & ~0777u) == 0 &&
+                (e->mode & 0200) && !aw_umask_clears(e->mode));
   int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   direct ? (mode_t)e->mode : 0600);
 

@@ -110,6 +110,9 @@ links unchanged files into the new version instead of rewriting them|sshfs has n
 rollback publishes the previous version again as a new version of hard links|sshfs has no stable inode numbers: a hard link reads as a copy
 read_tree reads any directory as a payload, skipping links and special files|SFTP cannot make a FIFO (mkfifo: EPERM)
 sshfs will not read a planted ..data|an sshfs mount inside the sshfs mount reports EACCES, not EPERM
+fails with EPERM naming the file when it may not give a file away|the SFTP server (root here) makes every change: nobody's chown is the server's
+read_tree's payload, without owners, is written by a user who does not own the files|the SFTP server (root here) writes for nobody
+keeps the version rolled back from and the one rolled back to, past the grace|sshfs cannot set a symlink's times: the spec ages ..data with touch -h
 EOF
   ;;
   ntfs-3g) cat <<'EOF'
