@@ -122,8 +122,10 @@ typedef struct aw_error {
   int has_path;             /* nonzero when the error concerns a path */
   char path[AW_MAX_PATH + 1]; /* the offending path, relative to the target
                                (a refused longer one is cut to AW_MAX_PATH) */
-  void *reserved[2];        /* zero (ABI policy above); reserved[0] holds
-                               the source of a failure, see aw_error_source() */
+  const char *source;       /* the source file a failure concerns
+                               (aw_publish_sources), else NULL; also
+                               aw_error_source() */
+  void *reserved[4];        /* zero (ABI policy above) */
 } aw_error;
 
 /* One file of a payload. The core never copies `data`: the caller keeps
@@ -153,6 +155,12 @@ typedef struct aw_file {
                              or linked, then the swap, then the target (with
                              F_FULLFSYNC at those two barriers on macOS) */
 
+/* progress: called after each file placed in the new version (written,
+ * copied or hard-linked) and every 16 MiB of a long copy, with its context
+ * and the files and bytes done so far. It must not call the library for
+ * the same target. */
+typedef void (*aw_progress_fn)(void *ctx, unsigned long long files, unsigned long long bytes);
+
 /* Options of aw_write(). Initialise with aw_options_init(). */
 typedef struct aw_options {
   int sync;           /* one of AW_SYNC_* (default AW_SYNC_ON); any other
@@ -164,38 +172,34 @@ typedef struct aw_options {
                          AW_KEEP_AS_IS: as many as are kept now */
   int changes;        /* nonzero: aw_publish / aw_rollback list the paths
                          added, changed and removed (default 0: no cost) */
-  void *reserved[4];  /* zero: aw_options_init (ABI policy above); the
-                         options below are kept there, set through their
-                         functions */
+  int checksum;       /* nonzero compares every file's bytes with the
+                         current version's, trusting no identity the
+                         manifest recorded (an unchanged source, a file's
+                         keyed digest); 0 (default) trusts them */
+  int ignore_modes;   /* nonzero for a file system that does not keep modes
+                         (ntfs-3g without permissions, vfat): modes are
+                         neither set, checked nor compared, files are
+                         created with the payload's mode as the umask
+                         allows, and an identical payload is a no-op there.
+                         0 (default) checks the mode (fstat of the version
+                         directory once per write, and of a file given an
+                         owner): a file system that does not keep it fails
+                         the write (AW_KIND_SYSTEM, ENOTSUP, "this file
+                         system does not keep modes"); nothing is published */
+  aw_progress_fn progress; /* NULL (default): none */
+  void *progress_ctx;      /* passed to progress */
+  void *reserved[8];  /* zero: aw_options_init (ABI policy above) */
 } aw_options;
 
 #define AW_KEEP_AS_IS (-1)
 
 AW_API void aw_options_init(aw_options *opts);
 
-/* Options added in 1.x, kept in aw_options' reserved members (ABI policy
- * above: zero, as aw_options_init leaves them, is 1.0's behaviour). */
-
-/* checksum: nonzero compares every file's bytes with the current
- * version's, trusting no identity the manifest recorded (an unchanged
- * source, a file's keyed digest); 0 (the default) trusts them. */
+/* Setters of the options above, for callers that prefer calls to
+ * fields: the same as assigning checksum, progress and progress_ctx, and
+ * ignore_modes = !modes. */
 AW_API void aw_options_set_checksum(aw_options *opts, int checksum);
-
-/* progress: `fn` (NULL: none, the default) is called after each file
- * placed in the new version (written, copied or hard-linked) and every 16
- * MiB of a long copy, with `ctx` and the files and bytes done so far. It
- * must not call the library for the same target. */
-typedef void (*aw_progress_fn)(void *ctx, unsigned long long files, unsigned long long bytes);
 AW_API void aw_options_set_progress(aw_options *opts, aw_progress_fn fn, void *ctx);
-
-/* modes: 0 is for a file system that does not keep modes (ntfs-3g without
- * permissions, vfat): modes are neither set, checked nor compared, files
- * are created with the payload's mode as the umask allows, and an
- * identical payload is a no-op there. Nonzero (the default) checks the
- * mode (fstat of the version directory once per write, and of a file
- * given an owner): a file system that does not keep it fails the write
- * (AW_KIND_SYSTEM, ENOTSUP, "this file system does not keep modes");
- * nothing is published. */
 AW_API void aw_options_set_modes(aw_options *opts, int modes);
 
 /* Room for a version directory's name (NUL included). */
@@ -216,8 +220,12 @@ typedef struct aw_result {
   aw_change *changes;          /* with opts->changes: every path added,
                                   changed or removed, sorted; else NULL */
   size_t nchanges;
-  void *reserved[4];           /* zero (ABI policy above); reserved[0..2]
-                                  hold the leftovers, see aw_result_leftovers */
+  size_t nleftovers;           /* version directories left over: see
+                                  aw_result_leftovers */
+  char *leftover;              /* the first one's name, or NULL */
+  int leftover_errnum;         /* why this write could not remove it (0
+                                  when it did not try) */
+  void *reserved[4];           /* zero (ABI policy above) */
 } aw_result;
 
 AW_API void aw_result_free(aw_result *res);

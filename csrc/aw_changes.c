@@ -105,28 +105,27 @@ void aw_result_free(aw_result *res)
   free(res->changes);
   res->changes = NULL;
   res->nchanges = 0;
-  free(res->reserved[1]);
-  res->reserved[0] = res->reserved[1] = res->reserved[2] = NULL;
+  free(res->leftover);
+  res->leftover = NULL;
+  res->nleftovers = 0;
+  res->leftover_errnum = 0;
 }
 
-/* The leftovers in aw_result's reserved members (aw.h's ABI policy): [0]
- * the count, [1] the first one's name (malloc'd; NULL when memory ran
- * out), [2] the errno of its removal. */
 void aw_result_set_leftovers(aw_result *res, size_t n, const char *first, int errnum)
 {
-  free(res->reserved[1]);
-  res->reserved[0] = (void *)(uintptr_t)n;
-  res->reserved[1] = strdup(first);
-  res->reserved[2] = (void *)(intptr_t)errnum;
+  free(res->leftover);
+  res->nleftovers = n;
+  res->leftover = strdup(first);   /* NULL when memory ran out naming it */
+  res->leftover_errnum = errnum;
 }
 
 size_t aw_result_leftovers(const aw_result *res, const char **first, int *errnum)
 {
   if (first)
-    *first = res->reserved[1];
+    *first = res->leftover;
   if (errnum)
-    *errnum = (int)(intptr_t)res->reserved[2];
-  return (size_t)(uintptr_t)res->reserved[0];
+    *errnum = res->leftover_errnum;
+  return res->nleftovers;
 }
 
 /* 1 when two open files hold the same bytes (same size known), 0 when

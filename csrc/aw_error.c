@@ -23,21 +23,17 @@ static void copy_path(aw_error *err, const char *path, size_t len)
     memcpy(err->path, path, len);
   err->path[len] = '\0';
   err->path_len = len;
-  err->reserved[0] = err->reserved[1] = NULL;   /* ABI policy (aw.h) */
+  err->source = NULL;
 }
 
-/* The source's pointer kept in reserved[0] (aw.h's ABI policy: a 1.x
- * reports more in the reserved members of an output). */
 void aw_fail_source(aw_error *err, const char *source)
 {
-  memcpy(&err->reserved[0], &source, sizeof source);
+  err->source = source;
 }
 
 const char *aw_error_source(const aw_error *err)
 {
-  const char *source;
-  memcpy(&source, &err->reserved[0], sizeof source);
-  return source;
+  return err->source;
 }
 
 int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
@@ -48,7 +44,7 @@ int aw_fail(aw_error *err, enum aw_kind kind, const char *step,
   err->step = step;
   copy_path(err, path, path_len);
   err->detail = detail ? detail : "";
-  err->reserved[0] = err->reserved[1] = NULL;
+  err->source = NULL;
   return -1;
 }
 
@@ -60,7 +56,7 @@ int aw_fail_sys_len(aw_error *err, const char *step, const char *path, size_t le
   err->step = step;
   copy_path(err, path, len);
   err->detail = "";
-  err->reserved[0] = err->reserved[1] = NULL;
+  err->source = NULL;
   return -1;
 }
 

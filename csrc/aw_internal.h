@@ -72,10 +72,6 @@ int aw_fail_sys(aw_error *err, const char *step, const char *path, int errnum);
  * path, named without copying it out). */
 int aw_fail_sys_len(aw_error *err, const char *step, const char *path, size_t len,
                     int errnum);
-/* The options aw_options_set_checksum / _set_progress keep (aw_write.c). */
-int aw_options_checksum(const aw_options *opts);
-aw_progress_fn aw_options_progress(const aw_options *opts, void **ctx);
-int aw_options_ignore_modes(const aw_options *opts);
 /* Fills aw_result's leftovers (aw_changes.c; aw_result_leftovers reads them). */
 void aw_result_set_leftovers(aw_result *res, size_t n, const char *first, int errnum);
 /* Names the source a failure concerns (aw_error_source). */

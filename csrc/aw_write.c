@@ -987,41 +987,20 @@ void aw_options_init(aw_options *opts)
   opts->changes = 0;
 }
 
-/* The 1.x options in aw_options' reserved members: [0] checksum (non-NULL:
- * on), [1] the progress function, [2] its context, [3] modes (non-NULL:
- * ignored) (aw.h's ABI policy). */
 void aw_options_set_checksum(aw_options *opts, int checksum)
 {
-  opts->reserved[0] = checksum ? (void *)opts : NULL;
+  opts->checksum = checksum != 0;
 }
 
 void aw_options_set_progress(aw_options *opts, aw_progress_fn fn, void *ctx)
 {
-  memcpy(&opts->reserved[1], &fn, sizeof fn);
-  opts->reserved[2] = fn ? ctx : NULL;
+  opts->progress = fn;
+  opts->progress_ctx = fn ? ctx : NULL;
 }
 
 void aw_options_set_modes(aw_options *opts, int modes)
 {
-  opts->reserved[3] = modes ? NULL : (void *)opts;
-}
-
-int aw_options_ignore_modes(const aw_options *opts)
-{
-  return opts->reserved[3] != NULL;
-}
-
-int aw_options_checksum(const aw_options *opts)
-{
-  return opts->reserved[0] != NULL;
-}
-
-aw_progress_fn aw_options_progress(const aw_options *opts, void **ctx)
-{
-  aw_progress_fn fn;
-  memcpy(&fn, &opts->reserved[1], sizeof fn);
-  *ctx = opts->reserved[2];
-  return fn;
+  opts->ignore_modes = !modes;
 }
 
 /* The writer's state (4.5 KiB with its path scratch) lives on the heap:
@@ -1050,13 +1029,14 @@ static void writer_init(writer *w, const char *target, const aw_options *opts,
   w->res = res;
   w->tfd = w->cfd = w->vfd = w->lfd = -1;
   aw_compare_init(&w->cmp, &w->plan, w->rel, err);
-  w->cmp.checksum = aw_options_checksum(opts);
-  w->prog.fn = aw_options_progress(opts, &w->prog.ctx);
-  w->ignore_modes = aw_options_ignore_modes(opts);
+  w->cmp.checksum = opts->checksum != 0;
+  w->prog.fn = opts->progress;
+  w->prog.ctx = opts->progress_ctx;
+  w->ignore_modes = opts->ignore_modes != 0;
   w->cmp.ignore_modes = w->ignore_modes;
   memset(res, 0, sizeof *res);
   err->kind = AW_KIND_NONE;
-  err->reserved[0] = err->reserved[1] = NULL;
+  err->source = NULL;
 }
 
 /* Closes and frees what the write holds; closing the target releases the

@@ -396,7 +396,7 @@ static void test_widths(void)
 /* Files from sources through the C API: copied (a 300 KiB source crosses
  * the portable loop's 128 KiB buffer), mode from the source, not read
  * again while unchanged (the progress counts the linked file), refused
- * with both paths named, and checksum set through the reserved members. */
+ * with both paths named, and checksum set through aw_options_set_checksum. */
 static void progress_count(void *ctx, unsigned long long files, unsigned long long bytes)
 {
   unsigned long long *last = ctx;
