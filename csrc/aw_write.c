@@ -4,7 +4,7 @@
  *   target/
  *     ..data     -> ..2026_11_25_10_04_05.123456789     (1) read, (6) swapped
  *     ..data_tmp -> ..2026_11_25_10_04_06.000000001     (6) only during the swap
- *     ..2026_11_25_10_04_05.123456789/  current version  (3) compared, (8) removed
+ *     ..2026_11_25_10_04_05.123456789/  current version  (4) compared, (8) removed
  *                                       or, with opts.keep, kept (aw_history.c)
  *     ..2026_11_25_10_04_06.000000001/  next version     (5) built
  *     name       -> ..data/name                          (7) created / removed
@@ -37,6 +37,14 @@
  * written), then 5-8. opts.changes lists the current version before 5. A failure
  * before 6 removes the half-built version and leaves the published one as
  * it was; after 6, every remaining step still runs (see publish).
+ *
+ * The kubelet's AtomicWriter.Write (Go) in these steps: its 1 (validate)
+ * is 0; 2 (read ..data) is 1; 3 (which old paths are gone) is the listing
+ * of the target in 2 and the removals in 7; 4 (compare) is 4; 5 and 6 (new
+ * directory, payload) are 5; 7 and 8 (..data_tmp, rename) are 6; 9 and 10
+ * (new visible links, old ones removed) are 7; 11 (old version removed) is
+ * 8. Recovery (2), the refusal of foreign names (3), the history and every
+ * sync are ours.
  */
 #define _GNU_SOURCE
 #include "aw_internal.h"
@@ -458,8 +466,9 @@ static int is_new_top(const aw_plan *plan, size_t i)
 static int check_visible_names(writer *w)
 {
   static const char *const why[] = {
-    NULL, "it is a file the writer did not create",
-    "it is a directory the writer did not create", "it is a symlink the writer did not create",
+    [FOREIGN_FILE] = "it is a file the writer did not create",
+    [FOREIGN_DIR] = "it is a directory the writer did not create",
+    [FOREIGN_LINK] = "it is a symlink the writer did not create",
   };
   size_t i;
 
@@ -928,14 +937,14 @@ static int publish(writer *w)
   int rc = 0, cfd;
 
   memset(&w->later, 0, sizeof w->later);   /* filled by the first failing step */
-  if (swap_data(w) < 0)
+  if (swap_data(w) < 0)   /* 6 */
     return -1;
   w->err = &w->later;
   keep_first_error(w, sync_target(w), &rc, first);
-  keep_first_error(w, update_links(w), &rc, first);
+  keep_first_error(w, update_links(w), &rc, first);   /* 7 */
   if (w->lfd == w->cfd)
     w->lfd = -1;
-  cfd = w->cfd;   /* retire_versions closes it */
+  cfd = w->cfd;   /* 8: retire_versions closes it */
   w->cfd = -1;
   retire_versions(w, cfd, &rc, first);
   note_leftovers(w);
@@ -1125,9 +1134,9 @@ static int note_changes(writer *w)
 /* Builds and publishes the plan, every file marked same linked from lfd. */
 static int build_and_publish(writer *w)
 {
-  if (note_changes(w) < 0 || list_current_as_kept(w) < 0 || build_version(w) < 0)
+  if (note_changes(w) < 0 || list_current_as_kept(w) < 0 || build_version(w) < 0)   /* 5 */
     return -1;
-  return publish(w);
+  return publish(w);   /* 6-8 */
 }
 
 int aw_publish_sources(const char *target, const aw_file *files, const char *const *sources,
@@ -1144,12 +1153,14 @@ int aw_publish_sources(const char *target, const aw_file *files, const char *con
     opts = &defaults;
   }
   writer_init(w, target, opts, res, err);
-  if (aw_plan_build(&w->plan, files, sources, nfiles, err) < 0 || open_target(w) < 0 ||
-      open_current(w) < 0 || recover(w) < 0 || check_visible_names(w) < 0 ||
-      (same = aw_compare_current(&w->cmp, w->tfd, w->cfd, w->cur)) < 0)
+  if (aw_plan_build(&w->plan, files, sources, nfiles, err) < 0 ||    /* 0 */
+      open_target(w) < 0 || open_current(w) < 0 ||                    /* 1 */
+      recover(w) < 0 ||                                               /* 2 */
+      check_visible_names(w) < 0 ||                                   /* 3 */
+      (same = aw_compare_current(&w->cmp, w->tfd, w->cfd, w->cur)) < 0) /* 4 */
     return writer_done(w, -1);
   if (same)
-    return writer_done(w, keep_current(w));
+    return writer_done(w, keep_current(w));   /* 4: links repaired, manifest */
   w->lfd = w->cfd;
   return writer_done(w, build_and_publish(w));
 }
