@@ -108,13 +108,21 @@ typedef struct writer {
   size_t changes_cap;
   char rolled_to[AW_NAME_SIZE];  /* a rollback's kept version: it stays kept */
   aw_progress_state prog;    /* files placed; what source copies learned */
-  /* Scratch last: writer_init zeroes only the fields above (8.5 KiB of
-   * zeroes per call was a fifth of a one-file write's instructions). */
-  char rel[AW_MAX_PATH + NAME_MAX + 2];  /* scratch relative path */
-  aw_error later;            /* for steps whose error may not be the one
-                                reported (publish, abandon): off the stack */
   char left_first[AW_NAME_SIZE];  /* the first version this write left over */
+  /* Last, and the only member writer_init does not zero (8.5 KiB of
+   * zeroes per call was a fifth of a one-file write's instructions): a
+   * field added to the writer goes above it, where it starts zeroed. */
+  struct writer_scratch {
+    char rel[AW_MAX_PATH + NAME_MAX + 2];  /* a relative path being built */
+    aw_error later;          /* for steps whose error may not be the one
+                                reported (publish, abandon): off the stack */
+  } scratch;
 } writer;
+
+/* The scratch must stay the last member: whatever followed it would not
+ * be zeroed (a negative array size fails the build). */
+typedef char writer_scratch_is_last[offsetof(writer, scratch) + sizeof(struct writer_scratch) ==
+                                    sizeof(writer) ? 1 : -1];
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
@@ -610,10 +618,10 @@ static long enter_parent(writer *w, const aw_entry *e)
   size_t dlen = aw_dir_len(e->path, e->len), end;
 
   aw_dirs_leave(&w->dirs, e->path, dlen);
-  while (aw_dirs_next(&w->dirs, e->path, dlen, w->rel, &end)) {
+  while (aw_dirs_next(&w->dirs, e->path, dlen, w->scratch.rel, &end)) {
     int fd, parent = aw_dirs_top(&w->dirs);
-    if (mkdirat(parent, w->rel, 0755) < 0 ||
-        (fd = open_new_dir(parent, w->rel)) < 0)
+    if (mkdirat(parent, w->scratch.rel, 0755) < 0 ||
+        (fd = open_new_dir(parent, w->scratch.rel)) < 0)
       return aw_fail_sys_len(w->err, "create directory", e->path, end, errno);
     if (aw_dirs_push(&w->dirs, fd, e->path, end, w->err) < 0) {
       close(fd);
@@ -800,19 +808,19 @@ static int update_links(writer *w)
     const aw_entry *e = &w->plan.entries[i];
     if (!is_new_top(&w->plan, i) || names_kind(&w->names, e->path, e->top_len) == OURS)
       continue;
-    memcpy(w->rel, e->path, e->top_len);
-    w->rel[e->top_len] = '\0';
+    memcpy(w->scratch.rel, e->path, e->top_len);
+    w->scratch.rel[e->top_len] = '\0';
     memcpy(target, LINK_PREFIX, LINK_PREFIX_LEN);
     memcpy(target + LINK_PREFIX_LEN, e->path, e->top_len);
     target[LINK_PREFIX_LEN + e->top_len] = '\0';
-    if (symlinkat(target, w->tfd, w->rel) < 0) {
+    if (symlinkat(target, w->tfd, w->scratch.rel) < 0) {
       int ours;
       if (errno != EEXIST)
-        return fail_link(w, w->rel, e->top_len);
-      if ((ours = is_our_link(w->tfd, w->rel)) < 0)
-        return fail_errno(w, "read link", w->rel);
+        return fail_link(w, w->scratch.rel, e->top_len);
+      if ((ours = is_our_link(w->tfd, w->scratch.rel)) < 0)
+        return fail_errno(w, "read link", w->scratch.rel);
       if (!ours)
-        return conflict(w, w->rel, e->top_len, "an entry appeared there during the write");
+        return conflict(w, w->scratch.rel, e->top_len, "an entry appeared there during the write");
       continue;
     }
     changes++;
@@ -920,7 +928,7 @@ static void retire_versions(writer *w, int cfd, int *rc, aw_error *first)
 static void note_leftovers(writer *w)
 {
   if (w->left.n > 0 || w->left_seen)
-    aw_leftovers_save(&w->left, w->tfd, &w->later);
+    aw_leftovers_save(&w->left, w->tfd, &w->scratch.later);
   if (w->left.n > 0)
     aw_result_set_leftovers(w->res, w->left.n, w->left_first[0] ? w->left_first
                                                                 : w->left.v[0].name,
@@ -936,10 +944,10 @@ static int publish(writer *w)
   aw_error *first = w->err;
   int rc = 0, cfd;
 
-  memset(&w->later, 0, sizeof w->later);   /* filled by the first failing step */
+  memset(&w->scratch.later, 0, sizeof w->scratch.later);   /* filled by the first failing step */
   if (swap_data(w) < 0)   /* 6 */
     return -1;
-  w->err = &w->later;
+  w->err = &w->scratch.later;
   keep_first_error(w, sync_target(w), &rc, first);
   keep_first_error(w, update_links(w), &rc, first);   /* 7 */
   if (w->lfd == w->cfd)
@@ -984,7 +992,7 @@ static void abandon(writer *w)
   if (w->tmp_made)
     unlinkat(w->tfd, AW_DATA_TMP_NAME, 0);
   if (w->next[0] && !w->published)
-    aw_remove_tree(w->tfd, w->next, DT_DIR, &w->later);
+    aw_remove_tree(w->tfd, w->next, DT_DIR, &w->scratch.later);
 }
 
 void aw_options_init(aw_options *opts)
@@ -1028,16 +1036,15 @@ static writer *writer_new(aw_result *res, aw_error *err)
 static void writer_init(writer *w, const char *target, const aw_options *opts,
                         aw_result *res, aw_error *err)
 {
-  memset(w, 0, offsetof(writer, rel));   /* rel and later are scratch */
-  w->rel[0] = '\0';
-  w->left_first[0] = '\0';
+  memset(w, 0, offsetof(writer, scratch));   /* left_first too */
+  w->scratch.rel[0] = '\0';
   w->target = target;
   w->opts = opts;
   w->sync = aw_sync_method(opts->sync);
   w->err = err;
   w->res = res;
   w->tfd = w->cfd = w->vfd = w->lfd = -1;
-  aw_compare_init(&w->cmp, &w->plan, w->rel, err);
+  aw_compare_init(&w->cmp, &w->plan, w->scratch.rel, err);
   w->cmp.checksum = opts->checksum != 0;
   w->prog.fn = opts->progress;
   w->prog.ctx = opts->progress_ctx;
@@ -1108,7 +1115,7 @@ static int note_changes(writer *w)
   if (!w->opts->changes)
     return 0;
   memset(&cur, 0, sizeof cur);
-  if (w->cfd >= 0 && aw_list_files(w->cfd, 0, &cur, w->rel, w->err) < 0)
+  if (w->cfd >= 0 && aw_list_files(w->cfd, 0, &cur, w->scratch.rel, w->err) < 0)
     return -1;
   while (rc == 0 && (i < w->plan.n || j < cur.n)) {
     const aw_entry *e = i < w->plan.n ? &w->plan.entries[i] : NULL;
@@ -1221,7 +1228,7 @@ static int plan_kept_version(writer *w, const char *version, aw_pathlist *list, 
   if (w->lfd < 0)
     return errno == ENOENT ? no_version(w, version, "the kept version is gone")
                            : fail_errno(w, "open kept version", version);
-  if (aw_list_files(w->lfd, 1, list, w->rel, w->err) < 0)
+  if (aw_list_files(w->lfd, 1, list, w->scratch.rel, w->err) < 0)
     return -1;
   if (!(*files = calloc(list->n ? list->n : 1, sizeof **files)))
     return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
