@@ -440,7 +440,7 @@ void aw_compare_init(aw_compare *c, aw_plan *plan, char *rel, aw_error *err)
 /* With a manifest, a file costs one fstatat and a directory one (its
  * listing only when it may have changed); without, each file is read and
  * each directory listed. */
-int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur)
+int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur, int manifest_type)
 {
   struct timespec ts;
   struct stat st;
@@ -450,6 +450,7 @@ int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur)
   c->tfd = tfd;
   c->cfd = cfd;
   c->cur = cur;
+  c->manifest_type = manifest_type;
   if (cfd < 0 && !c->plan->sources)
     return 0;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -526,6 +527,14 @@ void aw_compare_save_manifest(aw_compare *c, const char *version, int with_dirs)
   aw_manifest_save(&m, &c->old, c->tfd);   /* a shortcut only: failure is harmless */
 out:
   aw_manifest_free(&m);
+}
+
+void aw_compare_after_publish(aw_compare *c, int tfd, const char *version, int manifest_type)
+{
+  if (c->use_manifest)
+    aw_compare_save_manifest(c, version, 0);
+  else if (manifest_type == S_IFREG)
+    unlinkat(tfd, AW_MANIFEST_NAME, 0);   /* a shortcut only: failure is harmless */
 }
 
 void aw_compare_free(aw_compare *c)

@@ -297,15 +297,14 @@ typedef struct aw_seen_dir {
 } aw_seen_dir;
 
 /* What comparing learns of the current version, and the manifest it is
- * kept in. aw_compare_init, then the writer sets manifest_type (what
- * recovery found at ..manifest: 0 none, an S_IF* value). */
+ * kept in. */
 typedef struct aw_compare {
   aw_plan *plan;             /* entries get same, hashed, known, id, digest */
   aw_error *err;
   char *rel;                 /* the writer's scratch path (AW_MAX_PATH + NAME_MAX + 2) */
   int tfd, cfd;              /* target; current version (level 0 of cdirs) */
   const char *cur;           /* the current version's name */
-  int manifest_type;
+  int manifest_type;         /* what is at ..manifest: 0 none, an S_IF* value */
   int use_manifest;          /* the payload is hashed and a manifest kept */
   int checksum;              /* compare bytes, never trusting the manifest */
   size_t sources;            /* plan entries with a source, looked at */
@@ -331,12 +330,18 @@ typedef struct aw_compare {
 void aw_compare_init(aw_compare *c, aw_plan *plan, char *rel, aw_error *err);
 /* Marks the plan entries whose file in version `cur` (open as cfd; -1 when
  * there is none) is identical: 1 when it holds exactly the plan, 0 when
- * not, -1 on error (c->err filled). */
-int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur);
+ * not, -1 on error (c->err filled). `manifest_type` is what recovery
+ * found at ..manifest (0 none, an S_IF* value). */
+int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur, int manifest_type);
 /* Saves the manifest of `version` (the current one after a no-op, with
  * the directories seen; the next one after a publish, without). Failure
  * is harmless: the manifest is only a shortcut. */
 void aw_compare_save_manifest(aw_compare *c, const char *version, int with_dirs);
+/* After a publish of `version` into target tfd (step 8): its manifest
+ * saved when the comparison kept one; otherwise a manifest at ..manifest
+ * (`manifest_type` S_IFREG, as recovery found it) removed: it describes a
+ * version now gone. A rollback, which compares nothing, comes here too. */
+void aw_compare_after_publish(aw_compare *c, int tfd, const char *version, int manifest_type);
 void aw_compare_free(aw_compare *c);
 struct stat;
 /* An identity from a stat; 1 when a stat still shows identity `id`. */

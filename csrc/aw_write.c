@@ -94,6 +94,7 @@ typedef struct writer {
   aw_compare cmp;            /* step 4: what the current version holds */
   aw_history hist;           /* the kept versions (..history) */
   int history_seen;          /* recovery met ..history */
+  int manifest_type;         /* what recovery met at ..manifest: 0, S_IF* */
   names candidates;          /* version directories ..data does not name */
   aw_history left;           /* version directories left over (..leftovers) */
   int left_seen;             /* recovery met ..leftovers */
@@ -318,7 +319,7 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
     return 0;
   }
   if (strcmp(name, AW_MANIFEST_NAME) == 0) {
-    w->cmp.manifest_type = (int)type;   /* for the comparison */
+    w->manifest_type = (int)type;   /* for the comparison (step 4) */
     return 0;
   }
   if (strcmp(name, AW_HISTORY_NAME) == 0) {
@@ -956,10 +957,7 @@ static int publish(writer *w)
   w->cfd = -1;
   retire_versions(w, cfd, &rc, first);
   note_leftovers(w);
-  if (w->cmp.use_manifest)
-    aw_compare_save_manifest(&w->cmp, w->next, 0);
-  else if (w->cmp.manifest_type == S_IFREG)
-    unlinkat(w->tfd, AW_MANIFEST_NAME, 0);   /* describes a version now gone */
+  aw_compare_after_publish(&w->cmp, w->tfd, w->next, w->manifest_type);
   keep_first_error(w, sync_target(w), &rc, first);
   w->err = first;
   return rc;
@@ -1160,11 +1158,12 @@ int aw_publish_sources(const char *target, const aw_file *files, const char *con
     opts = &defaults;
   }
   writer_init(w, target, opts, res, err);
-  if (aw_plan_build(&w->plan, files, sources, nfiles, err) < 0 ||    /* 0 */
-      open_target(w) < 0 || open_current(w) < 0 ||                    /* 1 */
-      recover(w) < 0 ||                                               /* 2 */
-      check_visible_names(w) < 0 ||                                   /* 3 */
-      (same = aw_compare_current(&w->cmp, w->tfd, w->cfd, w->cur)) < 0) /* 4 */
+  if (aw_plan_build(&w->plan, files, sources, nfiles, err) < 0 ||   /* 0 */
+      open_target(w) < 0 || open_current(w) < 0 ||                   /* 1 */
+      recover(w) < 0 ||                                              /* 2 */
+      check_visible_names(w) < 0 ||                                  /* 3 */
+      (same = aw_compare_current(&w->cmp, w->tfd, w->cfd, w->cur,
+                                 w->manifest_type)) < 0)             /* 4 */
     return writer_done(w, -1);
   if (same)
     return writer_done(w, keep_current(w));   /* 4: links repaired, manifest */
