@@ -25,6 +25,12 @@
  * from the directories (then rewriting the record in this format) could
  * remove a version a newer writer keeps, or keep its orphans for ever.
  *
+ * The policy of a write lives here too (aw_history_keep_count,
+ * aw_history_before_swap, aw_history_after_swap): how many versions stay,
+ * the one-second reader grace, and a rollback's version kept; the writer
+ * (aw_write.c) calls it once before and once after its swap, and removes
+ * the directories the record no longer lists.
+ *
  * File layout (text):
  *   atomicwriter history 1
  *   <version name> <seconds> <nanoseconds>      one line per kept version
@@ -40,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FORMAT 1
@@ -362,6 +369,74 @@ int aw_leftovers_load(aw_history *h, int tfd, aw_error *err)
 int aw_leftovers_save(const aw_history *h, int tfd, aw_error *err)
 {
   return save_record(h, &LEFTOVERS, tfd, 0, err);
+}
+
+/* ---- the history in a write ---- */
+
+/* A version superseded less than this long ago stays, even beyond keep,
+ * so that a reader that resolved ..data to it just before the swap can
+ * finish: with keep > 0 no reader sees a file vanish unless it stalls
+ * this long inside one version. */
+#define READER_GRACE_NS 1000000000LL
+
+int aw_history_keep_count(const aw_history *h, const char *cur, int keep)
+{
+  if (keep == AW_KEEP_AS_IS)
+    return (int)(h->n - (aw_history_find(h, cur) >= 0));
+  return keep > 0 ? keep : 0;
+}
+
+int aw_history_before_swap(aw_history *h, int tfd, const char *cur, int keep, int sync,
+                           aw_error *err)
+{
+  long long sec;
+  long nsec;
+
+  if (keep == 0 || !cur[0] || aw_history_find(h, cur) >= 0)
+    return 0;
+  if (aw_data_link_time(tfd, &sec, &nsec) < 0)
+    return aw_fail_sys(err, "inspect", AW_DATA_NAME, errno);
+  if (aw_history_insert(h, 0, cur, sec, nsec) < 0)
+    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  if (aw_history_save(h, tfd, sync == AW_SYNC_FILES, err) < 0)
+    return -1;
+  if (sync == AW_SYNC_FILES && aw_sync_file(tfd) < 0)
+    return aw_fail_sys(err, "sync target directory", NULL, errno);
+  return 0;
+}
+
+/* How many kept versions stay: the newest `keep`, and after them those
+ * superseded (by the version listed before them) within the grace. */
+static size_t versions_to_keep(const aw_history *h, int keep)
+{
+  size_t n = h->n < (size_t)keep ? h->n : (size_t)keep;
+  struct timespec now;
+
+  if (keep == 0 || n == 0)
+    return n;
+  clock_gettime(CLOCK_REALTIME, &now);
+  for (; n < h->n; n++) {
+    const aw_version_info *newer = &h->v[n - 1];
+    long long age = ((long long)now.tv_sec - newer->published_sec) * 1000000000LL +
+                    (now.tv_nsec - newer->published_nsec);
+    if (age < 0 || age >= READER_GRACE_NS)
+      break;   /* older ones were superseded earlier still */
+  }
+  return n;
+}
+
+int aw_history_after_swap(aw_history *h, int tfd, int keep, const char *also, int sync,
+                          size_t *old_n, aw_error *err)
+{
+  size_t n = versions_to_keep(h, keep);
+
+  *old_n = h->n;
+  if (keep > 0 && also && also[0])
+    n = aw_history_keep_also(h, n, also);
+  if (n == h->n && !h->damaged)
+    return 0;
+  h->n = n;
+  return aw_history_save(h, tfd, sync != AW_SYNC_OFF, err);
 }
 
 /* ---- reading the list ---- */

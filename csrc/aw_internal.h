@@ -286,6 +286,24 @@ size_t aw_history_keep_also(aw_history *h, size_t n, const char *name);
 /* When ..data was last swapped: its symlink's mtime. */
 int aw_data_link_time(int tfd, long long *sec, long *nsec);
 
+/* The history's part in a write (aw_write.c's steps 2, 5 and 8). How many
+ * superseded versions it keeps: opts->keep, or for AW_KEEP_AS_IS as many
+ * as are kept now besides `cur`. */
+int aw_history_keep_count(const aw_history *h, const char *cur, int keep);
+/* Before the swap (5): `cur`, the version about to be superseded ("" when
+ * there is none), listed as kept when keep > 0, so that no crash from here
+ * on can leave it an orphan; with AW_SYNC_FILES the record and its rename
+ * are durable before the swap (syncfs covers them otherwise). */
+int aw_history_before_swap(aw_history *h, int tfd, const char *cur, int keep, int sync,
+                           aw_error *err);
+/* After the swap (8): the list trimmed to what a write with `keep` keeps
+ * (the newest `keep`, those superseded within the reader grace, and
+ * `also`, a rollback's version), and the record saved when it changed.
+ * The versions dropped are left at h->v[h->n .. *old_n) for the writer to
+ * remove, after the record: a crash between leaves orphans. */
+int aw_history_after_swap(aw_history *h, int tfd, int keep, const char *also, int sync,
+                          size_t *old_n, aw_error *err);
+
 /* ---- aw_compare.c: step 4 of a write, comparing with the current version ---- */
 
 /* A directory of the current version, as the comparison saw it. */

@@ -23,14 +23,15 @@
  *      (equal: repair missing links, return "unchanged"); a file the
  *      manifest knows costs one fstatat, any other is read (aw_compare.c)
  *   5. with keep, list the current version as kept (before the swap that
- *      supersedes it); build the next version: directories 0755, files written with their
+ *      supersedes it; the history's policy is aw_history.c's); build the next version: directories 0755, files written with their
  *      exact mode and owner, or hard-linked from the current version when
  *      unchanged; with sync, make it durable before the swap: one syncfs,
  *      or (AW_SYNC_FILES) an fsync of each file and directory placed
  *   6. swap: symlink ..data_tmp -> next, rename it over ..data; fsync target
  *   7. only now create the new visible links; remove the writer's links
  *      whose names are gone
- *   8. trim the history to keep (record first, then the removals), or
+ *   8. trim the history to keep (aw_history.c; record first, then the
+ *      removals), or
  *      remove the old version; save the manifest; fsync the target
  * aw_publish() runs 0-4, then build (5), then publish (6-8); aw_rollback()
  * runs 1-3, plans the kept version's files (all hard-linked from it, none
@@ -424,7 +425,7 @@ static int load_leftovers(writer *w)
  * this write keeps. */
 static int remove_orphans(writer *w)
 {
-  size_t i, kept;
+  size_t i;
 
   if (w->history_seen && aw_history_load(&w->hist, w->tfd, w->cur, w->err) < 0)
     return -1;
@@ -435,8 +436,7 @@ static int remove_orphans(writer *w)
     if (aw_history_find(&w->hist, name) < 0 && retire_dir(w, name, -1) < 0)
       return -1;
   }
-  kept = w->hist.n - (aw_history_find(&w->hist, w->cur) >= 0);
-  w->keep = w->opts->keep == AW_KEEP_AS_IS ? (int)kept : w->opts->keep > 0 ? w->opts->keep : 0;
+  w->keep = aw_history_keep_count(&w->hist, w->cur, w->opts->keep);
   return 0;
 }
 
@@ -837,29 +837,6 @@ static int update_links(writer *w)
   return changes;
 }
 
-/* Before the swap, the version about to be superseded is listed as kept
- * (when this write keeps any), so that no crash from here on can leave it
- * an orphan. Durable before the swap when sync is on. */
-static int list_current_as_kept(writer *w)
-{
-  long long sec;
-  long nsec;
-
-  if (w->keep == 0 || w->cfd < 0 || aw_history_find(&w->hist, w->cur) >= 0)
-    return 0;
-  if (aw_data_link_time(w->tfd, &sec, &nsec) < 0)
-    return fail_errno(w, "inspect", AW_DATA_NAME);
-  if (aw_history_insert(&w->hist, 0, w->cur, sec, nsec) < 0)
-    return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
-  /* syncfs (AW_SYNC_FS) makes the record durable with the version; with
-   * AW_SYNC_FILES the record and its rename are synced here */
-  if (aw_history_save(&w->hist, w->tfd, w->sync == AW_SYNC_FILES, w->err) < 0)
-    return -1;
-  if (w->sync == AW_SYNC_FILES && aw_sync_file(w->tfd) < 0)
-    return fail_errno(w, "sync target directory", NULL);
-  return 0;
-}
-
 /* After the swap a failing step does not stop the ones after it: each
  * records its failure in the scratch error w->err points at, and the
  * first one is kept in `first`, the caller's. */
@@ -871,49 +848,18 @@ static void keep_first_error(const writer *w, int step_rc, int *rc, aw_error *fi
   }
 }
 
-/* A version superseded less than this long ago stays, even beyond keep,
- * so that a reader that resolved ..data to it just before the swap can
- * finish: with keep > 0 no reader sees a file vanish unless it stalls
- * this long inside one version. */
-#define READER_GRACE_NS 1000000000LL
-
-/* How many kept versions stay: the newest `keep`, and after them those
- * superseded (by the version listed before them) within the grace. */
-static size_t versions_to_keep(const writer *w)
-{
-  size_t n = w->hist.n < (size_t)w->keep ? w->hist.n : (size_t)w->keep;
-  struct timespec now;
-
-  if (w->keep == 0 || n == 0)
-    return n;
-  clock_gettime(CLOCK_REALTIME, &now);
-  for (; n < w->hist.n; n++) {
-    const aw_version_info *newer = &w->hist.v[n - 1];
-    long long age = ((long long)now.tv_sec - newer->published_sec) * 1000000000LL +
-                    (now.tv_nsec - newer->published_nsec);
-    if (age < 0 || age >= READER_GRACE_NS)
-      break;   /* older ones were superseded earlier still */
-  }
-  return n;
-}
-
-/* After the swap: the history keeps the newest `keep` superseded versions
- * (and those within the reader grace); with keep > 0 a rollback also keeps
- * the version it rolled back to. The record changes first, then the
- * versions it no longer lists are removed: a crash between leaves
- * orphans, which recovery removes. */
+/* After the swap: the history decides which kept versions stay
+ * (aw_history_after_swap: keep, the reader grace, a rollback's version)
+ * and changes its record first; then the versions it no longer lists are
+ * removed (a crash between leaves orphans, which recovery removes), and
+ * the superseded version unless it is kept. */
 static void retire_versions(writer *w, int cfd, int *rc, aw_error *first)
 {
-  size_t old_n = w->hist.n, n = versions_to_keep(w), i;
-  int saved = 0;
+  size_t old_n, i;
+  int saved = aw_history_after_swap(&w->hist, w->tfd, w->keep, w->rolled_to, w->sync, &old_n,
+                                    w->err);
 
-  if (w->keep > 0 && w->rolled_to[0])
-    n = aw_history_keep_also(&w->hist, n, w->rolled_to);
-  if (n < old_n || w->hist.damaged) {
-    w->hist.n = n;
-    saved = aw_history_save(&w->hist, w->tfd, w->sync != AW_SYNC_OFF, w->err);
-    keep_first_error(w, saved, rc, first);
-  }
+  keep_first_error(w, saved, rc, first);
   for (i = w->hist.n; saved == 0 && i < old_n; i++)   /* the superseded one: below */
     if (strcmp(w->hist.v[i].name, w->cur) != 0)
       keep_first_error(w, retire_dir(w, w->hist.v[i].name, -1), rc, first);
@@ -1139,7 +1085,10 @@ static int note_changes(writer *w)
 /* Builds and publishes the plan, every file marked same linked from lfd. */
 static int build_and_publish(writer *w)
 {
-  if (note_changes(w) < 0 || list_current_as_kept(w) < 0 || build_version(w) < 0)   /* 5 */
+  if (note_changes(w) < 0 ||
+      aw_history_before_swap(&w->hist, w->tfd, w->cfd >= 0 ? w->cur : "", w->keep, w->sync,
+                             w->err) < 0 ||   /* 5: listed as kept before the swap */
+      build_version(w) < 0)                   /* 5 */
     return -1;
   return publish(w);   /* 6-8 */
 }
