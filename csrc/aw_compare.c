@@ -148,7 +148,7 @@ static int read_compare(aw_compare *c, aw_entry *e, int dfd, const char *name)
   close(fd);
   if (same == 1) {
     ident_of(&e->id, &st);
-    e->known = is_settled(c, &e->id);
+    e->settled = is_settled(c, &e->id);
   }
   return same;
 }
@@ -180,11 +180,11 @@ static int manifest_compare(aw_compare *c, aw_entry *e, int dfd, const char *nam
   if (c->checksum)
     return 2;
   if (e->source) {   /* the same source, untouched: the same bytes */
-    if ((m->flags & (AW_M_KNOWN | AW_M_SOURCE)) != (AW_M_KNOWN | AW_M_SOURCE) ||
+    if ((m->flags & (AW_M_SETTLED | AW_M_SOURCE)) != (AW_M_SETTLED | AW_M_SOURCE) ||
         !ident_eq(&e->src, &m->src))
       return 2;
   } else if (!e->hashed ||
-             (m->flags & (AW_M_KNOWN | AW_M_DIGEST)) != (AW_M_KNOWN | AW_M_DIGEST))
+             (m->flags & (AW_M_SETTLED | AW_M_DIGEST)) != (AW_M_SETTLED | AW_M_DIGEST))
     return 2;
   if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT || errno == ENOTDIR)
@@ -197,7 +197,7 @@ static int manifest_compare(aw_compare *c, aw_entry *e, int dfd, const char *nam
   if ((!e->source && memcmp(m->digest, e->digest, AW_DIGEST_SIZE) != 0) ||
       !same_attrs(c, &st, e))
     return 0;
-  e->known = 1;
+  e->settled = 1;
   return 1;
 }
 
@@ -221,7 +221,7 @@ static int see_dir(aw_compare *c, const char *path, size_t len, const struct sta
   m = old_entry(c, path, len);
   c->old_dirs += m && (m->flags & AW_M_DIR);
   /* nothing added or removed since the manifest saw its entries */
-  d->known = m && (m->flags & (AW_M_DIR | AW_M_KNOWN)) == (AW_M_DIR | AW_M_KNOWN) &&
+  d->settled = m && (m->flags & (AW_M_DIR | AW_M_SETTLED)) == (AW_M_DIR | AW_M_SETTLED) &&
              ident_eq(&d->id, &m->id);
   return 0;
 }
@@ -339,7 +339,7 @@ static int has_extras(aw_compare *c, aw_seen_dir *d)
   if (!d->len)
     close(fd);   /* a deeper one stays on c->cdirs, the parent of the next */
   if (extra == 0)
-    d->known = is_settled(c, &d->id);
+    d->settled = is_settled(c, &d->id);
   return extra;
 }
 
@@ -395,7 +395,7 @@ static int stat_sources(aw_compare *c)
       continue;
     if (aw_source_stat(e, c->err) < 0)
       return -1;
-    e->src_known = is_settled(c, &e->src);
+    e->src_settled = is_settled(c, &e->src);
     c->sources++;
   }
   return 0;
@@ -481,7 +481,7 @@ int aw_compare_current(aw_compare *c, int tfd, int cfd, const char *cur, int man
     return -1;
   for (i = 0, all_same = 1; all_same == 1 && i < c->nseen; i++) {
     int extra;
-    if (c->seen[i].known && same_names)
+    if (c->seen[i].settled && same_names)
       continue;
     c->learned = 1;
     if ((extra = has_extras(c, &c->seen[i])) != 0)
@@ -509,15 +509,15 @@ void aw_compare_save_manifest(aw_compare *c, const char *version, int with_dirs)
     const aw_entry *e = j < c->plan->n ? &c->plan->entries[j] : NULL;
     int r = -1;   /* one of d, e is set: the loop's condition */
     if (d && (!e || aw_path_cmp(d->path, d->len, e->path, e->len) < 0)) {
-      r = aw_manifest_add(&m, d->path, d->len, AW_M_DIR | (d->known ? AW_M_KNOWN : 0),
+      r = aw_manifest_add(&m, d->path, d->len, AW_M_DIR | (d->settled ? AW_M_SETTLED : 0),
                           &d->id, NULL, NULL);
       i++;
     } else if (e) {
-      int src = e->source && e->src_known;
+      int src = e->source && e->src_settled;
       r = aw_manifest_add(&m, e->path, e->len,
-                          (e->known ? AW_M_KNOWN : 0) | (e->hashed ? AW_M_DIGEST : 0) |
+                          (e->settled ? AW_M_SETTLED : 0) | (e->hashed ? AW_M_DIGEST : 0) |
                           (src ? AW_M_SOURCE : 0),
-                          e->known ? &e->id : NULL, e->hashed ? e->digest : NULL,
+                          e->settled ? &e->id : NULL, e->hashed ? e->digest : NULL,
                           src ? &e->src : NULL);
       j++;
     }

@@ -45,14 +45,14 @@ typedef struct aw_entry {
   const char *source;     /* the file its bytes come from, or NULL: data */
   int same;               /* the current version holds exactly this file */
   int hashed;             /* digest holds the keyed digest of the data */
-  int known;              /* id: the current version's file, settled (manifest) */
+  int settled;            /* id: the current version's file, settled (manifest) */
   int linked;             /* placed by a hard link from the current version */
   aw_ident id;
   unsigned char digest[AW_DIGEST_SIZE];
   unsigned mode;          /* the file's mode: the spec's, or its source's */
   uint64_t size;          /* its size: the data's, or its source's */
   aw_ident src;           /* a source's identity, taken under the lock */
-  int src_known;          /* src is settled: the manifest may record it */
+  int src_settled;        /* src is settled: the manifest may record it */
 } aw_entry;
 
 /* A validated payload, sorted element-wise (see aw_path_cmp). */
@@ -184,7 +184,7 @@ int aw_same_content(int fd, const char *data, size_t size, char *buf, size_t cap
 /* ---- aw_manifest.c: what the writer remembers of its version ---- */
 #define AW_MANIFEST_NAME "..manifest"
 #define AW_MANIFEST_TMP_NAME "..manifest_tmp"
-enum { AW_M_DIR = 1, AW_M_KNOWN = 2, AW_M_DIGEST = 4, AW_M_SOURCE = 8 };
+enum { AW_M_DIR = 1, AW_M_SETTLED = 2, AW_M_DIGEST = 4, AW_M_SOURCE = 8 };
 
 typedef struct aw_mentry {
   const char *path;        /* not NUL-terminated */
@@ -311,13 +311,13 @@ typedef struct aw_seen_dir {
   const char *path;          /* a prefix of a plan path; "" the version */
   size_t len;
   aw_ident id;
-  int known;                 /* no entry added or removed since settled */
+  int settled;               /* its identity settled: no entry added or removed since */
 } aw_seen_dir;
 
 /* What comparing learns of the current version, and the manifest it is
  * kept in. */
 typedef struct aw_compare {
-  aw_plan *plan;             /* entries get same, hashed, known, id, digest */
+  aw_plan *plan;             /* entries get same, hashed, settled, id, digest */
   aw_error *err;
   char *rel;                 /* the writer's scratch path (AW_MAX_PATH + NAME_MAX + 2) */
   int tfd, cfd;              /* target; current version (level 0 of cdirs) */
@@ -390,7 +390,7 @@ int aw_source_stat(aw_entry *e, aw_error *err);
  * err filled (AW_KIND_CHANGED when the source changed). */
 int aw_source_copy(int fd, const aw_entry *e, aw_progress_state *p, aw_error *err);
 /* After the copy, mode and owner: gives the file the source's mtime and
- * takes its identity into e->id (known when the source's is settled). */
+ * takes its identity into e->id (settled when the source's is). */
 int aw_source_stamp(int fd, aw_entry *e);
 /* Compares e's source with the open file `fd` (already e->size bytes,
  * mode and owner), streaming through buf (2 * half bytes): 1 same, 0

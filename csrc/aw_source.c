@@ -247,7 +247,7 @@ int aw_source_stamp(int fd, aw_entry *e)
     return -1;
   aw_ident_from(&e->id, &st);
   /* its mtime is the source's: settled when the source's is */
-  e->known = e->src_known;
+  e->settled = e->src_settled;
   return 0;
 }
 

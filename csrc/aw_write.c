@@ -702,13 +702,13 @@ static int place_file(writer *w, aw_entry *e)
       e->linked = 1;
       if (w->prog.fn)
         aw_progress_file(&w->prog, e->size);
-      return 0;   /* the same inode: its identity is still known */
+      return 0;   /* the same inode: its identity is still settled */
     }
     if (w->link_only || (errno != EXDEV && errno != EMLINK && errno != EPERM &&
                          errno != ENOTSUP && errno != ENAMETOOLONG))
       return fail_errno(w, "link unchanged file", e->path);
   }
-  e->known = 0;
+  e->settled = 0;
   if (write_file(w, e, dfd, e->path + off) < 0)
     return -1;
   if (w->prog.fn)

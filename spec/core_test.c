@@ -325,18 +325,18 @@ static void test_manifest(const char *dir)
   id.mtime_sec = -2;                /* before 1970: signed */
   id.mtime_nsec = 999999999;
   memset(digest, 0xa5, sizeof digest);
-  ok = aw_manifest_add(&m, "a", 1, AW_M_DIR | AW_M_KNOWN, &id, NULL, NULL) == 0 &&
-       aw_manifest_add(&m, "a/b", 3, AW_M_KNOWN | AW_M_DIGEST, &id, digest, NULL) == 0;
+  ok = aw_manifest_add(&m, "a", 1, AW_M_DIR | AW_M_SETTLED, &id, NULL, NULL) == 0 &&
+       aw_manifest_add(&m, "a/b", 3, AW_M_SETTLED | AW_M_DIGEST, &id, digest, NULL) == 0;
   tfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   check(ok && tfd >= 0 && aw_manifest_save(&m, NULL, tfd) == 0, "a manifest is saved");
   ok = aw_manifest_load(&back, tfd, m.version) == 1 && back.n == 2 &&
        memcmp(back.key, m.key, AW_KEY_SIZE) == 0 &&
        back.v[1].len == 3 && memcmp(back.v[1].path, "a/b", 3) == 0 &&
-       back.v[1].flags == (AW_M_KNOWN | AW_M_DIGEST) &&
+       back.v[1].flags == (AW_M_SETTLED | AW_M_DIGEST) &&
        back.v[1].id.dev == id.dev && back.v[1].id.ino == id.ino &&
        back.v[1].id.size == id.size && back.v[1].id.mtime_sec == -2 &&
        back.v[1].id.mtime_nsec == 999999999 &&
-       memcmp(back.v[1].digest, digest, AW_DIGEST_SIZE) == 0 && back.v[0].flags == (AW_M_DIR | AW_M_KNOWN);
+       memcmp(back.v[1].digest, digest, AW_DIGEST_SIZE) == 0 && back.v[0].flags == (AW_M_DIR | AW_M_SETTLED);
   check(ok, "the manifest reads back with every 64-bit field as written");
   aw_manifest_free(&back);
   check(aw_manifest_load(&back, tfd, "..2026_11_30_12_00_00.000000002") == 0 && back.n == 0,
