@@ -486,10 +486,13 @@ AW_API void aw_watch_close(aw_watch *w);
  *   random   "getrandom" | "arc4random_buf" | "getentropy"
  *   sync     the method of AW_SYNC_ON: "syncfs" | "fsync"
  *   watch    "inotify" | "kqueue" | "poll"
- *   syncfs   nonzero where AW_SYNC_FS is syncfs (else it is AW_SYNC_FILES) */
+ *   syncfs   nonzero where AW_SYNC_FS is syncfs (else it is AW_SYNC_FILES)
+ *   copy     how a source's bytes are copied, first choice first:
+ *            "ficlone copy_file_range read" | "copy_file_range read" | "read" */
 typedef struct aw_platform_info {
   const char *listing, *random, *sync, *watch;
   int syncfs;
+  const char *copy;
 } aw_platform_info;
 
 AW_API const aw_platform_info *aw_platform(void);

@@ -739,7 +739,7 @@ static const luaL_Reg core_functions[] = {
 static void push_platform(lua_State *L)
 {
   const aw_platform_info *p = aw_platform();
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   lua_pushstring(L, p->listing);
   lua_setfield(L, -2, "listing");
   lua_pushstring(L, p->random);
@@ -750,6 +750,8 @@ static void push_platform(lua_State *L)
   lua_setfield(L, -2, "watch");
   lua_pushboolean(L, p->syncfs);
   lua_setfield(L, -2, "syncfs");
+  lua_pushstring(L, p->copy);
+  lua_setfield(L, -2, "copy");
 }
 
 /* The module's one export, whatever hides the rest (-fvisibility=hidden in

@@ -332,6 +332,15 @@ const aw_platform_info *aw_platform(void)
 #else
     0,
 #endif
+#if AW_USE_FICLONE && AW_USE_COPY_FILE_RANGE
+    "ficlone copy_file_range read",
+#elif AW_USE_FICLONE
+    "ficlone read",
+#elif AW_USE_COPY_FILE_RANGE
+    "copy_file_range read",
+#else
+    "read",
+#endif
   };
   return &info;
 }

@@ -26,6 +26,8 @@ describe("aw.platform", function()
     assert.truthy(({ getrandom = true, arc4random_buf = true, getentropy = true })[p.random])
     assert.truthy(({ syncfs = true, fsync = true })[p.sync])
     assert.truthy(({ inotify = true, kqueue = true, poll = true })[p.watch])
+    assert.truthy(({ ["ficlone copy_file_range read"] = true, ["ficlone read"] = true,
+      ["copy_file_range read"] = true, read = true })[p.copy])
   end)
 end)
 

@@ -72,6 +72,7 @@
 ---@field sync "syncfs"|"fsync" the method of `sync = true`
 ---@field watch "inotify"|"kqueue"|"poll"
 ---@field syncfs boolean
+---@field copy string how a source is copied, first choice first: "ficlone copy_file_range read" on Linux, "read" elsewhere
 
 ---A writer bound to a target and its options (atomicwriter.new).
 ---@class atomicwriter.Writer
