@@ -16,7 +16,7 @@
  *     aw_error_format_size gives at least that;
  *   - the full message holds no byte a terminal would not print that the
  *     caller did not give in the prefix or the detail (target and path are
- *     escaped).
+ *     escaped; a system failure's detail is its plain words).
  */
 #include "fuzz.h"
 
@@ -28,15 +28,24 @@ static const char *const steps[] = {
 };
 
 /* No byte a terminal would not print outside the prefix (with its ": ")
- * and the detail, which ends the message of a kind other than system. */
+ * and the detail: it ends the message of a kind other than system, and a
+ * system failure's holds its plain words, before " (CODE)". */
 static int printable_outside(const char *full, size_t len, const char *prefix,
                              const aw_error *err)
 {
-  size_t i, from = prefix[0] ? strlen(prefix) + 2 : 0, to = len;
-  if (err->kind != AW_KIND_SYSTEM && err->detail)
-    to = len - strlen(err->detail);
-  for (i = from; i < to; i++) {
+  size_t i, from = prefix[0] ? strlen(prefix) + 2 : 0, skip_from = len, skip_to = len;
+  size_t dlen = err->detail ? strlen(err->detail) : 0;
+  if (err->kind != AW_KIND_SYSTEM) {
+    skip_from = len - dlen;
+  } else if (dlen) {
+    size_t tail = strlen(aw_error_code(err)) + 3;   /* " (" CODE ")" */
+    skip_to = len - tail;
+    skip_from = skip_to - dlen;
+  }
+  for (i = from; i < len; i++) {
     unsigned char c = (unsigned char)full[i];
+    if (i >= skip_from && i < skip_to)
+      continue;
     if (c < 0x20 || c == 0x7f)
       return 0;
   }
