@@ -111,20 +111,15 @@ typedef struct writer {
   char rolled_to[AW_NAME_SIZE];  /* a rollback's kept version: it stays kept */
   aw_progress_state prog;    /* files placed; what source copies learned */
   char left_first[AW_NAME_SIZE];  /* the first version this write left over */
-  /* Last, and the only member writer_init does not zero (8.5 KiB of
-   * zeroes per call was a fifth of a one-file write's instructions): a
-   * field added to the writer goes above it, where it starts zeroed. */
+  /* The only member writer_init does not zero (8.5 KiB of zeroes per
+   * call was a fifth of a one-file write's instructions); a field added
+   * to the writer, above it or below, starts zeroed. */
   struct writer_scratch {
     char rel[AW_MAX_PATH + NAME_MAX + 2];  /* a relative path being built */
     aw_error later;          /* for steps whose error may not be the one
                                 reported (publish, abandon): off the stack */
   } scratch;
 } writer;
-
-/* The scratch must stay the last member: whatever followed it would not
- * be zeroed (a negative array size fails the build). */
-typedef char writer_scratch_is_last[offsetof(writer, scratch) + sizeof(struct writer_scratch) ==
-                                    sizeof(writer) ? 1 : -1];
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
@@ -980,7 +975,9 @@ static writer *writer_new(aw_result *res, aw_error *err)
 static void writer_init(writer *w, const char *target, const aw_options *opts,
                         aw_result *res, aw_error *err)
 {
-  memset(w, 0, offsetof(writer, scratch));   /* left_first too */
+  size_t past_scratch = offsetof(writer, scratch) + sizeof w->scratch;
+  memset(w, 0, offsetof(writer, scratch));   /* every member but the scratch */
+  memset((char *)w + past_scratch, 0, sizeof *w - past_scratch);   /* any after it */
   w->scratch.rel[0] = '\0';
   w->target = target;
   w->opts = opts;
