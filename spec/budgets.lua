@@ -18,6 +18,34 @@
 --
 -- A change that needs a call more: add it here with the reason, in the
 -- same commit, and in docs/performance.md's accounting.
+--
+-- Each budget is { count, reason }. Calls that every write makes, for the
+-- same reason whatever the payload, are written once below and named in
+-- each operation; a call whose count or reason differs is written out.
+
+-- The operations of spec/budget_calls.lua, as the spec names them.
+local WHAT = {
+  w5 = "first publish of one 100-byte file",
+  update = "update of a one-file payload",
+  noop = "no-op of 1000 files in 10 directories",
+  w1 = "first publish of 1000 files in 10 directories",
+}
+
+local LOCK = { 1, "the writer lock on the target" }
+local SCAN = { 2, "the recovery scan of the target: one read, one that says the end" }
+local SWAP = { 1, "..data_tmp over ..data: the atomic swap" }
+local MODES_KEPT = { 1, "fstat of the version directory, once per write: does the file system keep" ..
+  " modes (ntfs-3g without permissions does not: the write fails rather than publish 0777;" ..
+  " issue 19, docs/filesystems.md)" }
+
+-- One operation's budget: its name (for WHAT), the numbers of calls of
+-- its two runs, and its counts (`calls` for system calls, `budget` for
+-- instructions).
+local function op(name, runs, t)
+  t.what, t.runs = WHAT[name], runs
+  return t
+end
+
 return {
   syscalls = {
     -- The floor (bench/floor.c) makes 12: open target, mkdirat + openat
@@ -25,96 +53,80 @@ return {
     -- symlinkat + renameat of ..data, symlinkat of the visible name, two
     -- closes. Before issue 18: 17 (an fchmod of the version and of the
     -- file that umask 022 makes needless).
-    w5 = {
-      what = "first publish of one 100-byte file", runs = { 2, 12 },
-      calls = {
-        openat = { 3, "the target; the version directory; the file (created 0644: under umask 022" ..
-          " neither it nor the directory needs an fchmod)" },
-        flock = { 1, "the writer lock on the target" },
-        readlinkat = { 1, "..data: which version is current (none here)" },
-        getdents64 = { 2, "the recovery scan of the target: one read, one that says the end" },
-        mkdirat = { 1, "the version directory" },
-        newfstatat = { 1, "fstat of the version directory: does the file system keep modes" ..
-          " (ntfs-3g without permissions does not: the write fails rather than publish 0777;" ..
-          " issue 19, docs/filesystems.md)" },
-        write = { 1, "the file's bytes" },
-        symlinkat = { 2, "..data_tmp; the visible name" },
-        renameat = { 1, "..data_tmp over ..data: the atomic swap" },
-        close = { 3, "the file; the version; the target (releases the lock)" },
-      },
-    },
+    w5 = op("w5", { 2, 12 }, { calls = {
+      openat = { 3, "the target; the version directory; the file (created 0644: under umask 022" ..
+        " neither it nor the directory needs an fchmod)" },
+      flock = LOCK,
+      readlinkat = { 1, "..data: which version is current (none here)" },
+      getdents64 = SCAN,
+      mkdirat = { 1, "the version directory" },
+      newfstatat = MODES_KEPT,
+      write = { 1, "the file's bytes" },
+      symlinkat = { 2, "..data_tmp; the visible name" },
+      renameat = SWAP,
+      close = { 3, "the file; the version; the target (releases the lock)" },
+    } }),
     -- A one-file payload has no manifest (under MANIFEST_MIN_FILES): the
     -- current file is opened, its attributes taken and its bytes read.
     -- Before issue 18: 31 (two fchmods, an fstatat of the current version
     -- before opening it, an fstat of it for a manifest it has not, and
     -- opening it again to remove it).
-    update = {
-      what = "update of a one-file payload", runs = { 2, 12 },
-      calls = {
-        openat = { 5, "the target; the current version (open says whether it is a directory," ..
-          " and the removal uses it); the current file (compare); the new version; the new file" },
-        flock = { 1, "the writer lock" },
-        readlinkat = { 2, "..data; the visible name (ours?)" },
-        newfstatat = { 2, "the current file (type, size, mode); the new version directory" ..
-          " (modes kept? issue 19); the version's identity is taken only for a manifest," ..
-          " which a one-file payload has not" },
-        getdents64 = { 4, "the recovery scan of the target (2); listing the old version to remove it (2)" },
-        read = { 1, "the current file's bytes (compare)" },
-        mkdirat = { 1, "the new version" },
-        write = { 1, "the new file's bytes" },
-        symlinkat = { 1, "..data_tmp (the visible name is already ours)" },
-        renameat = { 1, "the swap" },
-        unlinkat = { 2, "the old file; the old version directory" },
-        close = { 5, "the compared file; the current version (after its removal);" ..
-          " the new file; the new version; the target" },
-      },
-    },
+    update = op("update", { 2, 12 }, { calls = {
+      openat = { 5, "the target; the current version (open says whether it is a directory," ..
+        " and the removal uses it); the current file (compare); the new version; the new file" },
+      flock = LOCK,
+      readlinkat = { 2, "..data; the visible name (ours?)" },
+      newfstatat = { 2, "the current file (type, size, mode); the new version directory" ..
+        " (modes kept? issue 19); the version's identity is taken only for a manifest," ..
+        " which a one-file payload has not" },
+      getdents64 = { 4, "the recovery scan of the target (2); listing the old version to remove it (2)" },
+      read = { 1, "the current file's bytes (compare)" },
+      mkdirat = { 1, "the new version" },
+      write = { 1, "the new file's bytes" },
+      symlinkat = { 1, "..data_tmp (the visible name is already ours)" },
+      renameat = SWAP,
+      unlinkat = { 2, "the old file; the old version directory" },
+      close = { 5, "the compared file; the current version (after its removal);" ..
+        " the new file; the new version; the target" },
+    } }),
     -- Steady state: the manifest knows every file and directory.
-    noop = {
-      what = "no-op of 1000 files in 10 directories", runs = { 2, 5 },
-      calls = {
-        openat = { 13, "the target; the current version; ..manifest; each of the 10 directories" },
-        flock = { 1, "the writer lock" },
-        readlinkat = { 11, "..data; each of the 10 visible names (ours?)" },
-        newfstatat = { 1012, "..manifest's size; the version's identity; each directory's (10)" ..
-          " and each file's (1000) identity against the manifest" },
-        getdents64 = { 2, "the recovery scan of the target" },
-        read = { 1, "..manifest" },
-        close = { 13, "..manifest; the 10 directories; the version; the target" },
-      },
-    },
-    w1 = {
-      what = "first publish of 1000 files in 10 directories", runs = { 1, 3 },
-      -- no fchmod: under umask 022 mkdirat's 0755 and open's 0644 are exact
-      calls = {
-        openat = { 1012, "the target; the version; 10 directories; 1000 files" },
-        flock = { 1, "the writer lock" },
-        readlinkat = { 1, "..data" },
-        getdents64 = { 2, "the recovery scan" },
-        mkdirat = { 11, "the version; 10 directories" },
-        newfstatat = { 1, "the version directory: modes kept? (once per write, issue 19)" },
-        write = { 1000, "1000 files" },
-        symlinkat = { 11, "..data_tmp; 10 visible names" },
-        renameat = { 1, "the swap" },
-        close = { 1012, "1000 files; 10 directories; the version; the target" },
-      },
-    },
+    noop = op("noop", { 2, 5 }, { calls = {
+      openat = { 13, "the target; the current version; ..manifest; each of the 10 directories" },
+      flock = LOCK,
+      readlinkat = { 11, "..data; each of the 10 visible names (ours?)" },
+      newfstatat = { 1012, "..manifest's size; the version's identity; each directory's (10)" ..
+        " and each file's (1000) identity against the manifest" },
+      getdents64 = SCAN,
+      read = { 1, "..manifest" },
+      close = { 13, "..manifest; the 10 directories; the version; the target" },
+    } }),
+    -- no fchmod: under umask 022 mkdirat's 0755 and open's 0644 are exact
+    w1 = op("w1", { 1, 3 }, { calls = {
+      openat = { 1012, "the target; the version; 10 directories; 1000 files" },
+      flock = LOCK,
+      readlinkat = { 1, "..data" },
+      getdents64 = SCAN,
+      mkdirat = { 11, "the version; 10 directories" },
+      newfstatat = MODES_KEPT,
+      write = { 1000, "1000 files" },
+      symlinkat = { 11, "..data_tmp; 10 visible names" },
+      renameat = SWAP,
+      close = { 1012, "1000 files; 10 directories; the version; the target" },
+    } }),
   },
   instructions = {
     lua = "lua5.4", tolerance = 0.03,
-    w5 = {
-      what = "first publish of one 100-byte file", runs = { 5, 25 },
+    w5 = op("w5", { 5, 25 }, {
       budget = { 21700, "21.7k measured (lua5.4, glibc 2.36, gcc 12 -O2): init.lua's" ..
         " argument checks, the binding, the plan, the writer; 24.4k before the version name" ..
         " and the result's version were formatted without snprintf (issue 18), 20.4k then;" ..
         " +0.6k for the sources, checksum and progress options (issue 17: two more option" ..
         " arguments, the sources' pass over the plan); +0.7k for issue 19 (the version" ..
         " directory's fstat: modes kept?; the modes option; the leftovers' bookkeeping)" },
-    },
-    noop = {
-      what = "no-op of 1000 files", runs = { 2, 5 },
+    }),
+    noop = op("noop", { 2, 5 }, {
       budget = { 7100000, "7.06-7.31 M measured: the Lua side's 1000 paths, validating and sorting" ..
         " them, the keyed digest of 1 MiB of payload (about 4.2 M), the manifest's lookups" },
-    },
+    }),
   },
 }
