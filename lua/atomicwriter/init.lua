@@ -155,35 +155,48 @@ OPTIONS.new = OPTIONS.write
 -- sync = "syncfs" | "fsync" chooses the method (aw.h's AW_SYNC_FS, AW_SYNC_FILES).
 local SYNC_METHODS = { syncfs = core.SYNC_FS, fsync = core.SYNC_FILES }
 
--- Checks the options of `fname` (a programming error raises) and fills defaults.
+-- No options: what check_options returns for nil (never written to).
+local NO_OPTIONS = {}
+
+-- Checks the options of `fname` (a programming error raises) and returns
+-- them as given (NO_OPTIONS for nil): nothing is copied, so that a call
+-- allocates no table of its own. sync_of and timeout_ms read the defaults.
 local function check_options(fname, opts, level)
   if opts == nil then
-    return { sync = true }
+    return NO_OPTIONS
   end
   if type(opts) ~= "table" then
     error("bad argument (options): table expected, got " .. type(opts), level + 1)
   end
-  local known, checked = OPTIONS[fname], { sync = true }
+  local known = OPTIONS[fname]
   for k, v in pairs(opts) do
     local want = known[k]
     if not want then
       error(format("unknown option %s for %s", show(k), fname), level + 1)
     end
-    if k == "sync" and SYNC_METHODS[v] then
-      v = SYNC_METHODS[v]
-    elseif type(v) ~= want then
+    if type(v) ~= want and not (k == "sync" and SYNC_METHODS[v]) then
       error(format("option '%s' must be a %s%s, not %s", k, want,
         k == "sync" and ', "syncfs" or "fsync"' or "", type(v)), level + 1)
     end
-    checked[k] = v
   end
-  if checked.timeout and not (checked.timeout >= 0) then   -- NaN too
+  local timeout, keep = opts.timeout, opts.keep
+  if timeout and not (timeout >= 0) then   -- NaN too
     error("option 'timeout' must be >= 0 seconds", level + 1)
   end
-  if checked.keep and not (is_whole(checked.keep) and checked.keep >= 0 and checked.keep <= 1e6) then
+  if keep and not (is_whole(keep) and keep >= 0 and keep <= 1e6) then
     error("option 'keep' must be a whole number of versions >= 0", level + 1)
   end
-  return checked
+  return opts
+end
+
+-- The core's sync argument for checked options: true by default, a
+-- method's number for "syncfs" and "fsync".
+local function sync_of(opts)
+  local sync = opts.sync
+  if sync == nil then
+    return true
+  end
+  return SYNC_METHODS[sync] or sync
 end
 
 -- Milliseconds for the core, -1 for forever: no timeout, math.huge, or one
@@ -191,8 +204,12 @@ end
 local MAX_TIMEOUT_MS = 2147483647
 
 local function timeout_ms(opts)
-  local ms = opts.timeout and floor(opts.timeout * 1000 + 0.5)
-  if not ms or ms > MAX_TIMEOUT_MS then
+  local timeout = opts.timeout
+  if not timeout then
+    return -1
+  end
+  local ms = floor(timeout * 1000 + 0.5)
+  if ms > MAX_TIMEOUT_MS then
     return -1
   end
   return ms
@@ -227,7 +244,7 @@ local function write_flat(target, payload, opts)
   if not list then
     return nil, n, code
   end
-  return core.write(target, list, n, opts.sync, timeout_ms(opts), opts.log_context,
+  return core.write(target, list, n, sync_of(opts), timeout_ms(opts), opts.log_context,
     opts.keep, opts.changes, opts.checksum, opts.progress,
     opts.modes)
 end
@@ -243,7 +260,7 @@ end
 
 local function do_write(target, payload, opts)
   -- the common case, strings only, is checked and read in C
-  return strings_or_flat(target, payload, opts, core.write_strings(target, payload, opts.sync,
+  return strings_or_flat(target, payload, opts, core.write_strings(target, payload, sync_of(opts),
     timeout_ms(opts), opts.log_context, opts.keep, opts.changes, opts.checksum, opts.progress,
     opts.modes))
 end
@@ -341,7 +358,9 @@ M.new = with_target("new", function(target, checked)
   if not ok then
     return nil, msg, code
   end
-  return setmetatable({ target = target, opts = checked }, Writer)
+  local opts = {}   -- the writer's own: later changes to the caller's table do not reach it
+  for k, v in pairs(checked) do opts[k] = v end
+  return setmetatable({ target = target, opts = opts }, Writer)
 end)
 
 --- Reads the current version of `target` whole, through one resolution
@@ -377,7 +396,7 @@ end)
 -- @return as `write`; nil, message, "noversion" when the version is not kept
 -- @function rollback
 M.rollback = with_version("rollback", function(target, version, checked)
-  return core.rollback(target, version, checked.sync, timeout_ms(checked), checked.log_context,
+  return core.rollback(target, version, sync_of(checked), timeout_ms(checked), checked.log_context,
     checked.keep or -1, checked.changes, nil, nil, checked.modes)
 end)
 
