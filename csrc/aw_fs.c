@@ -351,6 +351,91 @@ static int remove_dir(int dirfd, const char *name, int fd, aw_error *err)
   return rc;
 }
 
+/* An element aw_remove_known may open or unlink: no ".", "..", "". */
+static int plain_element(const char *elem, size_t len)
+{
+  return len > 0 && len <= AW_MAX_ELEMENT && memchr(elem, '\0', len) == NULL &&
+         !(elem[0] == '.' && (len == 1 || (len == 2 && elem[1] == '.')));
+}
+
+/* Closes the levels of `s` that directory path[0..dlen) is not in, as
+ * aw_dirs_leave does, and removes each (empty by then, or -1). */
+static int leave_removing(aw_dirstack *s, const char *path, size_t dlen, char *elem)
+{
+  while (s->depth > 1) {
+    const aw_dirlevel *top = &s->v[s->depth - 1];
+    const char *slash;
+    size_t start;
+    if (top->end <= dlen && path[top->end] == '/' && memcmp(top->path, path, top->end) == 0)
+      break;
+    slash = aw_memrchr(top->path, '/', top->end);
+    start = slash ? (size_t)(slash - top->path) + 1 : 0;
+    memcpy(elem, top->path + start, top->end - start);
+    elem[top->end - start] = '\0';
+    dirs_pop(s);
+    if (unlinkat(aw_dirs_top(s), elem, AT_REMOVEDIR) < 0 && errno != ENOENT)
+      return -1;
+  }
+  return 0;
+}
+
+int aw_remove_known(int dirfd, const char *name, int fd, aw_path_at path_at, const void *list,
+                    size_t n, char *elem)
+{
+  aw_dirstack s;
+  size_t i;
+  int rc = 1;
+
+  memset(&s, 0, sizeof s);
+  if (!(s.v = aw_grow(NULL, 0, &s.cap, sizeof *s.v)))
+    return 1;
+  s.v[0].fd = fd;   /* level 0: the caller's, never closed here */
+  s.v[0].path = "";
+  s.v[0].end = 0;
+  s.depth = 1;
+  for (i = 0; i < n; i++) {
+    size_t len, dlen, end, off;
+    const char *path = path_at(list, i, &len);
+    if (!path)
+      continue;
+    dlen = aw_dir_len(path, len);
+    if (leave_removing(&s, path, dlen, elem) < 0)
+      goto out;
+    while (aw_dirs_next(&s, path, dlen, elem, &end)) {
+      aw_dirlevel *grown;
+      int sub;
+      if (!plain_element(elem, strlen(elem)) ||
+          (sub = openat(aw_dirs_top(&s), elem, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        goto out;
+      if (!(grown = aw_grow(s.v, s.depth, &s.cap, sizeof *s.v))) {
+        close(sub);
+        goto out;
+      }
+      s.v = grown;
+      s.v[s.depth].fd = sub;
+      s.v[s.depth].path = path;
+      s.v[s.depth].end = end;
+      s.depth++;
+    }
+    off = dlen ? dlen + 1 : 0;
+    if (!plain_element(path + off, len - off))
+      goto out;
+    memcpy(elem, path + off, len - off);
+    elem[len - off] = '\0';
+    if (unlinkat(aw_dirs_top(&s), elem, 0) < 0 && errno != ENOENT)
+      goto out;
+  }
+  if (leave_removing(&s, "", 0, elem) == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) == 0) {
+    close(fd);
+    rc = 0;
+  }
+out:
+  while (s.depth > 1)
+    dirs_pop(&s);
+  free(s.v);
+  return rc;
+}
+
 int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *err)
 {
   int fd, first_errno = 0;

@@ -156,6 +156,18 @@ int aw_remove_tree(int dirfd, const char *name, unsigned char type, aw_error *er
  * O_DIRECTORY | O_NOFOLLOW and never listed): saves opening it again.
  * Closes fd. */
 int aw_remove_open_dir(int dirfd, const char *name, int fd, aw_error *err);
+/* The i-th path of a list a caller knows, with its length; NULL skips it. */
+typedef const char *(*aw_path_at)(const void *list, size_t i, size_t *len);
+/* Removes directory `name` of `dirfd`, open as `fd`, by the relative paths
+ * of files the caller knows it holds (path_at(list, i) for i < n, in
+ * aw_path_cmp order), with no listing: each file unlinked through its
+ * directory's descriptor (opened one element at a time, O_NOFOLLOW),
+ * each directory removed once left. 0 when `name` is gone (fd closed);
+ * 1 when anything stood in the way (an entry not known, an element that
+ * is no plain name, a removal refused): fd is then still open and never
+ * listed, for aw_remove_open_dir to finish and name the failure. */
+int aw_remove_known(int dirfd, const char *name, int fd, aw_path_at path_at, const void *list,
+                    size_t n, char *elem);
 int aw_lock(int fd, long timeout_ms, aw_error *err);
 /* A reader retries lock-free while writers' swaps race it; at attempt
  * AW_LOCK_FREE_ATTEMPTS (counted from 0) it waits for the writers' lock,

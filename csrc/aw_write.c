@@ -14,7 +14,8 @@
  * Steps, in order, all relative to the target's directory descriptor and
  * under the target's writer lock:
  *   0. validate and clean the payload (before the target is even opened)
- *   1. open and lock the target; read ..data (must be our own symlink)
+ *   1. open and lock the target; read ..data (must be our own symlink),
+ *      once step 2's listing has met it (none met: no readlinkat)
  *   2. recover: remove a stale ..data_tmp, ..manifest_tmp, ..history_tmp
  *      and orphan version directories: those neither ..data nor ..history
  *      names (none is visible, none is kept)
@@ -94,6 +95,7 @@ typedef struct writer {
   aw_dirstack dirs;          /* open directories of the next version */
   aw_compare cmp;            /* step 4: what the current version holds */
   aw_history hist;           /* the kept versions (..history) */
+  int data_seen;             /* recovery met ..data: read it then */
   int history_seen;          /* recovery met ..history */
   int manifest_type;         /* what recovery met at ..manifest: 0, S_IF* */
   names candidates;          /* version directories ..data does not name */
@@ -281,9 +283,13 @@ static int open_target(writer *w)
 
 /* Opens the version ..data names (w->cfd), when there is one: open
  * tells what it is (ENOENT: dangling, as if there were no version;
- * ENOTDIR or ELOOP: not a directory), no fstatat first. */
+ * ENOTDIR or ELOOP: not a directory), no fstatat first. Called once the
+ * recovery's listing is read: where it met no ..data there is nothing to
+ * read (a first publish saves the readlinkat). */
 static int open_current(writer *w)
 {
+  if (!w->data_seen)
+    return 0;
   if (aw_read_data_link(w->tfd, w->cur, sizeof w->cur, "refusing to replace", w->err) < 0)
     return -1;
   if (!w->cur[0])
@@ -333,8 +339,10 @@ static int recover_entry(writer *w, const char *name, unsigned char d_type)
       return fail_errno(w, "remove stale", name);
     return 0;
   }
-  if (type == S_IFDIR && aw_is_version_name(name) && strcmp(name, w->cur) != 0) {
-    if (names_add(&w->candidates, name, OURS) < 0)   /* kept, or an orphan */
+  if (type == S_IFDIR && aw_is_version_name(name)) {
+    /* kept, an orphan, or the current one (..data is read after the
+     * listing: remove_orphans passes it over) */
+    if (names_add(&w->candidates, name, OURS) < 0)
       return aw_fail_sys(w->err, "remember entry", name, ENOMEM);
     return 0;
   }
@@ -359,11 +367,42 @@ static int is_leftover_errno(int e)
   return e == ENOTEMPTY || e == EEXIST || e == EBUSY || e == EPERM || e == EACCES;
 }
 
+static const char *manifest_path_at(const void *list, size_t i, size_t *len)
+{
+  const aw_mentry *e = &((const aw_manifest *)list)->v[i];
+  if (e->flags & AW_M_DIR)
+    return NULL;
+  *len = e->len;
+  return e->path;
+}
+
+static const char *plan_path_at(const void *list, size_t i, size_t *len)
+{
+  const aw_entry *e = &((const aw_plan *)list)->entries[i];
+  *len = e->len;
+  return e->path;
+}
+
+/* Removes the superseded version `name`, open as `fd`, by the files the
+ * writer knows it holds, without listing it: its manifest's, or else the
+ * payload's paths (the unchanged and changed files of an update). 0 when
+ * it is gone; 1 when something remains (a file the writer did not know
+ * of: the caller's listing removes the rest). */
+static int remove_known(writer *w, const char *name, int fd)
+{
+  const aw_manifest *m = &w->cmp.old;
+
+  if (m->n > 0 && strcmp(m->version, name) == 0)
+    return aw_remove_known(w->tfd, name, fd, manifest_path_at, m, m->n, w->scratch.rel);
+  return aw_remove_known(w->tfd, name, fd, plan_path_at, &w->plan, w->plan.n, w->scratch.rel);
+}
+
 /* Removes version directory `name` (superseded or orphaned; through `fd`,
- * its open descriptor, when not -1, which is closed); one the file
- * system refuses to remove yet is left over: listed in w->left, and not a
- * failure. Its removal is retried by every later write, since neither
- * ..data nor ..history names it. */
+ * its open descriptor, when not -1, which is closed: first by the names
+ * the writer knows, remove_known); one the file system refuses to remove
+ * yet is left over: listed in w->left, and not a failure. Its removal is
+ * retried by every later write, since neither ..data nor ..history names
+ * it. */
 static int retire_dir(writer *w, const char *name, int fd)
 {
   long long sec = 0;
@@ -371,7 +410,7 @@ static int retire_dir(writer *w, const char *name, int fd)
   struct timespec now;
   long at;
 
-  if ((fd >= 0 ? aw_remove_open_dir(w->tfd, name, fd, w->err)
+  if ((fd >= 0 ? (remove_known(w, name, fd) == 0 ? 0 : aw_remove_open_dir(w->tfd, name, fd, w->err))
                : aw_remove_tree(w->tfd, name, DT_DIR, w->err)) == 0) {
     if ((at = aw_history_find(&w->left, name)) >= 0)
       aw_history_remove(&w->left, (size_t)at);
@@ -428,7 +467,8 @@ static int remove_orphans(writer *w)
     return -1;
   for (i = 0; i < w->candidates.n; i++) {
     const char *name = w->candidates.v[i].name;
-    if (aw_history_find(&w->hist, name) < 0 && retire_dir(w, name, -1) < 0)
+    if (strcmp(name, w->cur) != 0 && aw_history_find(&w->hist, name) < 0 &&
+        retire_dir(w, name, -1) < 0)
       return -1;
   }
   w->keep = aw_history_keep_count(&w->hist, w->cur, w->opts->keep);
@@ -436,7 +476,9 @@ static int remove_orphans(writer *w)
 }
 
 /* Reads the target once: repairs what a crashed writer left, and notes
- * every other entry for the checks and link updates that follow. */
+ * every other entry for the checks and link updates that follow; then
+ * reads ..data (open_current) when the listing met it, and removes the
+ * orphans, which only ..data's name tells from the current version. */
 static int recover(writer *w)
 {
   aw_dir dir;
@@ -446,14 +488,17 @@ static int recover(writer *w)
 
   if (aw_dir_open(&dir, w->tfd) < 0)
     return fail_errno(w, "read target directory", NULL);
-  while ((r = aw_dir_next(&dir, &name, &type)) > 0)
-    if (strcmp(name, AW_DATA_NAME) != 0 && (rc = recover_entry(w, name, type)) < 0)
+  while ((r = aw_dir_next(&dir, &name, &type)) > 0) {
+    if (strcmp(name, AW_DATA_NAME) == 0)
+      w->data_seen = 1;
+    else if ((rc = recover_entry(w, name, type)) < 0)
       break;
+  }
   if (r < 0)
     rc = fail_errno(w, "read target directory", NULL);
   aw_dir_close(&dir);
   names_sort(&w->names);
-  return rc < 0 ? -1 : remove_orphans(w);
+  return rc < 0 || open_current(w) < 0 ? -1 : remove_orphans(w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1105,8 +1150,8 @@ int aw_publish_sources(const char *target, const aw_file *files, const char *con
   }
   writer_init(w, target, opts, res, err);
   if (aw_plan_build(&w->plan, files, sources, nfiles, err) < 0 ||   /* 0 */
-      open_target(w) < 0 || open_current(w) < 0 ||                   /* 1 */
-      recover(w) < 0 ||                                              /* 2 */
+      open_target(w) < 0 ||                                         /* 1 */
+      recover(w) < 0 ||                                              /* 1, 2 */
       check_visible_names(w) < 0 ||                                  /* 3 */
       (same = aw_compare_current(&w->cmp, w->tfd, w->cfd, w->cur,
                                  w->manifest_type)) < 0)             /* 4 */
@@ -1210,7 +1255,7 @@ int aw_rollback(const char *target, const char *version, const aw_options *opts,
   }
   writer_init(w, target, opts, res, err);
   memset(&list, 0, sizeof list);
-  if (open_target(w) == 0 && open_current(w) == 0 && recover(w) == 0 &&
+  if (open_target(w) == 0 && recover(w) == 0 &&
       (chosen = choose_version(w, version)) != NULL) {
     if (strcmp(chosen, w->cur) == 0)
       rc = 0;   /* already the current version */

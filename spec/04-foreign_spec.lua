@@ -101,6 +101,40 @@ describe("foreign entries in the target", function()
     assert.are.equal(outside_snap, H.snapshot(outside))
   end)
 
+  -- The superseded version is removed by the names the writer knows (its
+  -- manifest's, or the payload's), without a listing: a directory of it
+  -- swapped for a symlink to a directory outside holding the same names
+  -- must not lead the removal there. With few files the payload's names
+  -- are used, with eight or more the manifest's.
+  for _, n in ipairs({ 1, 12 }) do
+    it(("removes an old version whose directory became a symlink without following it (%d files)"):format(n), function()
+      local A, B = { ["d/f"] = "A" }, { ["d/f"] = "B" }
+      for i = 2, n do A["d/f" .. i], B["d/f" .. i] = "small " .. i, "small " .. i end
+      assert.is_true(aw.write(target, A))
+      local v = H.versions(target)[1]
+      assert(H.sh("mkdir -p " .. H.quote(outside .. "/d")))
+      for name in pairs(A) do H.write_file(outside .. "/" .. name, "outside") end
+      local before = H.snapshot(outside)
+      assert(H.sh("cd " .. H.quote(target .. "/" .. v) .. " && rm -r d && ln -s ../../elsewhere/d d"))
+      assert.is_true(aw.write(target, B))
+      H.assert_layout(target, B)
+      assert.are.equal(before, H.snapshot(outside))
+    end)
+
+    it(("removes an old version someone added entries to (%d files)"):format(n), function()
+      local A, B = { ["d/f"] = "A" }, { ["d/f"] = "B" }
+      for i = 2, n do A["d/f" .. i], B["d/f" .. i] = "small " .. i, "small " .. i end
+      assert.is_true(aw.write(target, A))
+      assert.is_false(aw.write(target, A))   -- the manifest, when kept, is settled now
+      local v = H.versions(target)[1]
+      assert(H.sh("cd " .. H.quote(target .. "/" .. v) ..
+        " && mkdir -p d/new/deeper e && echo x > d/new/deeper/x && echo y > e/y && echo z > z"))
+      assert.is_true(aw.write(target, B))
+      H.assert_layout(target, B)
+      assert.is_nil(H.lstat(target .. "/" .. v))
+    end)
+  end
+
   -- The comparison must not follow a link either: a file of the current
   -- version swapped for a symlink to a file outside with the very same
   -- bytes and mode reads the same through the link, yet the version no
