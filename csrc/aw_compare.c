@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,20 +386,28 @@ static int hash_payload(aw_compare *c)
   return 0;
 }
 
-/* Every source's identity, size and mode, taken after s0: one stat each. */
+/* Every source's identity, size and mode, taken after s0: one stat each,
+ * relative to the source's directory where the next source shares it
+ * (one path lookup per file, not one per element of its path). */
 static int stat_sources(aw_compare *c)
 {
+  aw_source_dirs d;
   size_t i;
-  for (i = 0; i < c->plan->n; i++) {
+  int rc = 0;
+
+  aw_source_dirs_init(&d);
+  for (i = 0; rc == 0 && i < c->plan->n; i++) {
     aw_entry *e = &c->plan->entries[i];
+    const char *next = i + 1 < c->plan->n ? c->plan->entries[i + 1].source : NULL;
     if (!e->source)
       continue;
-    if (aw_source_stat(e, c->err) < 0)
-      return -1;
+    if ((rc = aw_source_stat_in(&d, e, next, c->rel, AW_MAX_PATH + NAME_MAX + 2, c->err)) < 0)
+      break;
     e->src_settled = is_settled(c, &e->src);
     c->sources++;
   }
-  return 0;
+  aw_source_dirs_close(&d);
+  return rc;
 }
 
 /* Every plan entry against its file in the current version: e->same. 1

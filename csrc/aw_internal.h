@@ -395,8 +395,21 @@ void aw_progress_bytes(aw_progress_state *p, unsigned long long bytes);
 void aw_progress_file(aw_progress_state *p, unsigned long long size);
 
 /* Takes the identity, size and (AW_MODE_SOURCE) mode of e's source (a
- * stat, following symlinks): 0, or -1 with err naming both paths. */
-int aw_source_stat(aw_entry *e, aw_error *err);
+ * stat of `name` relative to `dfd`, following symlinks): 0, or -1 with err
+ * naming both paths. */
+int aw_source_stat(aw_entry *e, int dfd, const char *name, aw_error *err);
+/* The directory of the sources being looked at, open while the next ones
+ * share it: aw_source_stat_in stats e's source through it (`next`: the
+ * next entry's source, or NULL; rel: scratch of rel_size bytes). */
+typedef struct aw_source_dirs {
+  int fd;                       /* -1: none open (or it could not be opened) */
+  const char *path;             /* the source whose directory part it is */
+  size_t len;                   /* that part's length */
+} aw_source_dirs;
+void aw_source_dirs_init(aw_source_dirs *d);
+void aw_source_dirs_close(aw_source_dirs *d);
+int aw_source_stat_in(aw_source_dirs *d, aw_entry *e, const char *next, char *rel,
+                      size_t rel_size, aw_error *err);
 /* Copies e's source into the new file `fd` (FICLONE, copy_file_range, or
  * a bounded loop), checking its identity before and after: 0, or -1 with
  * err filled (AW_KIND_CHANGED when the source changed). */

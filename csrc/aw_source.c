@@ -3,10 +3,10 @@
  * (aw_publish_sources) instead of memory.
  *
  * The source is looked at once under the writer's lock (a stat: its
- * identity, size and mode), then, only when its bytes are needed, opened
- * once: fstat on the descriptor must show the same identity, the bytes are
- * copied (or compared) through it, and fstat after the copy must show it
- * still. A source changed in between fails the write (AW_KIND_CHANGED,
+ * identity, size and mode; relative to its directory, kept open while the
+ * sources that follow share it), then, only when its bytes are needed,
+ * opened once: the bytes are copied (or compared) through the descriptor,
+ * and fstat on it after the copy must show the identity the stat took. A source changed in between fails the write (AW_KIND_CHANGED,
  * "changed") before anything is published. The copy happens inside the
  * kernel where it can: FICLONE (a reflink: the new file shares the
  * source's extents), then copy_file_range, then a read/write loop through
@@ -85,11 +85,11 @@ static int changed(aw_error *err, const aw_entry *e)
 /* Looking, opening                                                    */
 /* ------------------------------------------------------------------ */
 
-int aw_source_stat(aw_entry *e, aw_error *err)
+int aw_source_stat(aw_entry *e, int dfd, const char *name, aw_error *err)
 {
   struct stat st;
 
-  if (fstatat(AT_FDCWD, e->source, &st, 0) < 0)
+  if (fstatat(dfd, name, &st, 0) < 0)
     return source_fail(err, e, "inspect source of", errno);
   if (S_ISDIR(st.st_mode))
     return source_refuse(err, e, AW_KIND_INVALID, "invalid source for",
@@ -104,25 +104,88 @@ int aw_source_stat(aw_entry *e, aw_error *err)
   return 0;
 }
 
-/* Opens e's source (never blocking, never a controlling terminal) and
- * checks that it is still the file aw_source_stat saw. */
+/* The length of the directory part of `source` ("a/b" of "a/b/c", "/" of
+ * "/c"): 0 when it has none, or names no file after it ("c", "a/"). */
+static size_t dir_part(const char *source, const char **name)
+{
+  const char *slash = strrchr(source, '/');
+  if (!slash || !slash[1])
+    return 0;
+  *name = slash + 1;
+  return slash == source ? 1 : (size_t)(slash - source);
+}
+
+void aw_source_dirs_init(aw_source_dirs *d)
+{
+  d->fd = -1;
+  d->path = NULL;
+  d->len = 0;
+}
+
+void aw_source_dirs_close(aw_source_dirs *d)
+{
+  if (d->fd >= 0)
+    close(d->fd);
+  aw_source_dirs_init(d);
+}
+
+/* Where to stat e's source from: a descriptor of its directory, kept open
+ * while the sources that follow share it (`next`, the next entry's source
+ * or NULL, tells), and the name in it; else AT_FDCWD and the whole path.
+ * A directory that cannot be opened is looked through by path, as before,
+ * so a failure reads as the stat of the whole path would report it. */
+static int source_dir(aw_source_dirs *d, const aw_entry *e, const char *next, char *rel,
+                      size_t rel_size, const char **name)
+{
+  const char *nname;
+  size_t len = dir_part(e->source, name);
+
+  if (len == 0 || len >= rel_size) {
+    *name = e->source;
+    return AT_FDCWD;
+  }
+  if (d->path && d->len == len && memcmp(d->path, e->source, len) == 0) {
+    if (d->fd >= 0)
+      return d->fd;
+  } else {
+    aw_source_dirs_close(d);
+    /* a directory opened for one source only would cost two calls more */
+    if (!next || dir_part(next, &nname) != len || memcmp(next, e->source, len) != 0) {
+      *name = e->source;
+      return AT_FDCWD;
+    }
+    memcpy(rel, e->source, len);
+    rel[len] = '\0';
+    d->fd = openat(AT_FDCWD, rel, AW_O_LOOK | O_DIRECTORY | O_CLOEXEC);
+    d->path = e->source;
+    d->len = len;
+    if (d->fd >= 0)
+      return d->fd;
+  }
+  *name = e->source;
+  return AT_FDCWD;
+}
+
+int aw_source_stat_in(aw_source_dirs *d, aw_entry *e, const char *next, char *rel,
+                      size_t rel_size, aw_error *err)
+{
+  const char *name;
+  int dfd = source_dir(d, e, next, rel, rel_size, &name);
+  return aw_source_stat(e, dfd, name, err);
+}
+
+/* Opens e's source (never blocking, never a controlling terminal). Its
+ * identity is not checked here: the check after the copy or comparison
+ * (still_same) compares the descriptor with the identity aw_source_stat
+ * took, so a change or a replacement since then fails the write there
+ * all the same, and an fstat before the copy would add a call per file
+ * and catch nothing more. */
 static int open_source(const aw_entry *e, aw_error *err)
 {
-  struct stat st;
   int fd = openat(AT_FDCWD, e->source, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 
   if (fd < 0)
     return errno == ENOENT ? changed(err, e) : source_fail(err, e, "open source of", errno);
-  if (fstat(fd, &st) < 0) {
-    source_fail(err, e, "inspect source of", errno);
-    close(fd);
-    return -1;
-  }
-  if (!aw_ident_matches(&e->src, &st)) {
-    changed(err, e);
-    close(fd);
-    return -1;
-  }
   return fd;
 }
 
@@ -221,6 +284,16 @@ static int copy_bytes(int in, int out, const aw_entry *e, aw_progress_state *p, 
   return copy_loop(in, out, e, off, p, err);
 }
 
+/* After a failed copy or comparison: a source that is no longer what
+ * aw_source_stat saw (replaced by a FIFO or a directory since, say) is
+ * reported as changed, whatever step it made fail. */
+static void failed_on(int in, const aw_entry *e, aw_error *err)
+{
+  struct stat st;
+  if (err->kind == AW_KIND_SYSTEM && fstat(in, &st) == 0 && !aw_ident_matches(&e->src, &st))
+    changed(err, e);
+}
+
 int aw_source_copy(int fd, const aw_entry *e, aw_progress_state *p, aw_error *err)
 {
   int in = open_source(e, err), rc;
@@ -230,6 +303,8 @@ int aw_source_copy(int fd, const aw_entry *e, aw_progress_state *p, aw_error *er
   rc = copy_bytes(in, fd, e, p, err);
   if (rc == 0)
     rc = still_same(in, e, err);
+  else
+    failed_on(in, e, err);
   close(in);
   return rc;
 }
@@ -282,6 +357,8 @@ int aw_source_same(int fd, const aw_entry *e, char *buf, size_t half, aw_error *
   }
   if (same >= 0 && still_same(in, e, err) < 0)
     same = -1;
+  else if (same < 0)
+    failed_on(in, e, err);
   close(in);
   return same;
 }

@@ -278,6 +278,23 @@ describe("a source changed during the write", function()
       os.rename(root .. "/s3", root .. "/s2")
     end)
   end)
+
+  -- The source is opened for its copy without an fstat first (the check
+  -- after the copy compares with what the stat under the lock saw): what
+  -- the copy makes of a directory or a FIFO in its place still reads as
+  -- "changed", whichever call failed on it.
+  for _, kind in ipairs({ "directory", "FIFO" }) do
+    it("replaced by a " .. kind .. " before its copy: changed", function()
+      H.write_file(root .. "/s1", "one")
+      H.write_file(root .. "/s2", "two")
+      local msg = changed_by({ a1 = { source = root .. "/s1" }, b2 = { source = root .. "/s2" } },
+        function()
+          assert(os.remove(root .. "/s2"))
+          assert(H.sh((kind == "FIFO" and "mkfifo " or "mkdir ") .. H.quote(root .. "/s2")))
+        end)
+      assert.truthy(msg:find('"b2" from source "' .. root .. '/s2"', 1, true), msg)
+    end)
+  end
 end)
 
 describe("atomicwriter project", function()
