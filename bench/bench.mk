@@ -15,7 +15,7 @@ B          = bench/build
 # The floor is plain C, one for every Lua; the clock module is $(LUA)'s.
 CLOCK_DIR  = $(LUA_BUILD)/bench
 
-BENCH_ENV  = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(AW_CPATH);./$(CLOCK_DIR)/?.so;;'
+BENCH_ENV  = LUA_PATH='lua/?.lua;lua/?/init.lua;bench/?.lua;;' LUA_CPATH='$(AW_CPATH);./$(CLOCK_DIR)/?.so;;'
 
 .PHONY: run trees tools profile clean
 
@@ -27,11 +27,16 @@ run: tools
 trees: tools
 	$(BENCH_ENV) $(LUA) bench/trees.lua
 
-tools: $(B)/floor $(CLOCK_DIR)/benchclock.so
+tools: $(B)/floor $(B)/clonetree $(CLOCK_DIR)/benchclock.so
 
 $(B)/floor: bench/floor.c
 	@mkdir -p $(B)
 	$(CC) -std=c99 $(BENCH_CFLAGS) $(BENCH_WARN) -o $@ bench/floor.c
+
+# The floor of a reflinked tree copy (trees.lua's T1r): Linux's FICLONE.
+$(B)/clonetree: bench/clonetree.c
+	@mkdir -p $(B)
+	$(CC) -std=c99 $(BENCH_CFLAGS) $(BENCH_WARN) -o $@ bench/clonetree.c
 
 $(CLOCK_DIR)/benchclock.so: bench/clock.c
 	@mkdir -p $(CLOCK_DIR)

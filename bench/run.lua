@@ -29,6 +29,7 @@ if not math.type then
 end
 
 local clock = require("benchclock")
+local util = require("util")
 local aw = require("atomicwriter")
 
 local format, rep, concat = string.format, string.rep, table.concat
@@ -45,30 +46,8 @@ local WARM = 1                        -- untimed warm-up calls per batch
 local FLOOR = os.getenv("BENCH_FLOOR") or "bench/build/floor"
 
 -- The interpreter running this script, to start the W4 child with.
-local LUA, SELF = "lua5.4", arg and arg[0] or "bench/run.lua"
-do
-  local i = -1
-  while arg and arg[i] do
-    LUA = arg[i]
-    i = i - 1
-  end
-end
-
-local function shq(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok = p:close()
-  return out, ok
-end
-
-local function say(...)
-  io.stdout:write(format(...), "\n")
-  io.stdout:flush()
-end
+local LUA, SELF = util.interpreter("lua5.4"), arg and arg[0] or "bench/run.lua"
+local shq, sh, say = util.shq, util.sh, util.say
 
 ------------------------------------------------------------------------
 -- Workloads
@@ -160,24 +139,7 @@ end
 -- Statistics
 ------------------------------------------------------------------------
 
-local function sorted_copy(t)
-  local s = {}
-  for i = 1, #t do s[i] = t[i] end
-  table.sort(s)
-  return s
-end
-
-local function quantile(s, q)   -- s sorted
-  if #s == 0 then return nil end
-  local x = (#s - 1) * q + 1
-  local lo = math.floor(x)
-  local hi = math.min(lo + 1, #s)
-  return s[lo] + (s[hi] - s[lo]) * (x - lo)
-end
-
-local function median(t)
-  return quantile(sorted_copy(t), 0.5)
-end
+local sorted_copy, quantile, median = util.sorted_copy, util.quantile, util.median
 
 -- Interquartile range relative to the median, in percent.
 local function spread(t)

@@ -11,73 +11,48 @@
 --   RSS  peak RSS of project (a first publish) against the same command
 --        that writes nothing (`atomicwriter --version`: interpreter and
 --        module) and against listing the tree only (read_tree, sources)
--- on disk, on tmpfs, and on an xfs image with reflink=1 mounted on a loop
--- device (when mounting works), where T1 is also held against
--- `cp -a --reflink=never` and filefrag shows the extents shared.
+-- on disk, on tmpfs, and on an xfs image with reflink=1 on a loop device
+-- in direct-I/O mode (when mounting works; so that a sync reaches the disk
+-- below, as on a real xfs, not only the image file's page cache), where T1
+-- is also held against `cp -a --reflink=never` (T1r, T1rs) and against the
+-- floor of a reflinked copy (bench/build/clonetree: per file only open,
+-- create, FICLONE and two closes), and filefrag shows the extents shared.
+--
+-- Each row's ratio is the median of its per-round ratios (aw / baseline of
+-- the same round, the order alternating): a round's load hits both sides,
+-- so pairing cancels most of a shared machine's drift; the medians of
+-- each side's seconds are printed too.
 --
 -- Environment:
 --   BENCH_TREE_MB=1024        the tree's size in MiB (the machine is shared)
---   BENCH_TREE_ROUNDS=3       timed rounds per row (each side once a round)
+--   BENCH_TREE_ROUNDS=5       timed rounds per row (each side once a round)
 --   BENCH_TREE_FS=disk,tmpfs,xfs
+--   BENCH_TREE_ROWS="T1 T3"   only these rows (T1 T1s T1r T2 T3 RSS; T1r
+--                             brings T1rs and the clonetree floor)
 --   BENCH_DISK_DIR=/var/tmp   where the disk tree and the xfs image go
 -- A measurement: it exits 0 once it ran, and prints what it measured.
 
 local clock = require("benchclock")
+local util = require("util")
 
 local format = string.format
 local now = clock.now_ns
 local MiB = 1048576
+local shq, sh, must, say, median = util.shq, util.sh, util.must, util.say, util.median
 
 local TREE_MB = tonumber(os.getenv("BENCH_TREE_MB") or "") or 1024
-local ROUNDS = tonumber(os.getenv("BENCH_TREE_ROUNDS") or "") or 3
+local ROUNDS = tonumber(os.getenv("BENCH_TREE_ROUNDS") or "") or 5
 local WHICH = os.getenv("BENCH_TREE_FS") or "disk,tmpfs,xfs"
 local DISK = os.getenv("BENCH_DISK_DIR") or "/var/tmp"
 local ROWS = os.getenv("BENCH_TREE_ROWS")   -- "T1 T3": only those (default all)
+local CLONETREE = "bench/build/clonetree"
 
 local function want(name)
   return not ROWS or (" " .. ROWS .. " "):find(" " .. name .. " ", 1, true) ~= nil
 end
 
-local LUA = "lua5.4"
-do
-  local i = -1
-  while arg and arg[i] do
-    LUA = arg[i]
-    i = i - 1
-  end
-end
+local LUA = util.interpreter("lua5.4")
 local CLI = LUA .. " bin/atomicwriter"
-
-local function shq(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok = p:close()
-  return out, ok
-end
-
-local function must(cmd)
-  local out, ok = sh(cmd)
-  if not ok then error(cmd .. ": " .. out, 0) end
-  return out
-end
-
-local function say(...)
-  io.stdout:write(format(...), "\n")
-  io.stdout:flush()
-end
-
-local function median(t)
-  local s = {}
-  for i = 1, #t do s[i] = t[i] end
-  table.sort(s)
-  local n = #s
-  if n % 2 == 1 then return s[(n + 1) // 2] end
-  return (s[n // 2] + s[n // 2 + 1]) / 2
-end
 
 -- Seconds one shell command takes (it must succeed).
 local function timed(cmd)
@@ -149,9 +124,24 @@ local function setup(which, s, notes)
     local dir = mktemp(DISK, "awtrees-xfs")
     local img = dir .. ".img"
     local size = (s.bytes * 3) // MiB + 1024
-    local out, ok = sh(format("truncate -s %dM %s && mkfs.xfs -q -m reflink=1 %s && mount -o loop %s %s",
-      size, shq(img), shq(img), shq(img), shq(dir)))
-    if ok then return { label = "xfs reflink=1 (loop)", dir = dir, mounted = true, img = img, reflink = true } end
+    local out, ok = sh(format("truncate -s %dM %s && mkfs.xfs -q -m reflink=1 %s",
+      size, shq(img), shq(img)))
+    local dev = ok and (sh("losetup -f --show --direct-io=on " .. shq(img))):gsub("%s+$", "")
+    if ok and dev:match("^/dev/loop%d+$") then
+      out, ok = sh(format("mount %s %s", shq(dev), shq(dir)))
+      if ok then
+        return { label = "xfs reflink=1 (loop, dio)", dir = dir, mounted = true, img = img, dev = dev,
+          reflink = true }
+      end
+      sh("losetup -d " .. shq(dev))
+    elseif ok then   -- no direct I/O: a sync then stops in the image file's page cache
+      out, ok = sh(format("mount -o loop %s %s", shq(img), shq(dir)))
+      if ok then
+        notes[#notes + 1] = "xfs: losetup --direct-io failed (" .. dev .. "): plain loop mount, " ..
+          "so the synced rows stop at the image file's page cache"
+        return { label = "xfs reflink=1 (loop)", dir = dir, mounted = true, img = img, reflink = true }
+      end
+    end
     notes[#notes + 1] = "xfs: no loop mount (" .. out:gsub("%s+$", "") .. "): reflink rows skipped"
     sh(format("rm -f %s; rmdir %s", shq(img), shq(dir)))
     return nil
@@ -161,6 +151,7 @@ end
 local function teardown(fs)
   if fs.mounted then
     sh("umount " .. shq(fs.dir))
+    if fs.dev then sh("losetup -d " .. shq(fs.dev)) end
     sh("rmdir " .. shq(fs.dir))
     if fs.img then os.remove(fs.img) end
   else
@@ -176,7 +167,9 @@ local results = {}
 
 local function row(fs, name, what, a, b, target, note)
   local ma, mb = median(a), median(b)
-  local r = { fs = fs.label, name = name, what = what, a = ma, b = mb, ratio = ma / mb,
+  local ratios = {}
+  for i = 1, math.min(#a, #b) do ratios[i] = a[i] / b[i] end
+  local r = { fs = fs.label, name = name, what = what, a = ma, b = mb, ratio = median(ratios),
     target = target, note = note }
   results[#results + 1] = r
   local function list(t)
@@ -184,21 +177,32 @@ local function row(fs, name, what, a, b, target, note)
     for i = 1, #t do out[i] = format("%.2f", t[i]) end
     return table.concat(out, " ")
   end
-  say("  %-6s %-44s %8.3f s vs %8.3f s  ratio %.2fx%s   [%s | %s]", name, what, ma, mb, r.ratio,
-    target and format(" (target <= %.1fx)", target) or "", list(a), list(b))
+  say("  %-6s %-44s %8.3f s vs %8.3f s  ratio %.2fx%s   [%s | %s] per round %s", name, what, ma, mb,
+    r.ratio, target and format(" (target <= %.1fx)", target) or "", list(a), list(b), list(ratios))
   return r
+end
+
+-- Rounds of several sides: each round runs every side's `prep`
+-- (untimed) then its command, the order rotating from round to round;
+-- returns one list of seconds per side.
+local function rounds_of(sides)
+  local out = {}
+  for i = 1, #sides do out[i] = {} end
+  for r = 1, ROUNDS do
+    for k = 0, #sides - 1 do
+      local i = (r - 1 + k) % #sides + 1
+      must(sides[i][1])
+      local t = out[i]
+      t[#t + 1] = timed(sides[i][2])
+    end
+  end
+  return table.unpack(out)
 end
 
 -- Paired rounds: each round runs `prep` (untimed), then both sides, the
 -- order alternating; returns the two lists of seconds.
 local function pairs_of(prep_a, cmd_a, prep_b, cmd_b)
-  local a, b = {}, {}
-  for r = 1, ROUNDS do
-    local function run_a() must(prep_a); a[#a + 1] = timed(cmd_a) end
-    local function run_b() must(prep_b); b[#b + 1] = timed(cmd_b) end
-    if r % 2 == 1 then run_a(); run_b() else run_b(); run_a() end
-  end
-  return a, b
+  return rounds_of({ { prep_a, cmd_a }, { prep_b, cmd_b } })
 end
 
 local function peak_kib(cmd)
@@ -237,12 +241,23 @@ local function run_fs(fs, s)
       not fs.reflink and 1.2 or nil)
   end
   if fs.reflink and want("T1r") then
-    a, b = pairs_of(fresh_t, project, fresh_c,
-      format("cp -a --reflink=never %s %s", shq(src), shq(c)))
-    row(fs, "T1r", "reflink publish / cp -a --reflink=never", a, b, 0.2)
-    a, b = pairs_of(fresh_t, project_sync, fresh_c,
-      format("cp -a --reflink=never %s %s && sync -f %s", shq(src), shq(c), shq(c)))
+    -- Judged synced (T1rs): without a sync cp --reflink=never only fills
+    -- the page cache, and the per-file calls alone (the clonetree floor:
+    -- open, create, FICLONE, close, close) cost more than 0.2x of it on a
+    -- tree of 4246 files (docs/trees.md, "Reflinks")
+    local fresh_f = format("rm -rf %s && sync", shq(d .. "/f"))
+    local floor = format("%s %s %s", CLONETREE, shq(src), shq(d .. "/f"))
+    local never = format("cp -a --reflink=never %s %s", shq(src), shq(c))
+    local f
+    a, b, f = rounds_of({ { fresh_t, project }, { fresh_c, never }, { fresh_f, floor } })
+    row(fs, "T1r", "reflink publish, no sync / cp --reflink=never", a, b)
+    row(fs, "T1rf", "floor (clonetree), no sync / cp --reflink=never", f, b)
+    row(fs, "T1ra", "reflink publish, no sync / floor (clonetree)", a, f)
+    a, b, f = rounds_of({ { fresh_t, project_sync }, { fresh_c, never .. " && sync -f " .. shq(c) },
+      { fresh_f, floor .. " sync" } })
     row(fs, "T1rs", "reflink publish, synced / cp --reflink=never + sync", a, b, 0.2)
+    row(fs, "T1rfs", "floor (clonetree), synced / cp --reflink=never + sync", f, b)
+    row(fs, "T1ras", "reflink publish, synced / floor (clonetree) synced", a, f)
     local big = "big/000.bin"
     local out = sh(format("filefrag -v %s %s", shq(src .. "/" .. big), shq(t .. "/" .. big)))
     local shared = select(2, out:gsub("shared", ""))
