@@ -20,6 +20,10 @@
  * written, and the next write succeeds and leaves one version directory
  * and no ..*_tmp. valgrind (make check-oom) sees every allocation freed.
  *
+ * The calls swept, and the state each starts from, are the table CALLS;
+ * one sweep() runs each of them, through the core (run_core) or the Lua
+ * module (run_lua).
+ *
  * Usage: oom-host core|lua DIR   (DIR: an empty directory to work in)
  * Prints one line per call swept and "N passed, M failed".
  */
@@ -255,14 +259,11 @@ static void check_after(const char *call, long n, const char *target, int fds_be
 }
 
 /* ------------------------------------------------------------------ */
-/* The core's calls                                                    */
+/* The calls swept                                                     */
 /* ------------------------------------------------------------------ */
 
-enum { OP_WRITE, OP_UPDATE, OP_NOOP, OP_READ, OP_ROLLBACK, OP_WATCH, OP_VERSIONS, OP_READ_TREE, NOPS };
-static const char *const op_names[] = {
-  "write", "update", "no-op", "read", "rollback", "watch", "versions", "read_tree",
-};
-
+/* aw_publish of `files`, or with files NULL aw_rollback to the version
+ * before the current one; sync off. */
 static int publish(const char *target, const aw_file *files, size_t n, int keep, int changes,
                    aw_error *err)
 {
@@ -274,131 +275,77 @@ static int publish(const char *target, const aw_file *files, size_t n, int keep,
   opts.sync = AW_SYNC_OFF;
   opts.keep = keep;
   opts.changes = changes;
-  rc = aw_publish(target, files, n, &opts, &res, err);
+  rc = files ? aw_publish(target, files, n, &opts, &res, err)
+             : aw_rollback(target, NULL, &opts, &res, err);
   aw_result_free(&res);
   return rc;
 }
 
-/* Brings `target` to the state the call starts from (nothing fails). */
-static void setup(int op, const char *target)
+/* The core's calls: 0 when it succeeded, else -1 with err filled. */
+static int core_write_b(const char *target, aw_error *err)
 {
-  aw_error err;
-  if (op == OP_WRITE)
-    return;
-  if (publish(target, PAY_A, NFILES(PAY_A), 1, 0, &err) < 0 ||
-      ((op == OP_ROLLBACK || op == OP_VERSIONS || op == OP_READ) && publish(target, PAY_B, NFILES(PAY_B), 1, 0, &err) < 0)) {
-    fprintf(stderr, "setup failed\n");
-    exit(2);
-  }
+  return publish(target, PAY_B, NFILES(PAY_B), 1, 1, err);
 }
 
-/* Runs the call; 0 when it succeeded, 1 when it failed with ENOMEM, -1
- * when it failed otherwise (err filled). */
-static int run_core(int op, const char *target, aw_error *err)
+static int core_write_a(const char *target, aw_error *err)
 {
-  int rc = 0;
+  return publish(target, PAY_A, NFILES(PAY_A), 1, 1, err);
+}
 
-  switch (op) {
-  case OP_WRITE:
-  case OP_UPDATE:
-    rc = publish(target, PAY_B, NFILES(PAY_B), 1, 1, err);
-    break;
-  case OP_NOOP:
-    rc = publish(target, PAY_A, NFILES(PAY_A), 1, 1, err);
-    break;
-  case OP_READ: {
-    aw_snapshot s;
-    if ((rc = aw_read(target, &s, err)) == 0)
-      aw_snapshot_free(&s);
-    break;
-  }
-  case OP_ROLLBACK: {
-    aw_result res;
-    aw_options opts;
-    aw_options_init(&opts);
-    opts.sync = AW_SYNC_OFF;
-    opts.keep = AW_KEEP_AS_IS;
-    opts.changes = 1;
-    rc = aw_rollback(target, NULL, &opts, &res, err);
-    aw_result_free(&res);
-    break;
-  }
-  case OP_WATCH: {
-    aw_watch *w;
-    char v[AW_NAME_SIZE];
-    if ((rc = aw_watch_open(&w, target, 0, err)) == 0) {
-      rc = aw_watch_next(w, 0, v, sizeof v, err) < 0 ? -1 : 0;
-      aw_watch_close(w);
-    }
-    break;
-  }
-  case OP_VERSIONS: {
-    aw_version_list l;
-    if ((rc = aw_versions(target, &l, err)) == 0)
-      aw_version_list_free(&l);
-    break;
-  }
-  case OP_READ_TREE: {
-    aw_snapshot s;
-    if ((rc = aw_read_tree(target, &s, err)) == 0)
-      aw_snapshot_free(&s);
-    break;
-  }
-  }
+static int snapshot_of(int (*read)(const char *, aw_snapshot *, aw_error *), const char *target,
+                       aw_error *err)
+{
+  aw_snapshot s;
+  int rc = read(target, &s, err);
   if (rc == 0)
-    return 0;
-  return err->kind == AW_KIND_SYSTEM && err->errnum == ENOMEM ? 1 : -1;
+    aw_snapshot_free(&s);
+  return rc;
 }
 
-static void sweep_core(int op)
+static int core_read(const char *target, aw_error *err)
 {
-  long n;
-  int enomem = 0, before = failures;
-
-  for (n = 1;; n++) {
-    char target[4200];
-    aw_error err;
-    int fds, r;
-
-    new_target(target, sizeof target);
-    setup(op, target);
-    fds = count_fds();
-    core_fails = 1;
-    arm(n);
-    r = run_core(op, target, &err);
-    disarm();
-    core_fails = 0;
-    if (r < 0) {
-      char msg[8192];
-      fail(op_names[op], n, aw_error_format(&err, "not ENOMEM", target, msg, sizeof msg));
-    }
-    enomem += r == 1;   /* a success past a failed allocation is fine: the
-                           manifest is saved best effort */
-    check_after(op_names[op], n, target, fds, op == OP_WRITE);
-    if (!hit) {
-      printf("core %-9s %3ld allocations, each failed in turn%s: %d ENOMEM\n", op_names[op],
-             n - 1, persistent ? " and all after it" : "", enomem);
-      failed_calls += failures > before;
-      return;
-    }
-  }
+  return snapshot_of(aw_read, target, err);
 }
 
-/* ------------------------------------------------------------------ */
-/* The Lua module's calls                                              */
-/* ------------------------------------------------------------------ */
+static int core_read_tree(const char *target, aw_error *err)
+{
+  return snapshot_of(aw_read_tree, target, err);
+}
 
-int luaopen_atomicwriter_core(lua_State *L);
+static int core_rollback(const char *target, aw_error *err)
+{
+  return publish(target, NULL, 0, AW_KEEP_AS_IS, 1, err);
+}
 
+static int core_watch(const char *target, aw_error *err)
+{
+  aw_watch *w;
+  char v[AW_NAME_SIZE];
+  int rc = aw_watch_open(&w, target, 0, err);
+
+  if (rc == 0) {
+    rc = aw_watch_next(w, 0, v, sizeof v, err) < 0 ? -1 : 0;
+    aw_watch_close(w);
+  }
+  return rc;
+}
+
+static int core_versions(const char *target, aw_error *err)
+{
+  aw_version_list l;
+  int rc = aw_versions(target, &l, err);
+  if (rc == 0)
+    aw_version_list_free(&l);
+  return rc;
+}
+
+/* The Lua module's calls, by the names of the table below; each returns
+ * what the module's call returned. */
 static const char LUA_OPS[] =
   "local aw = require('atomicwriter')\n"
   "local A = { top = 'A', ['d/e/f'] = { data = 'AAA', mode = '0600' }, ['d/g'] = 'A-g' }\n"
   "local B = { top = 'B', ['d/e/f'] = { data = 'BBB', mode = '0640' }, h = 'B-h' }\n"
   "local o = { sync = false, keep = 1, changes = true }\n"
-  "local setup = {\n"
-  "  write = function() end,\n"
-  "  rollback = function(t) assert(aw.write(t, A, o)) assert(aw.write(t, B, o)) end,\n"
-  "}\n"
   "local ops = {\n"
   "  write = function(t) return aw.write(t, B, o) end,\n"
   "  update = function(t) return aw.write(t, B, o) end,\n"
@@ -411,21 +358,82 @@ static const char LUA_OPS[] =
   "    local v, e2, c2 = w:wait(0) w:close() if e2 then return nil, e2, c2 end return true end,\n"
   "  versions = function(t) return aw.versions(t) end,\n"
   "}\n"
-  "return function(name, t, run)\n"
-  "  if run then return ops[name](t) end\n"
-  "  ; (setup[name] or function(t) assert(aw.write(t, A, o)) end)(t)\n"
-  "end\n";
+  "return function(name, t) return ops[name](t) end\n";
 
-static const char *const lua_ops[] = {
-  "write", "update", "no-op", "writer", "read", "rollback", "watch", "versions",
+/* Every call swept, and the state its target starts from: how many
+ * versions are published before it (PAY_A, then PAY_B; both with keep 1,
+ * so that two make one kept version), or -1 where it is not swept: the
+ * core has no writer object, the Lua module's read_tree is init.lua's
+ * over the core's aw_read_tree. */
+typedef struct call {
+  const char *name;
+  int core_from, lua_from;
+  int (*core)(const char *target, aw_error *err);
+} call;
+
+static const call CALLS[] = {
+  { "write",     0,  0, core_write_b },
+  { "update",    1,  1, core_write_b },
+  { "no-op",     1,  1, core_write_a },
+  { "writer",   -1,  1, NULL },
+  { "read",      2,  1, core_read },
+  { "rollback",  2,  2, core_rollback },
+  { "watch",     1,  1, core_watch },
+  { "versions",  2,  1, core_versions },
+  { "read_tree", 1, -1, core_read_tree },
 };
+#define NCALLS (sizeof CALLS / sizeof CALLS[0])
+
+/* Brings `target` to the state a call starts from (nothing fails). */
+static void setup(const char *target, int published)
+{
+  aw_error err;
+  if ((published > 0 && publish(target, PAY_A, NFILES(PAY_A), 1, 0, &err) < 0) ||
+      (published > 1 && publish(target, PAY_B, NFILES(PAY_B), 1, 0, &err) < 0)) {
+    fprintf(stderr, "setup failed\n");
+    exit(2);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Running a call with the Nth allocation failing                      */
+/* ------------------------------------------------------------------ */
+
+/* How a run ended: success, ENOMEM returned, Lua's memory error raised,
+ * or anything else (`why` says what: a failed check). */
+enum { RAN_OK, RAN_ENOMEM, RAN_RAISED, RAN_WRONG };
+typedef int run_fn(const call *c, const char *target, long n, char *why, size_t size);
+
+/* The core's call, its own allocations failing. */
+static int run_core(const call *c, const char *target, long n, char *why, size_t size)
+{
+  aw_error err;
+  int rc;
+
+  core_fails = 1;
+  arm(n);
+  rc = c->core(target, &err);
+  disarm();
+  core_fails = 0;
+  if (rc == 0)
+    return RAN_OK;   /* a success past a failed allocation is fine: the
+                        manifest is saved best effort */
+  if (err.kind == AW_KIND_SYSTEM && err.errnum == ENOMEM)
+    return RAN_ENOMEM;
+  aw_error_format(&err, "not ENOMEM", target, why, size);
+  return RAN_WRONG;
+}
+
+int luaopen_atomicwriter_core(lua_State *L);
+
+static lua_State *state;   /* the Lua run's, the ops' function at stack index 1 */
 
 static int open_core(lua_State *L)
 {
   return luaopen_atomicwriter_core(L);
 }
 
-/* A state with the module loaded and the ops' function on the registry. */
+/* A state with the module loaded and the ops' function at stack index 1. */
 static lua_State *new_state(void)
 {
   lua_State *L = lua_newstate(lua_alloc, NULL);
@@ -448,61 +456,66 @@ static lua_State *new_state(void)
   return L;
 }
 
-/* Calls ops(name, target, run) on a fresh stack, the Nth allocation and
- * those after it failing from the protected call on (n > 0); returns the
- * status. */
-static int call_op(lua_State *L, const char *name, const char *target, int run, long n)
+/* The Lua module's call, the Nth allocation (Lua's or the core's, as
+ * core_fails says) and those after it failing from the protected call on. */
+static int run_lua(const call *c, const char *target, long n, char *why, size_t size)
 {
-  int status;
-  lua_settop(L, 1);
-  lua_pushvalue(L, 1);
-  lua_pushstring(L, name);
-  lua_pushstring(L, target);
-  lua_pushboolean(L, run);
-  if (n > 0)
-    arm(n);
-  status = lua_pcall(L, 3, LUA_MULTRET, 0);
+  int status, r = RAN_OK;
+
+  lua_settop(state, 1);
+  lua_pushvalue(state, 1);
+  lua_pushstring(state, c->name);
+  lua_pushstring(state, target);
+  arm(n);
+  status = lua_pcall(state, 2, LUA_MULTRET, 0);
   disarm();
-  return status;
+  if (status == LUA_ERRMEM) {
+    r = RAN_RAISED;
+  } else if (status != 0) {
+    const char *msg = lua_tostring(state, -1);
+    r = msg && strstr(msg, "not enough memory") ? RAN_RAISED : RAN_WRONG;
+    snprintf(why, size, "%s", msg ? msg : "an error that is not Lua's memory error");
+  } else if (lua_gettop(state) >= 2 && lua_isnil(state, 2)) {
+    const char *code = lua_tostring(state, 4);
+    r = code && strcmp(code, "ENOMEM") == 0 ? RAN_ENOMEM : RAN_WRONG;
+    snprintf(why, size, "%s", lua_tostring(state, 3) ? lua_tostring(state, 3) : "nil without a message");
+  }
+  lua_settop(state, 1);
+  lua_gc(state, LUA_GCCOLLECT, 0);   /* a watcher left open by an error closes here */
+  return r;
 }
 
-static void sweep_lua(lua_State *L, const char *name)
+/* ------------------------------------------------------------------ */
+/* The sweep                                                           */
+/* ------------------------------------------------------------------ */
+
+static int swept;   /* calls swept */
+
+/* Runs call c in a fresh target from `from` published versions, the Nth
+ * allocation failing in run N, until a run does not reach the Nth; checks
+ * each run's outcome and the target after it. */
+static void sweep(const char *label, run_fn *run, const call *c, int from)
 {
   long n;
-  int enomem = 0, raised = 0, before = failures;
+  int ended[RAN_WRONG + 1] = { 0 }, before = failures;
 
   for (n = 1;; n++) {
-    char target[4200];
-    int fds, status;
+    char target[4200], why[8192];
+    int fds, r;
 
     new_target(target, sizeof target);
-    if (call_op(L, name, target, 0, 0) != 0) {
-      fprintf(stderr, "setup of %s: %s\n", name, lua_tostring(L, -1));
-      exit(2);
-    }
-    lua_gc(L, LUA_GCCOLLECT, 0);
+    setup(target, from);
     fds = count_fds();
-    status = call_op(L, name, target, 1, n);
-    if (status == LUA_ERRMEM) {
-      raised++;
-    } else if (status != 0) {
-      const char *msg = lua_tostring(L, -1);
-      if (!msg || !strstr(msg, "not enough memory"))
-        fail(name, n, msg ? msg : "an error that is not Lua's memory error");
-      else
-        raised++;
-    } else if (lua_gettop(L) >= 2 && lua_isnil(L, 2)) {
-      const char *code = lua_tostring(L, 4);
-      if (!code || strcmp(code, "ENOMEM") != 0)
-        fail(name, n, lua_tostring(L, 3) ? lua_tostring(L, 3) : "nil without a message");
-      enomem++;
-    }
-    lua_settop(L, 1);
-    lua_gc(L, LUA_GCCOLLECT, 0);   /* a watcher left open by an error closes here */
-    check_after(name, n, target, fds, strcmp(name, "write") == 0);
+    r = run(c, target, n, why, sizeof why);
+    if (r == RAN_WRONG)
+      fail(c->name, n, why);
+    ended[r]++;
+    check_after(c->name, n, target, fds, from == 0);
     if (!hit) {
-      printf("%s %-9s %3ld allocations, each and all after it failing: %d ENOMEM, %d raised\n",
-             core_fails ? "lua, the core's" : "lua, Lua's     ", name, n - 1, enomem, raised);
+      printf("%s %-9s %3ld allocations, each failed in turn%s: %d ENOMEM, %d raised\n", label,
+             c->name, n - 1, persistent ? " and all after it" : "", ended[RAN_ENOMEM],
+             ended[RAN_RAISED]);
+      swept++;
       failed_calls += failures > before;
       return;
     }
@@ -521,19 +534,20 @@ int main(int argc, char **argv)
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (strcmp(argv[1], "core") == 0) {
     for (persistent = 0; persistent < 2; persistent++)
-      for (i = 0; i < NOPS; i++)
-        sweep_core((int)i);
-    i = 2 * NOPS;
+      for (i = 0; i < NCALLS; i++)
+        if (CALLS[i].core_from >= 0)
+          sweep("core", run_core, &CALLS[i], CALLS[i].core_from);
   } else {
-    lua_State *L = new_state();
+    state = new_state();
     persistent = 1;
     for (core_fails = 0; core_fails < 2; core_fails++)
-      for (i = 0; i < sizeof lua_ops / sizeof lua_ops[0]; i++)
-        sweep_lua(L, lua_ops[i]);
+      for (i = 0; i < NCALLS; i++)
+        if (CALLS[i].lua_from >= 0)
+          sweep(core_fails ? "lua, the core's" : "lua, Lua's     ", run_lua, &CALLS[i],
+                CALLS[i].lua_from);
     core_fails = 0;
-    lua_close(L);
-    i = 2 * (sizeof lua_ops / sizeof lua_ops[0]);
+    lua_close(state);
   }
-  printf("%zu passed, %d failed\n", i - (size_t)failed_calls, failed_calls);
+  printf("%d passed, %d failed\n", swept - failed_calls, failed_calls);
   return failures ? 1 : 0;
 }
