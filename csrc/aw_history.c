@@ -53,13 +53,16 @@
 #define HEADER_PREFIX "atomicwriter history "
 #define HEADER HEADER_PREFIX "1\n"   /* HEADER_PREFIX, FORMAT */
 /* The two records kept in this format: the history, and the versions
- * left over (superseded or orphaned, and not removable yet). */
+ * left over (superseded or orphaned, and not removable yet). Only the
+ * history refuses a later release's format (see above); the leftovers
+ * only inform, and one that cannot be parsed reads as empty. */
 typedef struct record {
   const char *name, *tmp, *header;
+  int refuse_newer;
 } record;
-static const record HISTORY = { AW_HISTORY_NAME, AW_HISTORY_TMP_NAME, HEADER };
+static const record HISTORY = { AW_HISTORY_NAME, AW_HISTORY_TMP_NAME, HEADER, 1 };
 static const record LEFTOVERS = { AW_LEFTOVERS_NAME, AW_LEFTOVERS_TMP_NAME,
-                                  "atomicwriter leftovers 1\n" };
+                                  "atomicwriter leftovers 1\n", 0 };
 #define FOOTER "end\n"
 #define MAX_RECORD ((size_t)1 << 20)
 
@@ -272,7 +275,10 @@ static int rebuild(aw_history *h, int tfd, const char *cur, aw_error *err)
   return r < 0 ? -1 : 0;
 }
 
-int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err)
+/* Reads record r of the target into h: 0 when it is absent (h empty) or
+ * parsed, 1 when it is there but cannot be parsed (h empty and damaged),
+ * -1 on failure (out of memory included: that is not a damaged record). */
+static int load_record(aw_history *h, const record *r, int tfd, aw_error *err)
 {
   char *buf;
   size_t len;
@@ -281,23 +287,27 @@ int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err)
   h->n = 0;
   h->damaged = 0;
   h->exists = 0;
-  if (read_record(tfd, &HISTORY, &buf, &len, err) < 0)
+  if (read_record(tfd, r, &buf, &len, err) < 0)
     return -1;
   if (!buf)
     return 0;
   h->exists = 1;
-  if (newer_format(buf, len, err) < 0) {
-    free(buf);
-    return -1;
-  }
-  if ((rc = parse(h, &HISTORY, buf, len)) < 0) {
-    free(buf);
-    if (rc == -2)   /* out of memory is not a damaged record */
-      return aw_fail_sys(err, "read", AW_HISTORY_NAME, ENOMEM);
-    return rebuild(h, tfd, cur, err);
+  if (r->refuse_newer && newer_format(buf, len, err) < 0)
+    rc = -1;
+  else if ((rc = parse(h, r, buf, len)) < 0) {
+    h->n = 0;
+    h->damaged = 1;
+    rc = rc == -2 ? aw_fail_sys(err, "read", r->name, ENOMEM) : 1;
   }
   free(buf);
-  return 0;
+  return rc;
+}
+
+int aw_history_load(aw_history *h, int tfd, const char *cur, aw_error *err)
+{
+  int rc = load_record(h, &HISTORY, tfd, err);
+
+  return rc > 0 ? rebuild(h, tfd, cur, err) : rc;
 }
 
 /* ---- writing the record ---- */
@@ -342,28 +352,7 @@ int aw_history_save(const aw_history *h, int tfd, int sync, aw_error *err)
  * empty, and the next save rewrites it. */
 int aw_leftovers_load(aw_history *h, int tfd, aw_error *err)
 {
-  char *buf;
-  size_t len;
-  int rc;
-
-  h->n = 0;
-  h->damaged = 0;
-  h->exists = 0;
-  if (read_record(tfd, &LEFTOVERS, &buf, &len, err) < 0)
-    return -1;
-  if (!buf)
-    return 0;
-  h->exists = 1;
-  if ((rc = parse(h, &LEFTOVERS, buf, len)) < 0) {
-    h->n = 0;
-    h->damaged = 1;
-    if (rc == -2) {
-      free(buf);
-      return aw_fail_sys(err, "read", AW_LEFTOVERS_NAME, ENOMEM);
-    }
-  }
-  free(buf);
-  return 0;
+  return load_record(h, &LEFTOVERS, tfd, err) < 0 ? -1 : 0;
 }
 
 int aw_leftovers_save(const aw_history *h, int tfd, aw_error *err)
