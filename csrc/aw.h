@@ -161,7 +161,10 @@ typedef struct aw_file {
  * the same target. */
 typedef void (*aw_progress_fn)(void *ctx, unsigned long long files, unsigned long long bytes);
 
-/* Options of aw_write(). Initialise with aw_options_init(). */
+/* Options of aw_write(). Initialise with aw_options_init(), then set the
+ * fields you need: every option, checksum, ignore_modes and progress
+ * included, is set by assigning its field (the setters below are kept for
+ * compatibility only). */
 typedef struct aw_options {
   int sync;           /* one of AW_SYNC_* (default AW_SYNC_ON); any other
                          nonzero value is AW_SYNC_ON */
@@ -195,9 +198,11 @@ typedef struct aw_options {
 
 AW_API void aw_options_init(aw_options *opts);
 
-/* Setters of the options above, for callers that prefer calls to
- * fields: the same as assigning checksum, progress and progress_ctx, and
- * ignore_modes = !modes. */
+/* Kept for compatibility: 1.0.0 exported these setters, so they stay for
+ * all of 1.x, but new code assigns the fields above instead. Each sets
+ * those fields and nothing else: checksum = (checksum != 0); progress =
+ * fn and progress_ctx = ctx (NULL when fn is NULL); ignore_modes =
+ * !modes. */
 AW_API void aw_options_set_checksum(aw_options *opts, int checksum);
 AW_API void aw_options_set_progress(aw_options *opts, aw_progress_fn fn, void *ctx);
 AW_API void aw_options_set_modes(aw_options *opts, int modes);

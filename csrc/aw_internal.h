@@ -380,10 +380,10 @@ int aw_ident_matches(const aw_ident *id, const struct stat *st);
 
 /* ---- aw_source.c: files whose bytes come from a source file ---- */
 
-/* The progress a write reports (aw_options_set_progress), and what its
+/* The progress a write reports (aw_options.progress), and what its
  * copies learned of the file systems. */
 typedef struct aw_progress_state {
-  aw_progress_fn fn;            /* aw_options_set_progress's, or NULL */
+  aw_progress_fn fn;            /* aw_options.progress, or NULL */
   void *ctx;
   unsigned long long files, bytes;
   unsigned long long partial;   /* bytes of the file being copied, told */

@@ -396,12 +396,46 @@ static void test_widths(void)
 /* Files from sources through the C API: copied (a 300 KiB source crosses
  * the portable loop's 128 KiB buffer), mode from the source, not read
  * again while unchanged (the progress counts the linked file), refused
- * with both paths named, and checksum set through aw_options_set_checksum. */
+ * with both paths named, and checksum set: through aw_options' fields,
+ * the documented way. */
 static void progress_count(void *ctx, unsigned long long files, unsigned long long bytes)
 {
   unsigned long long *last = ctx;
   last[0] = files;
   last[1] = bytes;
+}
+
+/* The setters 1.0.0 exported, kept for compatibility: each sets its
+ * fields as aw.h says and nothing else. */
+static void test_option_setters(void)
+{
+  aw_options by_field, by_setter;
+  int ctx = 0, ok;
+  size_t i;
+
+  aw_options_init(&by_field);
+  aw_options_init(&by_setter);
+  by_field.checksum = 1;
+  by_field.ignore_modes = 1;
+  by_field.progress = progress_count;
+  by_field.progress_ctx = &ctx;
+  aw_options_set_checksum(&by_setter, 7);
+  aw_options_set_modes(&by_setter, 0);
+  aw_options_set_progress(&by_setter, progress_count, &ctx);
+  ok = by_setter.checksum == by_field.checksum && by_setter.ignore_modes == by_field.ignore_modes &&
+       by_setter.progress == by_field.progress && by_setter.progress_ctx == by_field.progress_ctx &&
+       by_setter.sync == by_field.sync && by_setter.timeout_ms == by_field.timeout_ms &&
+       by_setter.keep == by_field.keep && by_setter.changes == by_field.changes;
+  for (i = 0; i < sizeof by_setter.reserved / sizeof by_setter.reserved[0]; i++)
+    ok = ok && by_setter.reserved[i] == NULL;
+  check(ok, "aw_options_set_checksum/_modes/_progress set exactly the fields checksum (0 or 1), "
+            "ignore_modes (!modes), progress and progress_ctx");
+  aw_options_set_checksum(&by_setter, 0);
+  aw_options_set_modes(&by_setter, 1);
+  aw_options_set_progress(&by_setter, NULL, &ctx);
+  check(by_setter.checksum == 0 && by_setter.ignore_modes == 0 && by_setter.progress == NULL &&
+            by_setter.progress_ctx == NULL,
+        "and set them back (no progress: no context either)");
 }
 
 static void test_sources(const char *dir)
@@ -440,7 +474,8 @@ static void test_sources(const char *dir)
   sources[1] = src;
   aw_options_init(&opts);
   opts.sync = AW_SYNC_OFF;
-  aw_options_set_progress(&opts, progress_count, last);
+  opts.progress = progress_count;
+  opts.progress_ctx = last;
   rc = aw_publish_sources(target, files, sources, 2, &opts, &res, &err);
   check(rc == 0 && res.changed == 1 && last[0] == 2 && last[1] == size + 12,
         "aw_publish_sources publishes both, the progress counts 2 files and their bytes");
@@ -458,7 +493,7 @@ static void test_sources(const char *dir)
   if (rc == 0)
     aw_snapshot_free(&snap);
 
-  aw_options_set_checksum(&opts, 1);
+  opts.checksum = 1;
   rc = aw_publish_sources(target, files, sources, 2, &opts, &res, &err);
   check(rc == 0 && res.changed == 0, "an unchanged source is a no-op, with checksum too");
   aw_result_free(&res);
@@ -507,6 +542,7 @@ int main(int argc, char **argv)
   test_manifest(dir);
   test_order();
   test_widths();
+  test_option_setters();
   test_sources(dir);
   rm_rf(dir);
   printf("%d passed, %d failed\n", passed, failed);
