@@ -258,7 +258,7 @@ static int open_current_dir(aw_compare *c, const aw_entry *e, const char *name, 
  * of e's name, 0 when e lies below a directory that is gone, or -1. */
 static long look_at_dirs(aw_compare *c, const aw_entry *e)
 {
-  size_t dlen = aw_dir_len(e->path, e->len), end;
+  size_t dlen = e->dir_len, end;
   int r;
 
   if (c->gone_len) {

@@ -41,6 +41,7 @@ typedef struct aw_entry {
   const char *path;       /* cleaned: no "//", no "./", no trailing "/" */
   size_t len;
   size_t top_len;         /* length of the first element */
+  size_t dir_len;         /* length of the directory part (aw_dir_len) */
   const aw_file *file;    /* caller's spec: data, size, mode, owner */
   const char *source;     /* the file its bytes come from, or NULL: data */
   int same;               /* the current version holds exactly this file */

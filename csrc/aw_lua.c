@@ -311,55 +311,50 @@ static int core_lua_write(lua_State *L)
   return finish_write(L, target, files, any_source ? sources : NULL, (size_t)n, 4);
 }
 
-/* Whether a payload's keys and specs are all strings (paths and data:
- * mode 0644, the writer's owner), counting them; a table with a metatable
- * (its __pairs decides what it holds) is not. */
-static int strings_only(lua_State *L, int t, size_t *n)
-{
-  *n = 0;
-  if (lua_getmetatable(L, t)) {   /* __pairs, __index: the Lua side's pairs() */
-    lua_pop(L, 1);
-    return 0;
-  }
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    int ok = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING;
-    lua_pop(L, 1);
-    if (!ok) {
-      lua_pop(L, 1);
-      return 0;
-    }
-    (*n)++;
-  }
-  return 1;
-}
-
 /* core.write_strings(target, payload, sync, timeout_ms [, log_context, keep, changes,
  * checksum, progress]) -> as core.write, for the common payload of strings
- * only, read straight from the caller's table; returns nothing for any
- * other payload, which goes through the Lua side's checks and core.write's
- * flat list. */
+ * only, read straight from the caller's table in one pass; returns nothing
+ * for any other payload (or a table with a metatable: its __pairs decides
+ * what it holds), which goes through the Lua side's checks and
+ * core.write's flat list. */
 static int core_lua_write_strings(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
-  aw_file *files;
-  size_t n, i = 0;
+  aw_file local[4], *files = local;   /* a few files: no allocation at all */
+  size_t n = 0, cap = sizeof local / sizeof *local;
+  int slot = 0;
 
   luaL_checktype(L, 2, LUA_TTABLE);
-  if (!strings_only(L, 2, &n))
+  if (lua_getmetatable(L, 2))
     return 0;
-  luaL_argcheck(L, n < ((size_t)-1) / sizeof *files, 2, "too many files");
-  files = (aw_file *)lua_newuserdata(L, (n ? n : 1) * sizeof *files);
   lua_pushnil(L);
-  while (lua_next(L, 2) && i < n) {   /* the strings stay alive in the payload */
-    aw_file *f = &files[i++];
+  while (lua_next(L, 2)) {   /* the strings stay alive in the payload */
+    aw_file *f;
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+      return 0;
+    if (n == cap) {   /* more: userdata (freed by the collector even if a
+                         check raises), grown fourfold, the old one garbage */
+      aw_file *grown;
+      luaL_argcheck(L, cap < ((size_t)-1) / 4 / sizeof *files, 2, "too many files");
+      grown = (aw_file *)lua_newuserdata(L, 4 * cap * sizeof *files);
+      memcpy(grown, files, n * sizeof *files);
+      if (slot)
+        lua_replace(L, slot);
+      else {
+        lua_insert(L, -3);   /* below the key and the value */
+        slot = lua_gettop(L) - 2;
+      }
+      files = grown;
+      cap *= 4;
+    }
+    f = &files[n++];
     f->path = lua_tolstring(L, -2, &f->path_len);
     f->data = lua_tolstring(L, -1, &f->size);
     f->mode = 0644;
     f->uid = f->gid = -1;
     lua_pop(L, 1);
   }
-  return finish_write(L, target, files, NULL, i, 3);
+  return finish_write(L, target, files, NULL, n, 3);
 }
 
 /* core.rollback(target, version|nil, sync, timeout_ms [, log_context, keep,

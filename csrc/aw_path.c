@@ -211,6 +211,7 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
       return -1;
     }
     e->path = cursor;
+    e->dir_len = aw_dir_len(e->path, e->len);
     e->file = &files[i];
     e->mode = files[i].mode;   /* a source's: when it is looked at */
     e->size = files[i].size;

@@ -93,6 +93,7 @@ typedef struct writer {
   int published;             /* ..data points at next */
   names names;               /* the target's entries, by name */
   aw_dirstack dirs;          /* open directories of the next version */
+  aw_dirstack ldirs;         /* open directories of lfd's version, linked from */
   aw_compare cmp;            /* step 4: what the current version holds */
   aw_history hist;           /* the kept versions (..history) */
   int data_seen;             /* recovery met ..data: read it then */
@@ -656,7 +657,7 @@ static int make_version_dir(writer *w)
  * offset of the file's name in e->path. */
 static long enter_parent(writer *w, const aw_entry *e)
 {
-  size_t dlen = aw_dir_len(e->path, e->len), end;
+  size_t dlen = e->dir_len, end;
 
   aw_dirs_leave(&w->dirs, e->path, dlen);
   while (aw_dirs_next(&w->dirs, e->path, dlen, w->scratch.rel, &end)) {
@@ -729,16 +730,39 @@ fail:
 
 /* An unchanged file is hard-linked from the current version: no copy of
  * its bytes. Falls back to writing where a link is not possible. */
+/* The directory of `e` in the version files are linked from (w->lfd),
+ * opened one element at a time relative to its parent, never through a
+ * symlink: its descriptor, or -1 with errno. The files are linked in plan
+ * order, so each directory is opened once. */
+static int link_parent(writer *w, const aw_entry *e)
+{
+  size_t end;
+
+  aw_dirs_leave(&w->ldirs, e->path, e->dir_len);
+  while (aw_dirs_next(&w->ldirs, e->path, e->dir_len, w->scratch.rel, &end)) {
+    int fd = openat(aw_dirs_top(&w->ldirs), w->scratch.rel,
+                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      return -1;
+    if (aw_dirs_push(&w->ldirs, fd, e->path, end, w->err) < 0) {
+      close(fd);
+      errno = ENOMEM;
+      return -1;
+    }
+  }
+  return aw_dirs_top(&w->ldirs);
+}
+
 static int place_file(writer *w, aw_entry *e)
 {
   long off = enter_parent(w, e);
-  int dfd;
+  int dfd, lfd;
 
   if (off < 0)
     return -1;
   dfd = aw_dirs_top(&w->dirs);
   if (e->same && w->lfd >= 0) {
-    if (linkat(w->lfd, e->path, dfd, e->path + off, 0) == 0) {
+    if ((lfd = link_parent(w, e)) >= 0 && linkat(lfd, e->path + off, dfd, e->path + off, 0) == 0) {
       e->linked = 1;
       if (w->prog.fn)
         aw_progress_file(&w->prog, e->size);
@@ -803,12 +827,14 @@ static int build_version(writer *w)
 {
   size_t i;
 
-  if (make_version_dir(w) < 0 || aw_dirs_push(&w->dirs, w->vfd, "", 0, w->err) < 0)
+  if (make_version_dir(w) < 0 || aw_dirs_push(&w->dirs, w->vfd, "", 0, w->err) < 0 ||
+      (w->lfd >= 0 && aw_dirs_push(&w->ldirs, w->lfd, "", 0, w->err) < 0))
     return -1;
   w->dirs.sync = w->sync == AW_SYNC_FILES;
   for (i = 0; i < w->plan.n; i++)
     if (place_file(w, &w->plan.entries[i]) < 0)
       return -1;
+  aw_dirs_close(&w->ldirs);   /* level 0 is lfd, closed with the writer */
   aw_dirs_close(&w->dirs);   /* level 0 is vfd, closed with the writer */
   w->dirs.sync = 0;
   return sync_version(w);
@@ -1047,6 +1073,7 @@ static int writer_finish(writer *w, int rc)
 {
   w->dirs.sync = 0;   /* a failed build's directories need no fsync */
   aw_dirs_free(&w->dirs);
+  aw_dirs_free(&w->ldirs);
   if (rc < 0)
     abandon(w);
   w->res->changed = w->published;   /* also after a failure past the swap */
