@@ -48,8 +48,9 @@ end
 
 return {
   syscalls = {
-    -- The floor (bench/floor.c) makes 12: open target, mkdirat + openat
-    -- of the version, openat + write + fchmod + close of the file,
+    -- The floor (bench/floor.c) makes 11: open target, mkdirat + openat
+    -- of the version, openat + write + close of the file (0644 at once
+    -- under umask 022; 0600 and an fchmod where the umask clears bits),
     -- symlinkat + renameat of ..data, symlinkat of the visible name, two
     -- closes. Before issue 18: 17 (an fchmod of the version and of the
     -- file that umask 022 makes needless, and a readlinkat of the ..data
