@@ -441,6 +441,13 @@ AW_API int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err);
  * name their sources (dir + "/" + path). */
 AW_API int aw_list_tree(const char *dir, aw_snapshot *snap, aw_error *err);
 
+/* aw_list_tree_names - aw_list_tree without a call per file: each regular
+ * file's path only (mode AW_MODE_SOURCE, size 0, uid and gid -1), by the
+ * types the directory listing gives (an entry of unknown type is
+ * stat'ed). As sources, the files then take their modes and sizes from
+ * the write's own look at them, under its lock. */
+AW_API int aw_list_tree_names(const char *dir, aw_snapshot *snap, aw_error *err);
+
 AW_API void aw_snapshot_free(aw_snapshot *snap);
 
 /* aw_version - the current version's name into buf ("" when none).

@@ -455,8 +455,10 @@ static void push_files(lua_State *L, const aw_snapshot *snap, int owners, const 
       lua_pushlstring(L, f->data, f->size);
       lua_setfield(L, -2, "data");
     }
-    lua_pushinteger(L, (lua_Integer)f->mode);
-    lua_setfield(L, -2, "mode");
+    if (f->mode != AW_MODE_SOURCE) {   /* a listing of names: the source's, at the write */
+      lua_pushinteger(L, (lua_Integer)f->mode);
+      lua_setfield(L, -2, "mode");
+    }
     if (owners) {
       aw_compat_pushwhole(L, f->uid);
       lua_setfield(L, -2, "uid");
@@ -480,7 +482,8 @@ static int snapshot_lua_gc(lua_State *L)
   return 0;
 }
 
-/* Runs aw_read_tree (`tree` 1; aw_list_tree when argument 4 is true) or
+/* Runs aw_read_tree (`tree` 1; aw_list_tree when argument 4 is true, and
+ * aw_list_tree_names when argument 5, modes, is false too) or
  * aw_read_version (0) on argument 1 (argument 2: the log context; 3: a
  * version, or for a tree whether to give the owners: a version's files
  * always have them) and pushes the files table; returns
@@ -495,14 +498,15 @@ static aw_snapshot *push_snapshot(lua_State *L, int tree)
   aw_snapshot *snap = new_snapshot(L);
   aw_error err;
   if (tree && lua_toboolean(L, 4))
-    tree = 2;
-  if ((tree == 2 ? aw_list_tree(path, snap, &err)
-       : tree ? aw_read_tree(path, snap, &err)
-              : aw_read_version(path, version, snap, &err)) < 0) {
+    tree = lua_isboolean(L, 5) && !lua_toboolean(L, 5) && !lua_toboolean(L, 3) ? 3 : 2;
+  if ((tree == 3   ? aw_list_tree_names(path, snap, &err)
+       : tree == 2 ? aw_list_tree(path, snap, &err)
+       : tree      ? aw_read_tree(path, snap, &err)
+                   : aw_read_version(path, version, snap, &err)) < 0) {
     push_error(L, &err, prefix, path);
     return NULL;
   }
-  push_files(L, snap, !tree || lua_toboolean(L, 3), tree == 2 ? path : NULL);
+  push_files(L, snap, !tree || lua_toboolean(L, 3), tree >= 2 ? path : NULL);
   return snap;
 }
 
@@ -518,7 +522,7 @@ static int core_lua_read(lua_State *L)
   return 2;
 }
 
-/* core.read_tree(dir [, log_context, owners, sources]) -> files, skipped | nil,
+/* core.read_tree(dir [, log_context, owners, sources, modes]) -> files, skipped | nil,
  * message, code */
 static int core_lua_read_tree(lua_State *L)
 {

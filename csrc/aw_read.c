@@ -239,6 +239,28 @@ static int list_visit(void *ctx, int dfd, const char *name, unsigned char type,
   return add_file(snap, rel, -1, &st, err);
 }
 
+/* aw_walk's visitor for a listing of names: no call per regular file (the
+ * listing's type says it is one; aw_walk resolved an unknown type), mode
+ * AW_MODE_SOURCE, size 0 and no owners. */
+static int names_visit(void *ctx, int dfd, const char *name, unsigned char type,
+                       const char *rel, aw_error *err)
+{
+  aw_snapshot *snap = ctx;
+  struct stat st;
+
+  (void)name;
+  if (dfd < 0 || type != DT_REG) {
+    snap->skipped++;
+    return 0;
+  }
+  memset(&st, 0, sizeof st);
+  if (add_file(snap, rel, -1, &st, err) < 0)
+    return -1;
+  snap->files[snap->n - 1].mode = AW_MODE_SOURCE;
+  snap->files[snap->n - 1].uid = snap->files[snap->n - 1].gid = -1;
+  return 0;
+}
+
 static int walk(aw_snapshot *snap, int dfd, char *rel, aw_error *err)
 {
   return aw_walk(dfd, rel, snapshot_visit, snap, err);
@@ -270,16 +292,23 @@ static int open_for_walk(const char *path, const char *step, char **rel, aw_erro
   return fd;
 }
 
-/* aw_read_tree (`list` 0) or aw_list_tree (1). */
+/* aw_read_tree (`list` 0), aw_list_tree (1) or aw_list_tree_names (2).
+ * A flag, not a visitor pointer: make stack-usage bounds direct calls. */
 static int tree(const char *dir, aw_snapshot *snap, int list, aw_error *err)
 {
   char *rel;
-  int fd;
+  int fd, rc;
 
   memset(snap, 0, sizeof *snap);
   if ((fd = open_for_walk(dir, "open directory", &rel, err)) < 0)
     return -1;
-  if ((list ? aw_walk(fd, rel, list_visit, snap, err) : walk(snap, fd, rel, err)) < 0) {
+  if (list == 2)
+    rc = aw_walk(fd, rel, names_visit, snap, err);
+  else if (list)
+    rc = aw_walk(fd, rel, list_visit, snap, err);
+  else
+    rc = walk(snap, fd, rel, err);
+  if (rc < 0) {
     aw_snapshot_free(snap);
     free(rel);
     return -1;
@@ -296,6 +325,11 @@ int aw_read_tree(const char *dir, aw_snapshot *snap, aw_error *err)
 int aw_list_tree(const char *dir, aw_snapshot *snap, aw_error *err)
 {
   return tree(dir, snap, 1, err);
+}
+
+int aw_list_tree_names(const char *dir, aw_snapshot *snap, aw_error *err)
+{
+  return tree(dir, snap, 2, err);
 }
 
 /* ..data's version name into buf; 0 with buf "" when there is none. */

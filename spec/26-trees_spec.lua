@@ -67,6 +67,36 @@ describe("a file from a source", function()
     assert.are.same(H.files(src), published(target))
   end)
 
+  it("comes from read_tree(dir, { sources = true, modes = false }) without a look at any file", function()
+    local files, skipped = aw.read_tree(src, { sources = true, modes = false })
+    assert.are.equal(0, skipped)
+    assert.are.same({ source = src .. "/d/b" }, files["d/b"])
+    assert.has_error(function() aw.read_tree(src, { sources = true, modes = 0 }) end)
+    assert.is_true((aw.write(target, files)))
+    assert.are.same(H.files(src), published(target))   -- modes: the sources', at the write
+    assert.are.equal(tonumber("600", 8), H.mode(target .. "/d/b"))
+    assert.are.equal(tonumber("755", 8), H.mode(target .. "/d/e/c"))
+    -- owners need the look: they bring the mode back
+    local owned = aw.read_tree(src, { sources = true, modes = false, owners = true })
+    assert.are.same(tonumber("600", 8), owned["d/b"].mode)
+    if not H.has_strace() then
+      return pending("strace is not installed: the listing's calls are not counted")
+    end
+    local log = target .. ".trace"
+    local ok, out = H.lua(([[
+      local aw = require("atomicwriter")
+      local n = 0
+      for _ in pairs(assert(aw.read_tree(%q, { sources = true, modes = false }))) do n = n + 1 end
+      print(n)
+    ]]):format(src), H.strace("-e trace=%stat,%file", log))
+    assert(ok, out)
+    assert.are.equal("4", out:match("^%d+"))
+    local trace = H.read(log)
+    for _, name in ipairs({ "a", "b", "c", "empty" }) do
+      assert.is_nil(trace:find('"' .. name .. '"', 1, true), trace)
+    end
+  end)
+
   it("is not read again while its source is unchanged: a no-op costs a stat per file", function()
     settle(src)
     local files = aw.read_tree(src, { sources = true })

@@ -511,6 +511,18 @@ static void test_sources(const char *dir)
   rc = aw_publish_sources(target, files, sources, 2, &opts, &res, &err);
   aw_result_free(&res);
   check_err(rc, &err, "invalid", "data and a source together are refused");
+
+  /* aw_list_tree_names: paths only, every mode AW_MODE_SOURCE */
+  rc = aw_list_tree_names(dir, &snap, &err);
+  for (i = 0, fd = 0; rc == 0 && i < snap.n; i++) {
+    fd += strcmp(snap.files[i].path, "big.bin") == 0 || strcmp(snap.files[i].path, "src.txt") == 0;
+    if (snap.files[i].mode != AW_MODE_SOURCE || snap.files[i].size != 0 || snap.files[i].data ||
+        snap.files[i].uid != -1)
+      fd = -1000;
+  }
+  check(rc == 0 && fd == 2, "aw_list_tree_names lists the sources with mode AW_MODE_SOURCE, no size");
+  if (rc == 0)
+    aw_snapshot_free(&snap);
   free(data);
 }
 

@@ -41,6 +41,7 @@
 ---@class atomicwriter.ReadTreeOptions: atomicwriter.ReadOptions
 ---@field owners? boolean also return each file's uid and gid
 ---@field sources? boolean read no bytes: each file gets `source` (dir .. "/" .. path) in place of `data`
+---@field modes? boolean with `sources`, false: no stat per file and no `mode` (`write` takes each source's)
 
 ---@class atomicwriter.WatchOptions: atomicwriter.ReadOptions
 ---@field poll? boolean read ..data every 100 ms instead of using events (NFS, FUSE)

@@ -147,7 +147,7 @@ local OPTIONS = {
     changes = "boolean", modes = "boolean" },
   versions = { log_context = "string" },
   read = { log_context = "string" },
-  read_tree = { log_context = "string", owners = "boolean", sources = "boolean" },
+  read_tree = { log_context = "string", owners = "boolean", sources = "boolean", modes = "boolean" },
   version = { log_context = "string" },
   watch = { poll = "boolean", log_context = "string" },
 }
@@ -419,7 +419,9 @@ end)
 -- @tparam[opt] table opts `log_context`; `owners = true` adds each file's
 --   uid and gid; `sources = true` reads no bytes: each spec names its file
 --   (`{ source = dir .. "/" .. path, mode = integer }`) for `write` to copy
---   in the kernel
+--   in the kernel; with `sources`, `modes = false` leaves the mode out and
+--   looks at no file (the listing's types only): `write` then gives each
+--   file its source's mode, taken under its lock
 -- @treturn table path -> `{ data = string, mode = integer }` (and `uid`,
 --   `gid` with `owners`)
 -- @treturn integer the number of entries skipped: symlinks and special
@@ -427,7 +429,7 @@ end)
 -- @return or nil, message, code
 -- @function read_tree
 M.read_tree = with_target("read_tree", function(dir, checked)
-  return core.read_tree(dir, checked.log_context, checked.owners, checked.sources)
+  return core.read_tree(dir, checked.log_context, checked.owners, checked.sources, checked.modes)
 end)
 
 --- Cleans a payload path as `write` does ("a//b/" -> "a/b", "./a" -> "a"),
