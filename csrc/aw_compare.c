@@ -367,7 +367,7 @@ static int hash_payload(aw_compare *c)
     return 0;
   else
     c->learned = 1;
-  for (i = 0; i < c->plan->n; i++) {   /* two at a time: see aw_siphash128_pair */
+  for (i = 0; i < c->plan->n; i++) {   /* two at a time: see aw_digest128_pair */
     aw_entry *e = &c->plan->entries[i];
     if (e->source || e->file->size > MANIFEST_MAX_FILE)
       continue;
@@ -376,12 +376,12 @@ static int hash_payload(aw_compare *c)
       pending = e;
       continue;
     }
-    aw_siphash128_pair(c->key, pending->file->data, pending->file->size, pending->digest,
+    aw_digest128_pair(c->key, pending->file->data, pending->file->size, pending->digest,
                        e->file->data, e->file->size, e->digest);
     pending = NULL;
   }
   if (pending)
-    aw_siphash128(c->key, pending->file->data, pending->file->size, pending->digest);
+    aw_digest128(c->key, pending->file->data, pending->file->size, pending->digest);
   c->use_manifest = 1;
   return 0;
 }

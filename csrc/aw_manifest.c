@@ -12,17 +12,21 @@
  * The magic's digit is the format: one of another format (a newer or
  * older release's) is ignored the same way and replaced by this one's,
  * not refused as a newer ..history is: a cache never decides what is kept
- * or removed, so ignoring it costs one full comparison and loses nothing,
- * while refusing would stop a target shared by two releases.
+ * or removed (the removal of a superseded version unlinks the names it
+ * lists first, then lists whatever is left), so ignoring it costs one full
+ * comparison and loses nothing, while refusing would stop a target shared
+ * by two releases.
  *
  * File layout, native byte order (the file never leaves the machine):
- *   "AWMANIF2" u32 0x01020304  u32 count  u32 name_len  name  key[16]
+ *   "AWMANIF3" u32 0x01020304  u32 count  u32 name_len  name  key[16]
  *   count x { u32 path_len  u32 flags  u64 dev ino size  i64 mtime_sec
  *             i64 mtime_nsec  digest[16]  [source]  path }
- *   where [source], only in an entry whose flags have AW_M_SOURCE, is the
- *   source's identity: u64 dev ino size  i64 mtime_sec  i64 mtime_nsec
- * (version 1, without the source's identity, is ignored as any other.)
+ *   where digest = SipHash-1-3-128(key, the file's bytes), and [source],
+ *   only in an entry whose flags have AW_M_SOURCE, is the source's
+ *   identity: u64 dev ino size  i64 mtime_sec  i64 mtime_nsec
  *   mac[16] = SipHash-2-4-128(key, everything before)
+ * (Format 1, without the source's identity, and format 2, whose digests
+ * were SipHash-2-4, are ignored as any other.)
  */
 #define _GNU_SOURCE
 #include "aw_internal.h"
@@ -35,7 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAGIC "AWMANIF2"
+#define MAGIC "AWMANIF3"
 #define MAGIC_LEN 8
 #define BYTE_ORDER_MARK 0x01020304u
 #define ENTRY_FIXED (4 + 4 + 8 * 5 + AW_DIGEST_SIZE)

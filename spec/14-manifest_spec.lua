@@ -85,7 +85,7 @@ describe("the manifest", function()
     assert.is_false(aw.write(target, PAYLOAD))
     H.assert_layout(target, PAYLOAD, { "..manifest" })
     local m = H.read(target .. "/..manifest")
-    assert.are.equal("AWMANIF2", m:sub(1, 8))
+    assert.are.equal("AWMANIF3", m:sub(1, 8))
     assert.truthy(m:find(H.versions(target)[1], 1, true), "it names the version it describes")
   end)
 
