@@ -85,11 +85,10 @@ int aw_ident_matches(const aw_ident *id, const struct stat *st)
  * not with ignore_modes); size. */
 static int same_attrs(const aw_compare *c, const struct stat *st, const aw_entry *e)
 {
-  const aw_file *f = e->file;
   return S_ISREG(st->st_mode) &&
          (c->ignore_modes || (unsigned)(st->st_mode & 07777) == e->mode) &&
-         (f->uid < 0 || (long long)st->st_uid == f->uid) &&
-         (f->gid < 0 || (long long)st->st_gid == f->gid) &&
+         (e->uid < 0 || (long long)st->st_uid == e->uid) &&
+         (e->gid < 0 || (long long)st->st_gid == e->gid) &&
          (unsigned long long)st->st_size == (unsigned long long)e->size;
 }
 

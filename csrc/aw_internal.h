@@ -52,6 +52,8 @@ typedef struct aw_entry {
   unsigned char digest[AW_DIGEST_SIZE];
   unsigned mode;          /* the file's mode: the spec's, or its source's */
   uint64_t size;          /* its size: the data's, or its source's */
+  long long uid, gid;     /* the spec's owner (-1: none), beside mode and
+                             size: the comparison reads the entry only */
   aw_ident src;           /* a source's identity, taken under the lock */
   int src_settled;        /* src is settled: the manifest may record it */
 } aw_entry;

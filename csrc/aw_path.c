@@ -44,9 +44,19 @@ int aw_path_cmp(const char *a, size_t alen, const char *b, size_t blen)
   return weight((unsigned char)a[i]) < weight((unsigned char)b[i]) ? -1 : 1;
 }
 
-static int entry_cmp(const void *x, const void *y)
+/* What the plan's paths are sorted by: 16 bytes each, so that the sort
+ * moves and reads a compact array, not the entries (at 100,000 files the
+ * entries' cache misses were most of the sort); each entry is then made
+ * once, in order. A path is at most AW_MAX_PATH bytes; 2^32 files or more
+ * are refused as too many to hold. */
+typedef struct sort_key {
+  const char *path;
+  uint32_t len, at;   /* at: the file's index in the caller's list */
+} sort_key;
+
+static int key_cmp(const void *x, const void *y)
 {
-  const aw_entry *a = x, *b = y;
+  const sort_key *a = x, *b = y;
   return aw_path_cmp(a->path, a->len, b->path, b->len);
 }
 
@@ -181,6 +191,7 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
                   aw_error *err)
 {
   size_t i, total = 0;
+  sort_key *keys;
   char *cursor;
 
   plan->entries = NULL;
@@ -193,34 +204,55 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
       return -1;
     total += files[i].path_len + 1;
   }
-  plan->entries = calloc(nfiles ? nfiles : 1, sizeof *plan->entries);
   plan->arena = malloc(total ? total : 1);
-  if (!plan->entries || !plan->arena) {
+  keys = nfiles <= UINT32_MAX ? malloc((nfiles ? nfiles : 1) * sizeof *keys) : NULL;
+  if (!plan->arena || !keys) {
+    free(keys);
     aw_plan_free(plan);
     return aw_fail_sys(err, "allocate the plan", NULL, ENOMEM);
   }
 
   cursor = plan->arena;
   for (i = 0; i < nfiles; i++) {
-    aw_entry *e = &plan->entries[i];
-    const char *why = clean_path(files[i].path, files[i].path_len, cursor,
-                                 &e->len, &e->top_len);
+    size_t len, top_len;
+    const char *why = clean_path(files[i].path, files[i].path_len, cursor, &len, &top_len);
     if (why) {
       refuse(err, files[i].path, files[i].path_len, why);
+      free(keys);
       aw_plan_free(plan);
       return -1;
     }
-    e->path = cursor;
-    e->dir_len = aw_dir_len(e->path, e->len);
-    e->file = &files[i];
-    e->mode = files[i].mode;   /* a source's: when it is looked at */
-    e->size = files[i].size;
-    e->source = sources ? sources[i] : NULL;
-    plan->sources += e->source != NULL;
-    cursor += e->len + 1;
+    keys[i].path = cursor;
+    keys[i].len = (uint32_t)len;
+    keys[i].at = (uint32_t)i;
+    cursor += len + 1;
   }
+  qsort(keys, nfiles, sizeof *keys, key_cmp);
+  plan->entries = calloc(nfiles ? nfiles : 1, sizeof *plan->entries);
+  if (!plan->entries) {
+    free(keys);
+    aw_plan_free(plan);
+    return aw_fail_sys(err, "allocate the plan", NULL, ENOMEM);
+  }
+  for (i = 0; i < nfiles; i++) {
+    aw_entry *e = &plan->entries[i];
+    const aw_file *f = &files[keys[i].at];
+    const char *slash;
+    e->path = keys[i].path;
+    e->len = keys[i].len;
+    slash = memchr(e->path, '/', e->len);
+    e->top_len = slash ? (size_t)(slash - e->path) : e->len;
+    e->dir_len = aw_dir_len(e->path, e->len);
+    e->file = f;
+    e->mode = f->mode;   /* a source's: when it is looked at */
+    e->size = f->size;
+    e->uid = f->uid;
+    e->gid = f->gid;
+    e->source = sources ? sources[keys[i].at] : NULL;
+    plan->sources += e->source != NULL;
+  }
+  free(keys);
   plan->n = nfiles;
-  qsort(plan->entries, plan->n, sizeof *plan->entries, entry_cmp);
 
   /* Neighbours: the same path twice, or a file that is also a directory. */
   for (i = 0; i + 1 < plan->n; i++) {
