@@ -18,14 +18,16 @@
 -- floor of a reflinked copy (bench/build/clonetree: per file only open,
 -- create, FICLONE and two closes), and filefrag shows the extents shared.
 --
--- Each row's ratio is the median of its per-round ratios (aw / baseline of
--- the same round, the order alternating): a round's load hits both sides,
--- so pairing cancels most of a shared machine's drift; the medians of
--- each side's seconds are printed too.
+-- Each row's ratio is the median, over whole rotations of the order (two
+-- rounds for two sides, three for three), of aw's seconds over the
+-- baseline's in that rotation: a rotation's load hits both sides, and each
+-- side takes every place in the order once. The medians of each side's
+-- seconds, the per-round and the per-rotation ratios are printed too.
 --
 -- Environment:
 --   BENCH_TREE_MB=1024        the tree's size in MiB (the machine is shared)
---   BENCH_TREE_ROUNDS=5       timed rounds per row (each side once a round)
+--   BENCH_TREE_ROUNDS=6       timed rounds per row (each side once a round;
+--                             a multiple of 2 and 3: whole rotations)
 --   BENCH_TREE_FS=disk,tmpfs,xfs
 --   BENCH_TREE_ROWS="T1 T3"   only these rows (T1 T1s T1r T2 T3 RSS; T1r
 --                             brings T1rs and the clonetree floor)
@@ -41,7 +43,7 @@ local MiB = 1048576
 local shq, sh, must, say, median = util.shq, util.sh, util.must, util.say, util.median
 
 local TREE_MB = tonumber(os.getenv("BENCH_TREE_MB") or "") or 1024
-local ROUNDS = tonumber(os.getenv("BENCH_TREE_ROUNDS") or "") or 5
+local ROUNDS = tonumber(os.getenv("BENCH_TREE_ROUNDS") or "") or 6
 local WHICH = os.getenv("BENCH_TREE_FS") or "disk,tmpfs,xfs"
 local DISK = os.getenv("BENCH_DISK_DIR") or "/var/tmp"
 local ROWS = os.getenv("BENCH_TREE_ROWS")   -- "T1 T3": only those (default all)
@@ -165,20 +167,34 @@ end
 
 local results = {}
 
-local function row(fs, name, what, a, b, target, note)
+-- The ratio of a row: for each full rotation of the order (`group`
+-- rounds: 2 for two sides, 3 for three), the sum of a's seconds over the
+-- sum of b's, and the median of those. A side's place in a round moves
+-- its time (on tmpfs the second of two first publishes, with the first's
+-- 1 GiB still in memory, took up to 3x longer): over a whole rotation
+-- each side has had every place once.
+local function row(fs, name, what, a, b, target, group)
+  group = group or 2
   local ma, mb = median(a), median(b)
-  local ratios = {}
+  local ratios, grouped = {}, {}
   for i = 1, math.min(#a, #b) do ratios[i] = a[i] / b[i] end
-  local r = { fs = fs.label, name = name, what = what, a = ma, b = mb, ratio = median(ratios),
-    target = target, note = note }
+  for g = 0, #ratios // group - 1 do
+    local sa, sb = 0, 0
+    for i = g * group + 1, g * group + group do sa, sb = sa + a[i], sb + b[i] end
+    grouped[#grouped + 1] = sa / sb
+  end
+  if #grouped == 0 then grouped = ratios end   -- fewer rounds than a rotation
+  local r = { fs = fs.label, name = name, what = what, a = ma, b = mb, ratio = median(grouped),
+    target = target }
   results[#results + 1] = r
   local function list(t)
     local out = {}
     for i = 1, #t do out[i] = format("%.2f", t[i]) end
     return table.concat(out, " ")
   end
-  say("  %-6s %-44s %8.3f s vs %8.3f s  ratio %.2fx%s   [%s | %s] per round %s", name, what, ma, mb,
-    r.ratio, target and format(" (target <= %.1fx)", target) or "", list(a), list(b), list(ratios))
+  say("  %-6s %-44s %8.3f s vs %8.3f s  ratio %.2fx%s   [%s | %s] per round %s, per rotation %s",
+    name, what, ma, mb, r.ratio, target and format(" (target <= %.1fx)", target) or "", list(a), list(b),
+    list(ratios), list(grouped))
   return r
 end
 
@@ -260,15 +276,15 @@ local function run_fs(fs, s)
     local never = format("cp -a --reflink=never %s %s", shq(src), shq(c))
     local f
     a, b, f = rounds_of(reset, { { "sync", project }, { "sync", never }, { "sync", floor } })
-    row(fs, "T1r", "reflink publish, no sync / cp --reflink=never", a, b)
-    row(fs, "T1rf", "floor (clonetree), no sync / cp --reflink=never", f, b)
-    row(fs, "T1ra", "reflink publish, no sync / floor (clonetree)", a, f)
+    row(fs, "T1r", "reflink publish, no sync / cp --reflink=never", a, b, nil, 3)
+    row(fs, "T1rf", "floor (clonetree), no sync / cp --reflink=never", f, b, nil, 3)
+    row(fs, "T1ra", "reflink publish, no sync / floor (clonetree)", a, f, nil, 3)
     a, b, f = rounds_of(reset, { { "sync", project_sync }, { "sync", never .. " && sync -f " .. shq(c) },
       { "sync", floor .. " sync" } })
-    local judged = row(fs, "T1rs", "reflink publish, synced / cp --reflink=never + sync", a, b, 0.2)
-    local fl = row(fs, "T1rfs", "floor (clonetree), synced / cp --reflink=never + sync", f, b)
+    local judged = row(fs, "T1rs", "reflink publish, synced / cp --reflink=never + sync", a, b, 0.2, 3)
+    local fl = row(fs, "T1rfs", "floor (clonetree), synced / cp --reflink=never + sync", f, b, nil, 3)
     judged.note = format("the floor: %.2fx", fl.ratio)
-    row(fs, "T1ras", "reflink publish, synced / floor (clonetree) synced", a, f)
+    row(fs, "T1ras", "reflink publish, synced / floor (clonetree) synced", a, f, nil, 3)
     local big = "big/000.bin"
     local out = sh(format("filefrag -v %s %s", shq(src .. "/" .. big), shq(t .. "/" .. big)))
     local shared = select(2, out:gsub("shared", ""))
@@ -344,7 +360,7 @@ local function main()
       teardown(fs)
     end
   end
-  say("\ntree rows (%d rounds; seconds: medians; ratio: the median of the per-round ratios):", ROUNDS)
+  say("\ntree rows (%d rounds; seconds: medians; ratio: the median of the per-rotation ratios):", ROUNDS)
   for _, r in ipairs(results) do
     if r.text then
       say("  %-22s %-5s %s: %s", r.fs, r.name, r.what, r.text)
