@@ -6,8 +6,9 @@
  * identity, size and mode; relative to its directory, kept open while the
  * sources that follow share it), then, only when its bytes are needed,
  * opened once: the bytes are copied (or compared) through the descriptor,
- * and fstat on it after the copy must show the identity the stat took. A source changed in between fails the write (AW_KIND_CHANGED,
- * "changed") before anything is published. The copy happens inside the
+ * and fstat on it after the copy must show the identity the stat took. A
+ * source changed in between fails the write (AW_KIND_CHANGED, "changed")
+ * before anything is published. The copy happens inside the
  * kernel where it can: FICLONE (a reflink: the new file shares the
  * source's extents), then copy_file_range, then a read/write loop through
  * a buffer of at most LOOP_BUF bytes (the only way in the portable build).
