@@ -23,6 +23,16 @@ local function settle(dir)
   assert(H.sh("find " .. H.quote(dir) .. " -type f -exec touch -m -d @1700000000.25 {} +"))
 end
 
+-- A fresh root named for `name`: root/src holds make_src's tree, root/t
+-- an empty target. Returns root, src, target.
+local function fresh_tree(name)
+  local root = H.tmpdir(name)
+  local src, target = root .. "/src", root .. "/t"
+  make_src(src)
+  assert(H.sh("mkdir " .. H.quote(target)))
+  return root, src, target
+end
+
 local function published(target)
   return H.files(target .. "/..data/")
 end
@@ -30,10 +40,8 @@ end
 describe("a file from a source", function()
   local src, target
   before_each(function()
-    local root = H.tmpdir("src")
-    src, target = root .. "/src", root .. "/t"
-    make_src(src)
-    assert(H.sh("mkdir " .. H.quote(target)))
+    local _
+    _, src, target = fresh_tree("src")
   end)
   after_each(H.cleanup)
 
@@ -196,10 +204,7 @@ end)
 describe("a bad source", function()
   local root, src, target
   before_each(function()
-    root = H.tmpdir("badsrc")
-    src, target = root .. "/src", root .. "/t"
-    make_src(src)
-    assert(H.sh("mkdir " .. H.quote(target)))
+    root, src, target = fresh_tree("badsrc")
     assert.is_true((aw.write(target, { a = "published" })))
   end)
   after_each(H.cleanup)
@@ -330,10 +335,7 @@ end)
 describe("atomicwriter project", function()
   local root, src, target
   before_each(function()
-    root = H.tmpdir("project")
-    src, target = root .. "/src", root .. "/t"
-    make_src(src)
-    assert(H.sh("mkdir " .. H.quote(target)))
+    root, src, target = fresh_tree("project")
   end)
   after_each(H.cleanup)
 
