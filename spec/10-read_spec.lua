@@ -124,14 +124,8 @@ describe("aw.read and aw.version", function()
     local version = H.readlink(target .. "/..data")
     assert(H.sh(("ln -s %s %s && ln -s .. %s"):format(H.quote(outside),
       H.quote(target .. "/" .. version .. "/etc"), H.quote(target .. "/" .. version .. "/d/up"))))
-    local function paths(files)
-      local t = {}
-      for path in pairs(files) do t[#t + 1] = path end
-      table.sort(t)
-      return t
-    end
     local files = assert(aw.read(target))
-    assert.are.same({ "a", "d/b" }, paths(files))
+    assert.are.same({ "a", "d/b" }, H.sorted_keys(files))
     assert.are.same({ "1", "2" }, { files.a.data, files["d/b"].data })
     local kept = assert(aw.read(target, version))
     assert.are.same(files, kept)
@@ -139,7 +133,7 @@ describe("aw.read and aw.version", function()
     assert(H.sh(("cd %s && mkdir d && printf 1 > a && ln -s %s etc && ln -s .. d/up"):format(
       H.quote(src), H.quote(outside))))
     local tree, skipped = assert(aw.read_tree(src))
-    assert.are.same({ "a" }, paths(tree))
+    assert.are.same({ "a" }, H.sorted_keys(tree))
     assert.are.equal(2, skipped)
   end)
 

@@ -7,27 +7,20 @@ local H = require("helpers")
 
 local META = "types/atomicwriter.lua"
 
-local function sorted(set)
-  local list = {}
-  for k in pairs(set) do list[#list + 1] = k end
-  table.sort(list)
-  return list
-end
-
 -- The function names a table holds (metamethods and the like, "__*", aside).
 local function functions_of(t)
   local set = {}
   for k, v in pairs(t) do
     if type(v) == "function" and not k:match("^__") then set[k] = true end
   end
-  return sorted(set)
+  return H.sorted_keys(set)
 end
 
 -- What the file declares: "function <owner>.<name>(" or "<owner>:<name>(".
 local function declared(text, owner)
   local set = {}
   for name in text:gmatch("\nfunction " .. owner .. "[.:]([%w_]+)%(") do set[name] = true end
-  return sorted(set)
+  return H.sorted_keys(set)
 end
 
 describe("the lua-language-server definitions", function()

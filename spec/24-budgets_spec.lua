@@ -54,12 +54,7 @@ end
 -- not the module's algorithm: left out of the budgets.
 local MEMORY = { brk = true, mmap = true, munmap = true, mremap = true, madvise = true, mprotect = true }
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = H.sorted_keys
 
 local function check_syscalls(op)
   local b = budgets.syscalls[op]

@@ -10,12 +10,7 @@ local function set_of(list)
   return set
 end
 
-local function sorted_keys(set)
-  local t = {}
-  for k in pairs(set) do t[#t + 1] = k end
-  table.sort(t)
-  return t
-end
+local sorted_keys = H.sorted_keys
 
 -- CORE_SRC as the Makefile writes it (continued lines included).
 local function makefile_sources()

@@ -47,12 +47,7 @@ local function exported(so)
   return names
 end
 
-local function keys(set)
-  local list = {}
-  for k in pairs(set) do list[#list + 1] = k end
-  table.sort(list)
-  return list
-end
+local keys = H.sorted_keys
 
 -- Where the C library is: this checkout's build, or the installed copy.
 local function installed_file(pattern)

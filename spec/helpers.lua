@@ -240,6 +240,14 @@ function H.mode(path)
   return m
 end
 
+--- The keys of table `t`, sorted (a set's members, a payload's paths).
+function H.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
 --- Names in a directory, sorted, without . and ..
 function H.ls(dir)
   local names = {}
