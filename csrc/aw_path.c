@@ -107,8 +107,7 @@ int aw_plan_has_top(const aw_plan *plan, const char *name, size_t len)
 
 /* Cleans `in` into `out` (room for len + 1 bytes). Returns NULL, or the
  * reason the path is refused. */
-static const char *clean_path(const char *in, size_t len, char *out,
-                              size_t *out_len, size_t *top_len)
+static const char *clean_path(const char *in, size_t len, char *out, size_t *out_len)
 {
   size_t i = 0, o = 0;
 
@@ -119,7 +118,6 @@ static const char *clean_path(const char *in, size_t len, char *out,
   if (in[0] == '/')
     return "the path is absolute";
 
-  *top_len = 0;
   while (i < len) {
     size_t start, elen;
     while (i < len && in[i] == '/')
@@ -136,8 +134,6 @@ static const char *clean_path(const char *in, size_t len, char *out,
       return "an element of the path is longer than " AW_STR(AW_MAX_ELEMENT) " bytes";
     if (o > 0)
       out[o++] = '/';
-    else
-      *top_len = elen;
     memcpy(out + o, in + start, elen);
     o += elen;
   }
@@ -214,8 +210,8 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
 
   cursor = plan->arena;
   for (i = 0; i < nfiles; i++) {
-    size_t len, top_len;
-    const char *why = clean_path(files[i].path, files[i].path_len, cursor, &len, &top_len);
+    size_t len;
+    const char *why = clean_path(files[i].path, files[i].path_len, cursor, &len);
     if (why) {
       refuse(err, files[i].path, files[i].path_len, why);
       free(keys);
@@ -284,10 +280,10 @@ int aw_validate(const aw_file *files, size_t nfiles, aw_error *err)
 int aw_clean_path(const char *path, size_t len, char *out, size_t size,
                   aw_error *err)
 {
-  size_t out_len, top_len;
+  size_t out_len;
   const char *why;
   if (size < len + 1)
     return refuse(err, path, len, "no room for the clean path");
-  why = clean_path(path, len, out, &out_len, &top_len);
+  why = clean_path(path, len, out, &out_len);
   return why ? refuse(err, path, len, why) : 0;
 }
