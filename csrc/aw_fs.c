@@ -96,8 +96,10 @@ size_t aw_dir_len(const char *path, size_t len)
 int aw_dirs_push(aw_dirstack *s, int fd, const char *path, size_t end, aw_error *err)
 {
   aw_dirlevel *v = aw_grow(s->v, s->depth, &s->cap, sizeof *v);
-  if (!v)
-    return aw_fail_sys(err, "allocate", NULL, ENOMEM);
+  if (!v) {
+    errno = ENOMEM;
+    return err ? aw_fail_sys(err, "allocate", NULL, ENOMEM) : -1;
+  }
   s->v = v;
   v[s->depth].fd = fd;
   v[s->depth].path = path;
@@ -145,6 +147,24 @@ int aw_dirs_next(const aw_dirstack *s, const char *path, size_t dlen, char *name
   name[i - start] = '\0';
   *end = i;
   return 1;
+}
+
+int aw_dirs_enter(aw_dirstack *s, const char *path, size_t dlen, char *name)
+{
+  size_t end;
+
+  aw_dirs_leave(s, path, dlen);
+  while (aw_dirs_next(s, path, dlen, name, &end)) {
+    int fd = openat(aw_dirs_top(s), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      return -1;
+    if (aw_dirs_push(s, fd, path, end, NULL) < 0) {
+      close(fd);
+      errno = ENOMEM;
+      return -1;
+    }
+  }
+  return aw_dirs_top(s);
 }
 
 void aw_dirs_close(aw_dirstack *s)
@@ -351,11 +371,21 @@ static int remove_dir(int dirfd, const char *name, int fd, aw_error *err)
   return rc;
 }
 
-/* An element aw_remove_known may open or unlink: no ".", "..", "". */
-static int plain_element(const char *elem, size_t len)
+/* A path aw_remove_known may walk (it comes from a manifest on disk):
+ * every element a plain name, no "", ".", "..", no NUL. */
+static int plain_path(const char *path, size_t len)
 {
-  return len > 0 && len <= AW_MAX_ELEMENT && memchr(elem, '\0', len) == NULL &&
-         !(elem[0] == '.' && (len == 1 || (len == 2 && elem[1] == '.')));
+  size_t i = 0;
+
+  while (i <= len) {
+    const char *slash = memchr(path + i, '/', len - i);
+    size_t elen = (slash ? (size_t)(slash - path) : len) - i;
+    if (elen == 0 || elen > AW_MAX_ELEMENT || memchr(path + i, '\0', elen) ||
+        (path[i] == '.' && (elen == 1 || (elen == 2 && path[i + 1] == '.'))))
+      return 0;
+    i += elen + 1;
+  }
+  return 1;
 }
 
 /* Closes the levels of `s` that directory path[0..dlen) is not in, as
@@ -387,38 +417,17 @@ int aw_remove_known(int dirfd, const char *name, int fd, aw_path_at path_at, con
   int rc = 1;
 
   memset(&s, 0, sizeof s);
-  if (!(s.v = aw_grow(NULL, 0, &s.cap, sizeof *s.v)))
+  if (aw_dirs_push(&s, fd, "", 0, NULL) < 0)   /* level 0: the caller's, never closed here */
     return 1;
-  s.v[0].fd = fd;   /* level 0: the caller's, never closed here */
-  s.v[0].path = "";
-  s.v[0].end = 0;
-  s.depth = 1;
   for (i = 0; i < n; i++) {
-    size_t len, dlen, end, off;
+    size_t len, dlen, off;
     const char *path = path_at(list, i, &len);
     if (!path)
       continue;
     dlen = aw_dir_len(path, len);
-    if (leave_removing(&s, path, dlen, elem) < 0)
-      goto out;
-    while (aw_dirs_next(&s, path, dlen, elem, &end)) {
-      aw_dirlevel *grown;
-      int sub;
-      if (!plain_element(elem, strlen(elem)) ||
-          (sub = openat(aw_dirs_top(&s), elem, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-        goto out;
-      if (!(grown = aw_grow(s.v, s.depth, &s.cap, sizeof *s.v))) {
-        close(sub);
-        goto out;
-      }
-      s.v = grown;
-      s.v[s.depth].fd = sub;
-      s.v[s.depth].path = path;
-      s.v[s.depth].end = end;
-      s.depth++;
-    }
     off = dlen ? dlen + 1 : 0;
-    if (!plain_element(path + off, len - off))
+    if (!plain_path(path, len) || leave_removing(&s, path, dlen, elem) < 0 ||
+        aw_dirs_enter(&s, path, dlen, elem) < 0)
       goto out;
     memcpy(elem, path + off, len - off);
     elem[len - off] = '\0';
@@ -430,9 +439,7 @@ int aw_remove_known(int dirfd, const char *name, int fd, aw_path_at path_at, con
     rc = 0;
   }
 out:
-  while (s.depth > 1)
-    dirs_pop(&s);
-  free(s.v);
+  aw_dirs_free(&s);
   return rc;
 }
 

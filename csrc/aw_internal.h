@@ -133,6 +133,7 @@ typedef struct aw_dirstack {
   int sync_errno;            /* the first such fsync's failure, or 0 */
 } aw_dirstack;
 
+/* err may be NULL (a failure is then errno ENOMEM only). */
 int aw_dirs_push(aw_dirstack *s, int fd, const char *path, size_t end, aw_error *err);
 /* The descriptor of the deepest open directory. */
 int aw_dirs_top(const aw_dirstack *s);
@@ -143,6 +144,10 @@ void aw_dirs_leave(aw_dirstack *s, const char *path, size_t dlen);
  * path in *end; 0 when the deepest level is that directory. */
 int aw_dirs_next(const aw_dirstack *s, const char *path, size_t dlen, char *name,
                  size_t *end);
+/* aw_dirs_leave, then aw_dirs_next's elements opened in turn (O_DIRECTORY,
+ * O_NOFOLLOW: never through a symlink) and pushed, `name` the scratch for
+ * each: the descriptor of directory path[0..dlen), or -1 with errno. */
+int aw_dirs_enter(aw_dirstack *s, const char *path, size_t dlen, char *name);
 /* Closes every level but 0 and empties the stack; aw_dirs_free also frees it.
  * With s->sync, leaving and closing fsync each level first. */
 void aw_dirs_close(aw_dirstack *s);

@@ -736,21 +736,7 @@ fail:
  * order, so each directory is opened once. */
 static int link_parent(writer *w, const aw_entry *e)
 {
-  size_t end;
-
-  aw_dirs_leave(&w->ldirs, e->path, e->dir_len);
-  while (aw_dirs_next(&w->ldirs, e->path, e->dir_len, w->scratch.rel, &end)) {
-    int fd = openat(aw_dirs_top(&w->ldirs), w->scratch.rel,
-                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-      return -1;
-    if (aw_dirs_push(&w->ldirs, fd, e->path, end, w->err) < 0) {
-      close(fd);
-      errno = ENOMEM;
-      return -1;
-    }
-  }
-  return aw_dirs_top(&w->ldirs);
+  return aw_dirs_enter(&w->ldirs, e->path, e->dir_len, w->scratch.rel);
 }
 
 static int place_file(writer *w, aw_entry *e)
