@@ -142,7 +142,7 @@ static int read_compare(aw_compare *c, aw_entry *e, int dfd, const char *name)
     same = aw_fail_sys(c->err, "allocate", e->path, ENOMEM);
   else if (e->source)
     same = aw_source_same(fd, e, c->buf, c->buf_cap / 2, c->err);
-  else if ((same = aw_same_content(fd, e->file->data, e->file->size,
+  else if ((same = aw_same_content(fd, e->data, e->size,
                                    c->buf, c->buf_cap)) < 0)
     fail_errno(c, "read current file", e->path);
   close(fd);
@@ -356,8 +356,7 @@ static int hash_payload(aw_compare *c)
   if (c->manifest_type != 0 && c->manifest_type != S_IFREG)
     return 0;   /* the name is taken by something else: no manifest */
   for (i = 0; i < c->plan->n; i++)
-    small += !c->plan->entries[i].source &&
-             c->plan->entries[i].file->size <= MANIFEST_MAX_FILE;
+    small += !c->plan->entries[i].source && c->plan->entries[i].size <= MANIFEST_MAX_FILE;
   if (small < MANIFEST_MIN_FILES && !c->sources)
     return 0;   /* a source's identity is always worth remembering */
   if (c->manifest_type == S_IFREG && aw_manifest_load(&c->old, c->tfd, c->cur))
@@ -368,19 +367,19 @@ static int hash_payload(aw_compare *c)
     c->learned = 1;
   for (i = 0; i < c->plan->n; i++) {   /* two at a time: see aw_digest128_pair */
     aw_entry *e = &c->plan->entries[i];
-    if (e->source || e->file->size > MANIFEST_MAX_FILE)
+    if (e->source || e->size > MANIFEST_MAX_FILE)
       continue;
     e->hashed = 1;
     if (!pending) {
       pending = e;
       continue;
     }
-    aw_digest128_pair(c->key, pending->file->data, pending->file->size, pending->digest,
-                       e->file->data, e->file->size, e->digest);
+    aw_digest128_pair(c->key, pending->data, pending->size, pending->digest, e->data, e->size,
+                       e->digest);
     pending = NULL;
   }
   if (pending)
-    aw_digest128(c->key, pending->file->data, pending->file->size, pending->digest);
+    aw_digest128(c->key, pending->data, pending->size, pending->digest);
   c->use_manifest = 1;
   return 0;
 }

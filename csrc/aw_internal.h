@@ -43,6 +43,7 @@ typedef struct aw_entry {
   size_t top_len;         /* length of the first element */
   size_t dir_len;         /* length of the directory part (aw_dir_len) */
   const aw_file *file;    /* caller's spec: data, size, mode, owner */
+  const char *data;       /* file->data, read from the entry alone */
   const char *source;     /* the file its bytes come from, or NULL: data */
   int same;               /* the current version holds exactly this file */
   int hashed;             /* digest holds the keyed digest of the data */
