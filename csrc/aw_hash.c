@@ -1,8 +1,10 @@
 /*
  * aw_hash.c - SipHash with a 128-bit result (Aumasson and Bernstein,
- * "SipHash: a fast short-input PRF"), written from the paper: SipHash-2-4
- * (aw_siphash128: the manifest's MAC) and SipHash-1-3 (aw_digest128: the
- * digest of each file, one compression round per 8 bytes instead of two).
+ * "SipHash: a fast short-input PRF"), written from the paper: SipHash-1-3
+ * (aw_digest128: the digest of each file and the manifest's MAC, one
+ * compression round per 8 bytes) and SipHash-2-4 (aw_siphash128: the
+ * paper's own variant, kept so that spec 15 checks this code against the
+ * reference vectors; the writer does not call it).
  *
  * The manifest keeps a keyed digest of every small file it vouches for.
  * A keyed PRF, with the key kept in the writer-only manifest, means that

@@ -432,14 +432,15 @@ int aw_source_stamp(int fd, aw_entry *e);
 int aw_source_same(int fd, const aw_entry *e, char *buf, size_t half, aw_error *err);
 
 /* ---- aw_hash.c: SipHash, 128-bit result ---- */
-/* SipHash-2-4: the manifest's MAC. */
+/* SipHash-2-4: the reference vectors' variant (spec 15), unused by the writer. */
 void aw_siphash128(const unsigned char key[AW_KEY_SIZE], const void *data,
                    size_t len, unsigned char out[AW_DIGEST_SIZE]);
 void aw_siphash128_pair(const unsigned char key[AW_KEY_SIZE],
                         const void *data_a, size_t len_a, unsigned char out_a[AW_DIGEST_SIZE],
                         const void *data_b, size_t len_b, unsigned char out_b[AW_DIGEST_SIZE]);
-/* SipHash-1-3: the digest of a file's bytes the manifest records (format
- * 3); _pair computes two at once, each the same as alone. */
+/* SipHash-1-3: the digest of a file's bytes the manifest records, and the
+ * manifest's MAC (format 3); _pair computes two at once, each the same as
+ * alone. */
 void aw_digest128(const unsigned char key[AW_KEY_SIZE], const void *data,
                   size_t len, unsigned char out[AW_DIGEST_SIZE]);
 void aw_digest128_pair(const unsigned char key[AW_KEY_SIZE],

@@ -24,9 +24,13 @@
  *   where digest = SipHash-1-3-128(key, the file's bytes), and [source],
  *   only in an entry whose flags have AW_M_SOURCE, is the source's
  *   identity: u64 dev ino size  i64 mtime_sec  i64 mtime_nsec
- *   mac[16] = SipHash-2-4-128(key, everything before)
+ *   mac[16] = SipHash-1-3-128(key, everything before)
  * (Format 1, without the source's identity, and format 2, whose digests
- * were SipHash-2-4, are ignored as any other.)
+ * and MAC were SipHash-2-4, are ignored as any other.) The MAC tells a
+ * damaged or foreign file from this writer's: whoever can rewrite the
+ * file can read its key, so it is no defence against the file's writer
+ * (nothing here relies on the file being right), and the cheaper
+ * variant does that as well: it is read and written at every update.
  */
 #define _GNU_SOURCE
 #include "aw_internal.h"
@@ -119,7 +123,7 @@ static int parse(aw_manifest *m, const char *version)
   c.p += name_len;
   if (take(&c, m->key, AW_KEY_SIZE) < 0)
     return -1;
-  aw_siphash128(m->key, m->raw, m->raw_len - AW_DIGEST_SIZE, mac);
+  aw_digest128(m->key, m->raw, m->raw_len - AW_DIGEST_SIZE, mac);
   if (memcmp(mac, c.end, AW_DIGEST_SIZE) != 0)
     return -1;
   if (count > (size_t)(c.end - c.p) / ENTRY_FIXED)
@@ -224,7 +228,7 @@ int aw_manifest_save(const aw_manifest *m, const aw_manifest *old, int tfd)
     }
     put(&p, e->path, e->len);
   }
-  aw_siphash128(m->key, buf, (size_t)(p - buf), p);
+  aw_digest128(m->key, buf, (size_t)(p - buf), p);
 
   if (old && old->raw_len == size && memcmp(old->raw, buf, size) == 0) {
     free(buf);   /* the file says exactly this already */

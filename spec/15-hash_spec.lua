@@ -1,5 +1,6 @@
--- The manifest's MAC is SipHash-2-4 with a 128-bit result, the digest of
--- each file SipHash-1-3 (csrc/aw_hash.c): checked against the reference
+-- The manifest's digests and MAC are SipHash-1-3 with a 128-bit result, and
+-- csrc/aw_hash.c keeps SipHash-2-4 beside it, its rounds the same code:
+-- 2-4 is checked against the reference
 -- implementation's vectors_sip128 (key 00..0f, messages 00..len-1 for len
 -- 0..63) and, for 1-3, the same messages' digests computed by a separate
 -- implementation written from the paper in Python (whose 2-4 digests are
