@@ -29,7 +29,7 @@
  * on a quiescent file system instead of paying for the previous removal.
  *
  * Usage:
- *   floor -d BASE -n NFILES -b SIZE [-D NSUBDIRS] [-s [-f]] [-u] [-w WARMUP] [-i ITERS] [-k]
+ *   floor -d BASE -n NFILES -b SIZE [-D NSUBDIRS] [-s [-f]] [-u | -t] [-w WARMUP] [-i ITERS] [-k]
  *
  *   -d BASE    directory in which the targets BASE/f<k> are made and removed
  *   -n NFILES  number of files; -b SIZE bytes per file
@@ -44,6 +44,14 @@
  *              the current one except file NFILES/2, which is written,
  *              swaps ..data, and removes the old version (unlinkat of each
  *              known name, no listing). No reading, no checking.
+ *   -t         time a sweep of stats instead (W3's scaling rows): the target
+ *              holds a first projection (made untimed), then is swept once
+ *              more than -w and -i ask, one sweep after the other, as W3's
+ *              steady target is: each sweep opens the version and each
+ *              subdirectory and fstatat()s each file through it
+ *              (AT_SYMLINK_NOFOLLOW), the least a no-op that notices a
+ *              file changed behind its back must do. No reading, no lock,
+ *              no digest.
  *   -w, -i     warm-up and measured iterations (default 1 and 10)
  *   -k         profile mode: use the existing empty targets BASE/t<k>
  *              (k = 0 .. WARMUP+ITERS-1), make and remove nothing, so that
@@ -278,6 +286,44 @@ static long long update(const plan *pl, const char *target, const char *old)
   return now_ns() - t0;
 }
 
+/* The timed sweep of stats (-t): every file of version `old` inspected
+ * through its directory's descriptor. */
+static long long stat_sweep(const plan *pl, const char *target, const char *old)
+{
+  long long t0 = now_ns();
+  int tfd, ofd, dfd = -1, cur = -1, i;
+  struct stat st;
+
+  tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tfd < 0)
+    die("open", target);
+  ofd = openat(tfd, old, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (ofd < 0)
+    die("open", old);
+  for (i = 0; i < pl->nfiles; i++) {
+    const char *name = pl->paths[i];
+    if (pl->nsub) {
+      int sub = i / (pl->nfiles / pl->nsub);
+      if (sub != cur) {
+        if (dfd >= 0)
+          close(dfd);
+        cur = sub;
+        dfd = openat(ofd, pl->subs[sub], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+          die("open", pl->subs[sub]);
+      }
+      name = strchr(name, '/') + 1;
+    }
+    if (fstatat(pl->nsub ? dfd : ofd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      die("stat", pl->paths[i]);
+  }
+  if (dfd >= 0)
+    close(dfd);
+  close(ofd);
+  close(tfd);
+  return now_ns() - t0;
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
   long long x = *(const long long *)a, y = *(const long long *)b;
@@ -301,13 +347,13 @@ int main(int argc, char **argv)
 {
   const char *base = NULL;
   long nfiles = -1, size = -1, nsub = 0, warm = 1, iters = 10;
-  int sync = 0, keep = 0, upd = 0, opt, i, k;
+  int sync = 0, keep = 0, upd = 0, sweep = 0, opt, i, k;
   plan pl;
-  long long *times, *sorted;
+  long long *times, *sorted, *sweeps;
   struct rusage ru;
   int bfd;
 
-  while ((opt = getopt(argc, argv, "d:n:b:D:sfuw:i:kh")) != -1) {
+  while ((opt = getopt(argc, argv, "d:n:b:D:sfutw:i:kh")) != -1) {
     switch (opt) {
     case 'd': base = optarg; break;
     case 'n': nfiles = parse(optarg, "-n"); break;
@@ -316,18 +362,20 @@ int main(int argc, char **argv)
     case 's': sync = sync ? sync : 1; break;
     case 'f': sync = 2; break;
     case 'u': upd = 1; break;
+    case 't': sweep = 1; break;
     case 'w': warm = parse(optarg, "-w"); break;
     case 'i': iters = parse(optarg, "-i"); break;
     case 'k': keep = 1; break;
     case 'h':
     default:
       fprintf(opt == 'h' ? stdout : stderr,
-              "usage: floor -d BASE -n NFILES -b SIZE [-D NSUB] [-s [-f]] [-u] "
+              "usage: floor -d BASE -n NFILES -b SIZE [-D NSUB] [-s [-f]] [-u | -t] "
               "[-w WARMUP] [-i ITERS] [-k]\n"
               "  a first projection of NFILES files of SIZE bytes (in NSUB\n"
               "  subdirectories) into fresh targets BASE/f<k>, timed; -s with the\n"
               "  module's sync=true syncs (-f: fsync each, not syncfs); -u times an update by hard links of\n"
-              "  all files but one instead; -k uses existing BASE/t<k>, no cleanup\n");
+              "  all files but one instead, -t a stat of every file; -k uses existing BASE/t<k>,\n"
+              "  no cleanup\n");
       return opt == 'h' ? 0 : 2;
     }
   }
@@ -337,8 +385,12 @@ int main(int argc, char **argv)
                     "dividing -n, -i >= 1\n");
     return 2;
   }
-  if (upd && keep) {
-    fprintf(stderr, "floor: -u makes and removes its targets: it does not go with -k\n");
+  if ((upd || sweep) && keep) {
+    fprintf(stderr, "floor: -u and -t make and remove their targets: not with -k\n");
+    return 2;
+  }
+  if (upd && sweep) {
+    fprintf(stderr, "floor: -u or -t, not both\n");
     return 2;
   }
 
@@ -353,8 +405,9 @@ int main(int argc, char **argv)
   pl.tops = calloc((size_t)nfiles, sizeof *pl.tops);
   pl.links = calloc((size_t)nfiles, sizeof *pl.links);
   times = calloc((size_t)iters, sizeof *times);
+  sweeps = calloc((size_t)(warm + iters + 1), sizeof *sweeps);
   sorted = calloc((size_t)iters, sizeof *sorted);
-  if (!pl.buf || !pl.paths || !pl.subs || !pl.tops || !pl.links || !times || !sorted)
+  if (!pl.buf || !pl.paths || !pl.subs || !pl.tops || !pl.links || !times || !sorted || !sweeps)
     die("malloc", NULL);
   /* Resident, non-zero bytes, like a Lua string's. */
   for (size_t b = 0; b < pl.size * (size_t)nfiles; b++)
@@ -392,10 +445,16 @@ int main(int argc, char **argv)
     {
       char version[64];
       t = project(&pl, target, version);
-      if (upd) {   /* the projection was the untimed set-up */
+      if (upd || sweep) {   /* the projection was the untimed set-up */
         if (syncfs(bfd) < 0)
           die("syncfs", base);
-        t = update(&pl, target, version);
+        if (upd)
+          t = update(&pl, target, version);
+        else {   /* W3's target is a steady one: swept again and again */
+          for (i = 0; i <= warm + iters; i++)
+            sweeps[i] = stat_sweep(&pl, target, version);
+          memcpy(times, sweeps + warm + 1, (size_t)iters * sizeof *times);
+        }
       }
     }
     if (!keep) {
@@ -405,6 +464,8 @@ int main(int argc, char **argv)
       if (syncfs(bfd) < 0)
         die("syncfs", base);
     }
+    if (sweep)
+      break;   /* one target, all its sweeps timed above */
     if (k >= warm)
       times[k - warm] = t;
   }
@@ -413,8 +474,8 @@ int main(int argc, char **argv)
   memcpy(sorted, times, (size_t)iters * sizeof *times);
   qsort(sorted, (size_t)iters, sizeof *sorted, cmp_ll);
   getrusage(RUSAGE_SELF, &ru);
-  printf("floor files=%ld size=%ld subdirs=%ld sync=%d update=%d warmup=%ld iters=%ld\n",
-         nfiles, size, nsub, sync, upd, warm, iters);
+  printf("floor files=%ld size=%ld subdirs=%ld sync=%d update=%d stats=%d warmup=%ld iters=%ld\n",
+         nfiles, size, nsub, sync, upd, sweep, warm, iters);
   printf("ns");
   for (i = 0; i < iters; i++)
     printf(" %lld", times[i]);
