@@ -13,6 +13,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,9 @@ int aw_dir_open(aw_dir *d, int fd)
   d->fd = fd;
   d->pos = d->len = 0;
   d->dirp = NULL;
+  d->more = 0;
+  d->owned = 1;
+  d->cap = DIR_BUF;
   d->buf = malloc(DIR_BUF);
   if (!d->buf) {
     errno = ENOMEM;
@@ -64,18 +69,45 @@ int aw_dir_open(aw_dir *d, int fd)
   return 0;
 }
 
+int aw_dir_open_in(aw_dir *d, int fd, char *buf, size_t size)
+{
+  d->fd = fd;
+  d->pos = d->len = 0;
+  d->dirp = NULL;
+  d->more = 0;
+  d->owned = 0;
+  d->cap = size;
+  d->buf = buf;
+  return 0;
+}
+
+/* The longest record getdents64 returns: its header, a NAME_MAX name and
+ * its NUL, rounded up to 8 bytes. A read that left less room than that
+ * may have stopped for want of it. */
+#define DIRENT_MAX ((offsetof(struct aw_dirent64, d_name) + NAME_MAX + 1 + 7) & ~(size_t)7)
+
 int aw_dir_next(aw_dir *d, const char **name, unsigned char *type)
 {
   for (;;) {
     const struct aw_dirent64 *de;
     if (d->pos >= d->len) {
-      ssize_t n = read_entries(d->fd, d->buf, DIR_BUF);
+      ssize_t n;
+      if (d->more && !d->owned) {   /* a long listing: on to a heap buffer */
+        char *big = malloc(DIR_BUF);
+        if (big) {
+          d->buf = big;
+          d->cap = DIR_BUF;
+          d->owned = 1;
+        }
+      }
+      n = read_entries(d->fd, d->buf, d->cap);
       if (n < 0)
         return -1;
       if (n == 0)
         return 0;
       d->pos = 0;
       d->len = (size_t)n;
+      d->more = d->len + DIRENT_MAX > d->cap;
     }
     de = (const struct aw_dirent64 *)(const void *)(d->buf + d->pos);
     d->pos += de->d_reclen;
@@ -96,7 +128,8 @@ int aw_dir_rewind(aw_dir *d)
 
 void aw_dir_close(aw_dir *d)
 {
-  free(d->buf);
+  if (d->owned)
+    free(d->buf);
   d->buf = NULL;
 }
 
@@ -123,6 +156,13 @@ int aw_dir_open(aw_dir *d, int fd)
   }
   d->dirp = dp;
   return 0;
+}
+
+int aw_dir_open_in(aw_dir *d, int fd, char *buf, size_t size)
+{
+  (void)buf;
+  (void)size;
+  return aw_dir_open(d, fd);
 }
 
 int aw_dir_next(aw_dir *d, const char **name, unsigned char *type)

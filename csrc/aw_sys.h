@@ -107,10 +107,19 @@ typedef struct aw_dir {
   int fd;
   char *buf;          /* getdents64's buffer */
   size_t pos, len;
+  size_t cap;         /* buf's size */
+  int owned;          /* buf is ours (malloc'd): freed by aw_dir_close */
+  int more;           /* the last read may have stopped for want of room */
   void *dirp;         /* readdir's DIR * */
 } aw_dir;
 
 int aw_dir_open(aw_dir *d, int fd);
+/* aw_dir_open reading into the caller's `buf` of `size` bytes (at least
+ * AW_DIR_SMALL; its stack) first: a listing that fits in it allocates
+ * nothing, a longer one moves on to a heap buffer (or, out of memory,
+ * reads on in small pieces). readdir's version ignores buf. */
+#define AW_DIR_SMALL 1024
+int aw_dir_open_in(aw_dir *d, int fd, char *buf, size_t size);
 /* 1 with the next entry (never "." or ".."; type is a DT_* value, maybe
  * DT_UNKNOWN), 0 at the end, -1 on error with errno set. */
 int aw_dir_next(aw_dir *d, const char **name, unsigned char *type);

@@ -483,11 +483,12 @@ static int remove_orphans(writer *w)
 static int recover(writer *w)
 {
   aw_dir dir;
+  char buf[AW_DIR_SMALL];   /* a target of a few names: no allocation */
   const char *name;
   unsigned char type;
   int r, rc = 0;
 
-  if (aw_dir_open(&dir, w->tfd) < 0)
+  if (aw_dir_open_in(&dir, w->tfd, buf, sizeof buf) < 0)
     return fail_errno(w, "read target directory", NULL);
   while ((r = aw_dir_next(&dir, &name, &type)) > 0) {
     if (strcmp(name, AW_DATA_NAME) == 0)
