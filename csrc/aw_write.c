@@ -597,6 +597,34 @@ static void version_name(char *buf, size_t size, const struct tm *tm, long nsec)
   *p = '\0';
 }
 
+/* UTC of `t` into tm's date and time fields (the ones version_name reads):
+ * the civil-from-days arithmetic for years 1970-9999, gmtime_r beyond
+ * (its time-zone lock and bookkeeping were 300 instructions of a one-file
+ * write). */
+static void utc_time(time_t t, struct tm *tm)
+{
+  long long days, secs, z, era, doe, yoe, doy, mp;
+
+  if (t < 0 || (long long)t > 253402300799LL) {   /* 9999-12-31 23:59:59 */
+    gmtime_r(&t, tm);
+    return;
+  }
+  days = (long long)t / 86400;
+  secs = (long long)t % 86400;
+  tm->tm_hour = (int)(secs / 3600);
+  tm->tm_min = (int)(secs / 60 % 60);
+  tm->tm_sec = (int)(secs % 60);
+  z = days + 719468;   /* days since 0000-03-01 */
+  era = z / 146097;
+  doe = z - era * 146097;
+  yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  mp = (5 * doy + 2) / 153;   /* months since March */
+  tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+  tm->tm_mon = (int)(mp < 10 ? mp + 2 : mp - 10);
+  tm->tm_year = (int)(yoe + era * 400 + (tm->tm_mon < 2)) - 1900;
+}
+
 /* The version directory, made 0777 less the umask, is inspected once per
  * write (fstat): where it did not get exactly that, the file system
  * applies a umask of its own (sshfs: the server's) or keeps no modes
@@ -633,7 +661,7 @@ static int make_version_dir(writer *w)
    * went back onto the current name) try the next nanosecond. */
   clock_gettime(CLOCK_REALTIME, &ts);
   for (attempt = 0;; attempt++) {
-    gmtime_r(&ts.tv_sec, &tm);
+    utc_time(ts.tv_sec, &tm);
     version_name(w->next, sizeof w->next, &tm, (long)ts.tv_nsec);
     errno = EEXIST;
     if (strcmp(w->next, w->cur) != 0 && mkdirat(w->tfd, w->next, 0777) == 0)
