@@ -114,14 +114,10 @@ typedef struct writer {
   char rolled_to[AW_NAME_SIZE];  /* a rollback's kept version: it stays kept */
   aw_progress_state prog;    /* files placed; what source copies learned */
   char left_first[AW_NAME_SIZE];  /* the first version this write left over */
-  /* The only member writer_init does not zero (8.5 KiB of zeroes per
-   * call was a fifth of a one-file write's instructions); a field added
-   * to the writer, above it or below, starts zeroed. */
-  struct writer_scratch {
-    char rel[AW_MAX_PATH + NAME_MAX + 2];  /* a relative path being built */
-    aw_error later;          /* for steps whose error may not be the one
-                                reported (publish, abandon): off the stack */
-  } scratch;
+  char *rel;                 /* a relative path being built (heap: writer_rel) */
+  aw_error *later;           /* for steps whose error is not the one reported
+                                (after a failure past the swap; abandon; the
+                                leftovers' record): allocated by the first */
 } writer;
 
 /* ------------------------------------------------------------------ */
@@ -394,8 +390,8 @@ static int remove_known(writer *w, const char *name, int fd)
   const aw_manifest *m = &w->cmp.old;
 
   if (m->n > 0 && strcmp(m->version, name) == 0)
-    return aw_remove_known(w->tfd, name, fd, manifest_path_at, m, m->n, w->scratch.rel);
-  return aw_remove_known(w->tfd, name, fd, plan_path_at, &w->plan, w->plan.n, w->scratch.rel);
+    return aw_remove_known(w->tfd, name, fd, manifest_path_at, m, m->n, w->rel);
+  return aw_remove_known(w->tfd, name, fd, plan_path_at, &w->plan, w->plan.n, w->rel);
 }
 
 /* Removes version directory `name` (superseded or orphaned; through `fd`,
@@ -689,10 +685,9 @@ static long enter_parent(writer *w, const aw_entry *e)
   size_t dlen = e->dir_len, end;
 
   aw_dirs_leave(&w->dirs, e->path, dlen);
-  while (aw_dirs_next(&w->dirs, e->path, dlen, w->scratch.rel, &end)) {
+  while (aw_dirs_next(&w->dirs, e->path, dlen, w->rel, &end)) {
     int fd, parent = aw_dirs_top(&w->dirs);
-    if (mkdirat(parent, w->scratch.rel, 0755) < 0 ||
-        (fd = open_new_dir(parent, w->scratch.rel)) < 0)
+    if (mkdirat(parent, w->rel, 0755) < 0 || (fd = open_new_dir(parent, w->rel)) < 0)
       return aw_fail_sys_len(w->err, "create directory", e->path, end, errno);
     if (aw_dirs_push(&w->dirs, fd, e->path, end, w->err) < 0) {
       close(fd);
@@ -765,7 +760,7 @@ fail:
  * order, so each directory is opened once. */
 static int link_parent(writer *w, const aw_entry *e)
 {
-  return aw_dirs_enter(&w->ldirs, e->path, e->dir_len, w->scratch.rel);
+  return aw_dirs_enter(&w->ldirs, e->path, e->dir_len, w->rel);
 }
 
 static int place_file(writer *w, aw_entry *e)
@@ -884,48 +879,60 @@ static int update_links(writer *w)
 {
   size_t i;
   int changes = 0;
-  char target[LINK_PREFIX_LEN + AW_MAX_ELEMENT + 1];
+  char target[LINK_PREFIX_LEN + AW_MAX_ELEMENT + 1];   /* "..data/<name>" */
+  const char *name = target + LINK_PREFIX_LEN;         /* the link's own name */
 
+  memcpy(target, LINK_PREFIX, LINK_PREFIX_LEN);
   for (i = 0; i < w->plan.n; i++) {
     const aw_entry *e = &w->plan.entries[i];
     if (!is_new_top(&w->plan, i) || names_kind(&w->names, e->path, e->top_len) == OURS)
       continue;
-    memcpy(w->scratch.rel, e->path, e->top_len);
-    w->scratch.rel[e->top_len] = '\0';
-    memcpy(target, LINK_PREFIX, LINK_PREFIX_LEN);
     memcpy(target + LINK_PREFIX_LEN, e->path, e->top_len);
     target[LINK_PREFIX_LEN + e->top_len] = '\0';
-    if (symlinkat(target, w->tfd, w->scratch.rel) < 0) {
+    if (symlinkat(target, w->tfd, name) < 0) {
       int ours;
       if (errno != EEXIST)
-        return fail_link(w, w->scratch.rel, e->top_len);
-      if ((ours = is_our_link(w->tfd, w->scratch.rel)) < 0)
-        return fail_errno(w, "read link", w->scratch.rel);
+        return fail_link(w, name, e->top_len);
+      if ((ours = is_our_link(w->tfd, name)) < 0)
+        return fail_errno(w, "read link", name);
       if (!ours)
-        return conflict(w, w->scratch.rel, e->top_len, "an entry appeared there during the write");
+        return conflict(w, name, e->top_len, "an entry appeared there during the write");
       continue;
     }
     changes++;
   }
   for (i = 0; i < w->names.n; i++) {
-    const char *name = w->names.v[i].name;
-    if (w->names.v[i].kind != OURS || aw_plan_has_top(&w->plan, name, strlen(name)))
+    const char *old = w->names.v[i].name;
+    if (w->names.v[i].kind != OURS || aw_plan_has_top(&w->plan, old, strlen(old)))
       continue;
-    if (unlinkat(w->tfd, name, 0) < 0 && errno != ENOENT)
-      return fail_errno(w, "remove link", name);
+    if (unlinkat(w->tfd, old, 0) < 0 && errno != ENOENT)
+      return fail_errno(w, "remove link", old);
     changes++;
   }
   return changes;
 }
 
-/* After the swap a failing step does not stop the ones after it: each
- * records its failure in the scratch error w->err points at, and the
- * first one is kept in `first`, the caller's. */
-static void keep_first_error(const writer *w, int step_rc, int *rc, aw_error *first)
+/* The writer's scratch error, allocated by its first use (4 KiB: a
+ * failure's, never a successful write's), or NULL when out of memory. */
+static aw_error *later_error(writer *w)
+{
+  if (!w->later && (w->later = malloc(sizeof *w->later)) != NULL)
+    memset(w->later, 0, sizeof *w->later);
+  return w->later;
+}
+
+/* After the swap a failing step does not stop the ones after it. Until
+ * one fails, w->err is the caller's error, which so keeps the first
+ * failure; the steps after it record theirs in the scratch error (out of
+ * memory for it: in the caller's, which then tells the last failure
+ * rather than the first; the write still fails, every step still runs). */
+static void keep_first_error(writer *w, int step_rc, int *rc)
 {
   if (step_rc < 0 && *rc == 0) {
+    aw_error *later = later_error(w);
     *rc = -1;
-    *first = *w->err;
+    if (later)
+      w->err = later;
   }
 }
 
@@ -934,18 +941,18 @@ static void keep_first_error(const writer *w, int step_rc, int *rc, aw_error *fi
  * and changes its record first; then the versions it no longer lists are
  * removed (a crash between leaves orphans, which recovery removes), and
  * the superseded version unless it is kept. */
-static void retire_versions(writer *w, int cfd, int *rc, aw_error *first)
+static void retire_versions(writer *w, int cfd, int *rc)
 {
   size_t old_n, i;
   int saved = aw_history_after_swap(&w->hist, w->tfd, w->keep, w->rolled_to, w->sync, &old_n,
                                     w->err);
 
-  keep_first_error(w, saved, rc, first);
+  keep_first_error(w, saved, rc);
   for (i = w->hist.n; saved == 0 && i < old_n; i++)   /* the superseded one: below */
     if (strcmp(w->hist.v[i].name, w->cur) != 0)
-      keep_first_error(w, retire_dir(w, w->hist.v[i].name, -1), rc, first);
+      keep_first_error(w, retire_dir(w, w->hist.v[i].name, -1), rc);
   if (w->cur[0] && aw_history_find(&w->hist, w->cur) < 0)   /* removed through cfd */
-    keep_first_error(w, retire_dir(w, w->cur, cfd), rc, first);
+    keep_first_error(w, retire_dir(w, w->cur, cfd), rc);
   else if (cfd >= 0)
     close(cfd);
 }
@@ -955,8 +962,10 @@ static void retire_versions(writer *w, int cfd, int *rc, aw_error *first)
  * write's: the record only informs, and the next write rebuilds it. */
 static void note_leftovers(writer *w)
 {
-  if (w->left.n > 0 || w->left_seen)
-    aw_leftovers_save(&w->left, w->tfd, &w->scratch.later);
+  aw_error *scratch;
+
+  if ((w->left.n > 0 || w->left_seen) && (scratch = later_error(w)) != NULL)
+    aw_leftovers_save(&w->left, w->tfd, scratch);
   if (w->left.n > 0)
     aw_result_set_leftovers(w->res, w->left.n, w->left_first[0] ? w->left_first
                                                                 : w->left.v[0].name,
@@ -972,20 +981,18 @@ static int publish(writer *w)
   aw_error *first = w->err;
   int rc = 0, cfd;
 
-  memset(&w->scratch.later, 0, sizeof w->scratch.later);   /* filled by the first failing step */
   if (swap_data(w) < 0)   /* 6 */
     return -1;
-  w->err = &w->scratch.later;
-  keep_first_error(w, sync_target(w), &rc, first);
-  keep_first_error(w, update_links(w), &rc, first);   /* 7 */
+  keep_first_error(w, sync_target(w), &rc);
+  keep_first_error(w, update_links(w), &rc);   /* 7 */
   if (w->lfd == w->cfd)
     w->lfd = -1;
   cfd = w->cfd;   /* 8: retire_versions closes it */
   w->cfd = -1;
-  retire_versions(w, cfd, &rc, first);
+  retire_versions(w, cfd, &rc);
   note_leftovers(w);
   aw_compare_after_publish(&w->cmp, w->tfd, w->next, w->manifest_type);
-  keep_first_error(w, sync_target(w), &rc, first);
+  keep_first_error(w, sync_target(w), &rc);
   w->err = first;
   return rc;
 }
@@ -1016,8 +1023,10 @@ static void abandon(writer *w)
   }
   if (w->tmp_made)
     unlinkat(w->tfd, AW_DATA_TMP_NAME, 0);
-  if (w->next[0] && !w->published)
-    aw_remove_tree(w->tfd, w->next, DT_DIR, &w->scratch.later);
+  if (w->next[0] && !w->published) {
+    aw_error *scratch = later_error(w);   /* out of memory: the caller's */
+    aw_remove_tree(w->tfd, w->next, DT_DIR, scratch ? scratch : w->err);
+  }
 }
 
 void aw_options_init(aw_options *opts)
@@ -1045,33 +1054,17 @@ void aw_options_set_modes(aw_options *opts, int modes)
   opts->ignore_modes = !modes;
 }
 
-/* The writer's state (4.5 KiB with its path scratch) lives on the heap:
- * hosts call the library on small thread stacks (docs/stack.md). NULL
- * when out of memory, with res emptied and err filled. */
-static writer *writer_new(aw_result *res, aw_error *err)
-{
-  writer *w = malloc(sizeof *w);
-  if (!w) {
-    memset(res, 0, sizeof *res);
-    aw_fail_sys(err, "allocate", NULL, ENOMEM);
-  }
-  return w;
-}
-
 static void writer_init(writer *w, const char *target, const aw_options *opts,
                         aw_result *res, aw_error *err)
 {
-  size_t past_scratch = offsetof(writer, scratch) + sizeof w->scratch;
-  memset(w, 0, offsetof(writer, scratch));   /* every member but the scratch */
-  memset((char *)w + past_scratch, 0, sizeof *w - past_scratch);   /* any after it */
-  w->scratch.rel[0] = '\0';
+  memset(w, 0, sizeof *w);
   w->target = target;
   w->opts = opts;
   w->sync = aw_sync_method(opts->sync);
   w->err = err;
   w->res = res;
   w->tfd = w->cfd = w->vfd = w->lfd = -1;
-  aw_compare_init(&w->cmp, &w->plan, w->scratch.rel, err);
+  aw_compare_init(&w->cmp, &w->plan, NULL, err);   /* rel: writer_rel */
   w->cmp.checksum = opts->checksum != 0;
   w->prog.fn = opts->progress;
   w->prog.ctx = opts->progress_ctx;
@@ -1114,15 +1107,32 @@ static int writer_finish(writer *w, int rc)
   aw_history_free(&w->left);
   aw_compare_free(&w->cmp);
   aw_plan_free(&w->plan);
+  free(w->rel);
+  free(w->later);
   return rc;
 }
 
-/* writer_finish, then the writer freed. */
-static int writer_done(writer *w, int rc)
+/* Allocates w->rel, the relative-path scratch (the comparison's too): whole
+ * (AW_MAX_PATH + NAME_MAX + 2 bytes) with `whole` (a walk of a version's
+ * files: changes, a rollback; a source's path); otherwise as long as a
+ * write's uses of it need: a directory of the plan and a name listed in
+ * it (the comparison's), or an element of a path (building, removing),
+ * which for the usual short paths fits the allocator's per-thread cache
+ * (the 8.5 KiB of scratch the writer had, with its error, made a large
+ * request of every write: glibc then consolidates its fast bins). */
+static int writer_rel(writer *w, int whole)
 {
-  rc = writer_finish(w, rc);
-  free(w);
-  return rc;
+  size_t longest = AW_MAX_PATH, i;
+
+  if (!whole)
+    for (longest = AW_MAX_ELEMENT, i = 0; i < w->plan.n; i++)
+      if (w->plan.entries[i].len > longest)
+        longest = w->plan.entries[i].len;
+  if (!(w->rel = malloc(longest + NAME_MAX + 2)))
+    return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
+  w->rel[0] = '\0';
+  w->cmp.rel = w->rel;
+  return 0;
 }
 
 static int add_change(writer *w, const char *path, size_t len, enum aw_change_kind kind)
@@ -1143,7 +1153,7 @@ static int note_changes(writer *w)
   if (!w->opts->changes)
     return 0;
   memset(&cur, 0, sizeof cur);
-  if (w->cfd >= 0 && aw_list_files(w->cfd, 0, &cur, w->scratch.rel, w->err) < 0)
+  if (w->cfd >= 0 && aw_list_files(w->cfd, 0, &cur, w->rel, w->err) < 0)
     return -1;
   while (rc == 0 && (i < w->plan.n || j < cur.n)) {
     const aw_entry *e = i < w->plan.n ? &w->plan.entries[i] : NULL;
@@ -1177,31 +1187,33 @@ static int build_and_publish(writer *w)
   return publish(w);   /* 6-8 */
 }
 
+/* The writer's state (1.5 KiB) is on the stack of aw_publish_sources and
+ * aw_rollback, its path scratch and its error for later failures on the
+ * heap: hosts call the library on small thread stacks (docs/stack.md). */
 int aw_publish_sources(const char *target, const aw_file *files, const char *const *sources,
                        size_t nfiles, const aw_options *opts, aw_result *res, aw_error *err)
 {
-  writer *w = writer_new(res, err);
+  writer state, *w = &state;
   aw_options defaults;
   int same;
 
-  if (!w)
-    return -1;
   if (!opts) {
     aw_options_init(&defaults);
     opts = &defaults;
   }
   writer_init(w, target, opts, res, err);
   if (aw_plan_build(&w->plan, files, sources, nfiles, err) < 0 ||   /* 0 */
+      writer_rel(w, w->plan.sources > 0 || opts->changes) < 0 ||
       open_target(w) < 0 ||                                         /* 1 */
       recover(w) < 0 ||                                              /* 1, 2 */
       check_visible_names(w) < 0 ||                                  /* 3 */
       (same = aw_compare_current(&w->cmp, w->tfd, w->cfd, w->cur,
                                  w->manifest_type)) < 0)             /* 4 */
-    return writer_done(w, -1);
+    return writer_finish(w, -1);
   if (same)
-    return writer_done(w, keep_current(w));   /* 4: links repaired, manifest */
+    return writer_finish(w, keep_current(w));   /* 4: links repaired, manifest */
   w->lfd = w->cfd;
-  return writer_done(w, build_and_publish(w));
+  return writer_finish(w, build_and_publish(w));
 }
 
 int aw_publish(const char *target, const aw_file *files, size_t nfiles,
@@ -1260,7 +1272,7 @@ static int plan_kept_version(writer *w, const char *version, aw_pathlist *list, 
   if (w->lfd < 0)
     return errno == ENOENT ? no_version(w, version, "the kept version is gone")
                            : fail_errno(w, "open kept version", version);
-  if (aw_list_files(w->lfd, 1, list, w->scratch.rel, w->err) < 0)
+  if (aw_list_files(w->lfd, 1, list, w->rel, w->err) < 0)
     return -1;
   if (!(*files = calloc(list->n ? list->n : 1, sizeof **files)))
     return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
@@ -1281,15 +1293,13 @@ static int plan_kept_version(writer *w, const char *version, aw_pathlist *list, 
 int aw_rollback(const char *target, const char *version, const aw_options *opts,
                 aw_result *res, aw_error *err)
 {
-  writer *w = writer_new(res, err);
+  writer state, *w = &state;
   aw_options defaults;
   aw_pathlist list;
   aw_file *files = NULL;
   const char *chosen;
   int rc = -1;
 
-  if (!w)
-    return -1;
   if (!opts) {
     aw_options_init(&defaults);
     defaults.keep = AW_KEEP_AS_IS;
@@ -1297,7 +1307,7 @@ int aw_rollback(const char *target, const char *version, const aw_options *opts,
   }
   writer_init(w, target, opts, res, err);
   memset(&list, 0, sizeof list);
-  if (open_target(w) == 0 && recover(w) == 0 &&
+  if (writer_rel(w, 1) == 0 && open_target(w) == 0 && recover(w) == 0 &&
       (chosen = choose_version(w, version)) != NULL) {
     if (strcmp(chosen, w->cur) == 0)
       rc = 0;   /* already the current version */
@@ -1306,7 +1316,7 @@ int aw_rollback(const char *target, const char *version, const aw_options *opts,
              check_visible_names(w) == 0)
       rc = build_and_publish(w);
   }
-  rc = writer_done(w, rc);
+  rc = writer_finish(w, rc);
   free(files);
   aw_pathlist_free(&list);
   return rc;
