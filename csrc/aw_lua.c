@@ -234,26 +234,36 @@ static int push_result(lua_State *L, int rc, aw_result *res, const aw_options *o
   return n;
 }
 
+/* Publishes with options read already (`prog`: their progress state). */
+static int publish_files(lua_State *L, const char *target, const aw_file *files,
+                         const char *const *sources, size_t n, const aw_options *opts,
+                         progress *prog, const char *prefix)
+{
+  aw_error err;
+  aw_result plain;   /* holds no memory without changes: nothing to own */
+  aw_result *res = &plain;   /* aw_publish fills it */
+  int rc;
+
+  if (opts->changes)
+    res = (aw_result *)new_owned(L, sizeof *res, RESULT);
+  rc = aw_publish_sources(target, files, sources, n, opts, res, &err);
+  if (prog->fn && prog->untold) {
+    prog->last = 0;   /* the final counts, told now */
+    progress_call(prog, prog->files, prog->bytes);
+  }
+  return push_result(L, rc, res, opts, &err, prefix, target);
+}
+
 static int finish_write(lua_State *L, const char *target, const aw_file *files,
                         const char *const *sources, size_t n, int at)
 {
   aw_options opts;
-  aw_error err;
-  aw_result plain;   /* holds no memory without changes: nothing to own */
-  aw_result *res = &plain;   /* aw_publish fills it */
   progress prog;
   const char *prefix;
 
   memset(&prog, 0, sizeof prog);
   prefix = check_options(L, at, &opts, &prog);
-  if (opts.changes)
-    res = (aw_result *)new_owned(L, sizeof *res, RESULT);
-  int rc = aw_publish_sources(target, files, sources, n, &opts, res, &err);
-  if (prog.fn && prog.untold) {
-    prog.last = 0;   /* the final counts, told now */
-    progress_call(&prog, prog.files, prog.bytes);
-  }
-  return push_result(L, rc, res, &opts, &err, prefix, target);
+  return publish_files(L, target, files, sources, n, &opts, &prog, prefix);
 }
 
 /* core.write(target, list, n, sync, timeout_ms [, log_context, keep, changes,
@@ -317,14 +327,16 @@ static int core_lua_write(lua_State *L)
  * for any other payload (or a table with a metatable: its __pairs decides
  * what it holds), which goes through the Lua side's checks and
  * core.write's flat list. */
-static int core_lua_write_strings(lua_State *L)
+/* The files of payload table 2 when it holds strings only (and has no
+ * metatable): 1 with *files (`local`, room for LOCAL_FILES, or a userdata
+ * pushed on the stack) and *n, 0 for any other payload. */
+#define LOCAL_FILES 4
+static int read_strings(lua_State *L, aw_file *local, aw_file **files_out, size_t *n_out)
 {
-  const char *target = luaL_checkstring(L, 1);
-  aw_file local[4], *files = local;   /* a few files: no allocation at all */
-  size_t n = 0, cap = sizeof local / sizeof *local;
+  aw_file *files = local;   /* a few files: no allocation at all */
+  size_t n = 0, cap = LOCAL_FILES;
   int slot = 0;
 
-  luaL_checktype(L, 2, LUA_TTABLE);
   if (lua_getmetatable(L, 2))
     return 0;
   lua_pushnil(L);
@@ -354,7 +366,122 @@ static int core_lua_write_strings(lua_State *L)
     f->uid = f->gid = -1;
     lua_pop(L, 1);
   }
+  *files_out = files;
+  *n_out = n;
+  return 1;
+}
+
+static int core_lua_write_strings(lua_State *L)
+{
+  const char *target = luaL_checkstring(L, 1);
+  aw_file local[LOCAL_FILES], *files;
+  size_t n;
+
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!read_strings(L, local, &files, &n))
+    return 0;
   return finish_write(L, target, files, NULL, n, 3);
+}
+
+/* The options table at 3 (none: the defaults) into opts, as init.lua's
+ * check_options, sync_of and timeout_ms make them: 1 when every key is an
+ * option of aw.write with a value they accept, 0 for anything else (a
+ * table with a metatable too: its __pairs and __index are init.lua's to
+ * follow), which init.lua then checks, raising where it must. The log
+ * context and the progress function are kept at stack slots 4 and 5
+ * (the table's own values may change during the write). */
+#define IS(s, len, lit) ((len) == sizeof lit - 1 && memcmp((s), lit, sizeof lit - 1) == 0)
+static int plain_options(lua_State *L, aw_options *opts, progress *prog, const char **prefix)
+{
+  aw_options_init(opts);
+  *prefix = NULL;
+  lua_settop(L, 3);
+  if (lua_isnil(L, 3))
+    return 1;
+  if (lua_type(L, 3) != LUA_TTABLE || lua_getmetatable(L, 3))
+    return 0;
+  lua_pushnil(L);   /* 4: the log context */
+  lua_pushnil(L);   /* 5: the progress function */
+  lua_pushnil(L);
+  while (lua_next(L, 3)) {
+    const char *k;
+    size_t len;
+    int t = lua_type(L, -1);
+    if (lua_type(L, -2) != LUA_TSTRING)
+      return 0;
+    k = lua_tolstring(L, -2, &len);   /* lengths compared too: "sync\0x" is no option */
+    if (IS(k, len, "sync") && t == LUA_TBOOLEAN)
+      opts->sync = lua_toboolean(L, -1) ? AW_SYNC_ON : AW_SYNC_OFF;
+    else if (IS(k, len, "sync") && t == LUA_TSTRING) {
+      size_t mlen;
+      const char *m = lua_tolstring(L, -1, &mlen);
+      if (IS(m, mlen, "syncfs"))
+        opts->sync = AW_SYNC_FS;
+      else if (IS(m, mlen, "fsync"))
+        opts->sync = AW_SYNC_FILES;
+      else
+        return 0;
+    } else if (IS(k, len, "timeout") && t == LUA_TNUMBER) {
+      lua_Number sec = lua_tonumber(L, -1), ms;
+      if (!(sec >= 0))   /* NaN too */
+        return 0;
+      ms = sec * 1000 + 0.5;   /* rounded below: (long) truncates, ms > 0 */
+      opts->timeout_ms = ms >= 2147483648.0 ? -1 : (long)ms;   /* forever past 2^31 - 1 ms */
+    } else if (IS(k, len, "keep") && t == LUA_TNUMBER) {
+      lua_Number keep = lua_tonumber(L, -1);
+      if (!(keep >= 0 && keep <= 1e6 && keep == (lua_Number)(int)keep))
+        return 0;
+      opts->keep = (int)keep;
+    } else if (IS(k, len, "log_context") && t == LUA_TSTRING) {
+      lua_pushvalue(L, -1);
+      lua_replace(L, 4);
+    } else if (IS(k, len, "progress") && t == LUA_TFUNCTION) {
+      lua_pushvalue(L, -1);
+      lua_replace(L, 5);
+    } else if (IS(k, len, "changes") && t == LUA_TBOOLEAN)
+      opts->changes = lua_toboolean(L, -1);
+    else if (IS(k, len, "checksum") && t == LUA_TBOOLEAN)
+      aw_options_set_checksum(opts, lua_toboolean(L, -1));
+    else if (IS(k, len, "modes") && t == LUA_TBOOLEAN)
+      aw_options_set_modes(opts, lua_toboolean(L, -1));
+    else
+      return 0;
+    lua_pop(L, 1);
+  }
+  *prefix = lua_tostring(L, 4);
+  if (lua_type(L, 5) == LUA_TFUNCTION) {
+    prog->L = L;
+    prog->fn = 5;
+    prog->start = now_ns();
+    prog->last = 0;
+    prog->untold = 0;
+    aw_options_set_progress(opts, progress_call, prog);
+  }
+  return 1;
+}
+
+/* core.write_plain(target, payload [, opts]) -> as core.write, for the
+ * common call read whole in C: a string target without a NUL, a payload
+ * of strings only (as core.write_strings), options init.lua would accept
+ * (plain_options); returns nothing for anything else (and raises
+ * nothing), which init.lua's aw.write then checks and sends on. Saves the
+ * Lua side's checks, a third of a one-file write's instructions. */
+static int core_lua_write_plain(lua_State *L)
+{
+  aw_file local[LOCAL_FILES], *files;
+  aw_options opts;
+  progress prog;
+  const char *prefix, *target;
+  size_t len, n;
+
+  memset(&prog, 0, sizeof prog);
+  if (lua_type(L, 1) != LUA_TSTRING || lua_type(L, 2) != LUA_TTABLE ||
+      !plain_options(L, &opts, &prog, &prefix))
+    return 0;
+  target = lua_tolstring(L, 1, &len);
+  if (strlen(target) != len || !read_strings(L, local, &files, &n))
+    return 0;
+  return publish_files(L, target, files, NULL, n, &opts, &prog, prefix);
 }
 
 /* core.rollback(target, version|nil, sync, timeout_ms [, log_context, keep,
@@ -722,6 +849,7 @@ static void create_metatables(lua_State *L)
 static const luaL_Reg core_functions[] = {
   { "write", core_lua_write },
   { "write_strings", core_lua_write_strings },
+  { "write_plain", core_lua_write_plain },
   { "check_target", core_lua_check_target },
   { "rollback", core_lua_rollback },
   { "versions", core_lua_versions },

@@ -229,6 +229,41 @@ describe("validation", function()
     assert.are.equal("myapp: " .. target, msg:sub(1, #target + 7))
   end)
 
+  -- aw.write's common call is checked and read whole in C (core.write_plain);
+  -- anything init.lua must check or send on, it declines (no values, no
+  -- error), so that the Lua side raises or refuses as before.
+  it("leaves to init.lua every call the C fast path does not take whole", function()
+    local core = require("atomicwriter.core")
+    local declined = {
+      { 1, { a = "x" } }, { target, "x" }, { target, { a = "x" }, "opts" },
+      { target .. "\0x", { a = "x" } },
+      { target, { a = { data = "x" } } }, { target, { [1] = "x" } },
+      { target, setmetatable({ a = "x" }, {}) },
+      { target, { a = "x" }, setmetatable({}, {}) },
+      { target, { a = "x" }, { bogus = true } }, { target, { a = "x" }, { [1] = true } },
+      { target, { a = "x" }, { poll = true } },
+      { target, { a = "x" }, { sync = "sometimes" } }, { target, { a = "x" }, { sync = 1 } },
+      { target, { a = "x" }, { ["sync\0x"] = true } }, { target, { a = "x" }, { sync = "fsync\0" } },
+      { target, { a = "x" }, { timeout = -1 } }, { target, { a = "x" }, { timeout = 0 / 0 } },
+      { target, { a = "x" }, { timeout = "1" } },
+      { target, { a = "x" }, { keep = -1 } }, { target, { a = "x" }, { keep = 1.5 } },
+      { target, { a = "x" }, { keep = 1e6 + 1 } }, { target, { a = "x" }, { keep = 0 / 0 } },
+      { target, { a = "x" }, { log_context = 1 } }, { target, { a = "x" }, { progress = true } },
+      { target, { a = "x" }, { changes = 1 } }, { target, { a = "x" }, { checksum = "yes" } },
+      { target, { a = "x" }, { modes = 0 } },
+    }
+    for i, args in ipairs(declined) do
+      assert.are.equal(0, select("#", core.write_plain(args[1], args[2], args[3])), "case " .. i)
+    end
+    assert.are.equal(before, H.snapshot(target), "target untouched")
+    -- what it takes, it writes as aw.write's checks and defaults would
+    local ok, v = core.write_plain(target, { a = "x" }, { sync = false, timeout = 1.5, keep = 2.0,
+      log_context = "ctx", changes = false, checksum = true, modes = true, progress = function() end })
+    assert.is_true(ok)
+    assert.truthy(v:find("^%.%."), v)
+    assert.are.equal(2, select("#", core.write_plain(target, { a = "y" })))
+  end)
+
   it("validates before looking at the target", function()
     local ok, _, code = aw.write(target .. "/missing", { ["../x"] = "x" })
     assert.is_nil(ok)

@@ -249,20 +249,36 @@ local function write_flat(target, payload, opts)
     opts.modes)
 end
 
--- What core.write_strings returned, or, when it returned nothing (the
--- payload is not strings only), write_flat's result.
-local function strings_or_flat(target, payload, opts, ...)
-  if select("#", ...) > 0 then
-    return ...
+-- The values a write returned, as many as the core returned: true|false,
+-- version [, changes [, leftover message]], or nil, message, code [, true]
+-- (ok, v non-nil; x, y nil when not returned).
+local function results(ok, v, x, y)
+  if y ~= nil then
+    return ok, v, x, y
+  elseif x ~= nil or ok == nil then
+    return ok, v, x
   end
-  return write_flat(target, payload, opts)
+  return ok, v
 end
 
 local function do_write(target, payload, opts)
-  -- the common case, strings only, is checked and read in C
-  return strings_or_flat(target, payload, opts, core.write_strings(target, payload, sync_of(opts),
-    timeout_ms(opts), opts.log_context, opts.keep, opts.changes, opts.checksum, opts.progress,
-    opts.modes))
+  -- the common case, strings only, is checked and read in C; it returns
+  -- nothing for any other payload, which goes through write_flat.
+  -- (sync_of and timeout_ms written out, and no vararg: the per-call
+  -- instructions of a one-file write, issue 18)
+  local sync, timeout = opts.sync, opts.timeout
+  if sync == nil then
+    sync = true
+  else
+    sync = SYNC_METHODS[sync] or sync
+  end
+  timeout = timeout and timeout_ms(opts) or -1
+  local ok, v, x, y = core.write_strings(target, payload, sync, timeout, opts.log_context,
+    opts.keep, opts.changes, opts.checksum, opts.progress, opts.modes)
+  if ok == nil and v == nil then   -- nothing: not strings only
+    return write_flat(target, payload, opts)
+  end
+  return results(ok, v, x, y)
 end
 
 -- A function(target [, opts]) that checks both (raising for a programming
@@ -323,6 +339,13 @@ end
 --   removed = {...} }`, sorted paths
 -- @return or nil, message, code ("invalid", "conflict", "busy", errno name)
 function M.write(target, payload, opts)
+  -- the common call (a string target, a payload of strings only, options
+  -- as check_options accepts them) is checked and read whole in C, which
+  -- returns nothing for any other: checked here then, raising as it must
+  local ok, v, x, y = core.write_plain(target, payload, opts)
+  if ok ~= nil or v ~= nil then
+    return results(ok, v, x, y)
+  end
   local checked, msg, code = target_options("write", target, opts)
   check_type("write", 2, payload, "table", 2)
   if not checked then
