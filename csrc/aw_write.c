@@ -993,6 +993,11 @@ static int publish(writer *w)
   note_leftovers(w);
   aw_compare_after_publish(&w->cmp, w->tfd, w->next, w->manifest_type);
   keep_first_error(w, sync_target(w), &rc);
+  /* without a scratch error (out of memory), a later step that failed and
+   * recovered (a leftover) may have cleared the caller's: never report a
+   * failure without its reason */
+  if (rc < 0 && first->kind == AW_KIND_NONE)
+    aw_fail_sys(first, "allocate", NULL, ENOMEM);
   w->err = first;
   return rc;
 }
