@@ -23,8 +23,9 @@
  *   [sync]  fsync(target)
  *   close(version), close(target)
  *
- * No reading, no checking, no lock, no recovery. Every iteration goes into a
- * fresh empty target, created before and removed after the timed region;
+ * No reading, no checking, no lock, no recovery. Every iteration (but
+ * -t's) goes into a fresh empty target, created before and removed after
+ * the timed region;
  * after the removal (untimed) a syncfs, so that each timed iteration starts
  * on a quiescent file system instead of paying for the previous removal.
  *
@@ -52,13 +53,16 @@
  *              (AT_SYMLINK_NOFOLLOW), the least a no-op that notices a
  *              file changed behind its back must do. No reading, no lock,
  *              no digest.
+ *              The timed region is one sweep, from open(target) on; one
+ *              untimed sweep always comes first (even with -w 0), and one
+ *              target serves every sweep.
  *   -w, -i     warm-up and measured iterations (default 1 and 10)
  *   -k         profile mode: use the existing empty targets BASE/t<k>
  *              (k = 0 .. WARMUP+ITERS-1), make and remove nothing, so that
  *              `strace -c` counts only the projection's own calls
  *
  * Output (one key per line, space separated values):
- *   floor files=N size=S subdirs=D sync=0|1 update=0|1 warmup=W iters=I
+ *   floor files=N size=S subdirs=D sync=0|1 update=0|1 stats=0|1 warmup=W iters=I
  *   ns <t1> <t2> ...            wall time of each measured iteration
  *   median_ns <m>
  *   maxrss_kib <k>

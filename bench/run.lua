@@ -304,7 +304,8 @@ end
 -- spec: name, shape, kind ("first"|"update"|"noop"|"w4"), sync, budget (s).
 -- The floor is a first projection of the whole payload (the floor of an
 -- update or a no-op is that of a first projection: what it must beat),
--- except where spec.floor_flags says otherwise (W2L: floor -u).
+-- except where spec.floor_flags says otherwise (W2L: floor -u; W3's
+-- scaling rows: floor -t, a stat of every file).
 -- BENCH_BUSY=1 adds W6b and W6fb: W6 and W6f while a shell loop keeps
 -- writing 16 MiB files to the same file system, never syncing them (the
 -- last four kept): syncfs must flush that data too, fsync of the write's
@@ -662,8 +663,8 @@ local function main()
   say("")
   say("Summary (module, floor: medians of all calls; ratio: module / floor, the median of the")
   say("per-round ratios, judged; pooled: the ratio of the two medians, for comparison. W2, W3")
-  say("against W1's floor, W5u against W5's, W2L (W2) and W7 (a rollback) against the floor of an")
-  say("update by hard links)")
+  say("against W1's floor (W3/n: against a stat of every file, floor -t), W5u against W5's, W2L")
+  say("(W2) and W7 (a rollback) against the floor of an update by hard links)")
   local head = format("%-6s %-8s %11s %11s %7s %7s  %-24s %10s  %s",
     "fs", "load", "module", "floor", "ratio", "pooled", "target", "peak RSS", "result")
   say("%s", head)

@@ -131,7 +131,7 @@ static size_t lower_bound(const aw_plan *plan, const char *key, size_t len)
   size_t lo = 0, hi = plan->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (aw_path_cmp(plan->entries[mid].path, plan->entries[mid].len, key, len) < 0)
+    if (path_cmp(plan->entries[mid].path, plan->entries[mid].len, key, len) < 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -302,7 +302,8 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
   /* cleaned: the paths in the payload's order, until make_entries */
   cleaned = malloc(total ? total : 1);
   /* the keys, then as many for sort_keys to merge through */
-  keys = nfiles <= UINT32_MAX / 2 ? malloc((nfiles ? nfiles : 1) * 2 * sizeof *keys) : NULL;
+  keys = nfiles <= UINT32_MAX && nfiles <= SIZE_MAX / (2 * sizeof *keys)
+           ? malloc((nfiles ? nfiles : 1) * 2 * sizeof *keys) : NULL;
   if (!cleaned || !keys) {
     free(keys);
     free(cleaned);
@@ -331,7 +332,7 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
    * makes a calloc) */
   plan->entries = nfiles <= SIZE_MAX / sizeof *plan->entries
                     ? malloc((nfiles ? nfiles : 1) * sizeof *plan->entries) : NULL;
-  plan->arena = malloc((size_t)(cursor - cleaned) + 1);
+  plan->arena = malloc((size_t)(cursor - cleaned) + 1);   /* + 1: no malloc(0) */
   if (!plan->entries || !plan->arena) {
     free(keys);
     free(cleaned);

@@ -9,7 +9,7 @@
  *   mode % 3 == 1  the bytes, with their last 16 replaced by the right MAC
  *                  under the key where the header puts it, so that a
  *                  mutation gets past the MAC and reaches the entries
- *   mode % 3 == 2  a header for the scratch target's version built here ("AWMANIF2", byte-order
+ *   mode % 3 == 2  a header for the scratch target's version built here ("AWMANIF3", byte-order
  *                  mark, the count from the bytes' first 4, the name, a
  *                  key), then the rest of the bytes as the entries, then
  *                  the MAC: mutations spend themselves on the entries
@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #define VERSION "..2026_11_30_12_00_00.000000001"
-#define MAGIC "AWMANIF2"
+#define MAGIC "AWMANIF3"
 #define HEADER (8 + 4 + 4 + 4)
 
 static int dir_fd = -1;
@@ -149,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (body)
       memcpy(file + len, data + 4, body);
     len += body;
-    aw_siphash128(key, file, len, file + len);
+    aw_digest128(key, file, len, file + len);
     len += AW_DIGEST_SIZE;
   } else {
     len = size;
@@ -159,8 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       uint32_t name_len;
       memcpy(&name_len, file + 16, 4);
       if ((size_t)name_len <= len && HEADER + (size_t)name_len + AW_KEY_SIZE + AW_DIGEST_SIZE <= len)
-        aw_siphash128(file + HEADER + name_len, file, len - AW_DIGEST_SIZE,
-                      file + len - AW_DIGEST_SIZE);
+        aw_digest128(file + HEADER + name_len, file, len - AW_DIGEST_SIZE,
+                     file + len - AW_DIGEST_SIZE);
     }
   }
   put_file(file, len);
