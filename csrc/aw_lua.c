@@ -321,26 +321,28 @@ static int core_lua_write(lua_State *L)
   return finish_write(L, target, files, any_source ? sources : NULL, (size_t)n, 4);
 }
 
-/* core.write_strings(target, payload, sync, timeout_ms [, log_context, keep, changes,
- * checksum, progress]) -> as core.write, for the common payload of strings
- * only, read straight from the caller's table in one pass; returns nothing
- * for any other payload (or a table with a metatable: its __pairs decides
- * what it holds), which goes through the Lua side's checks and
- * core.write's flat list. */
 /* The files of payload table 2 when it holds strings only (and has no
  * metatable): 1 with *files (`local`, room for LOCAL_FILES, or a userdata
- * pushed on the stack) and *n, 0 for any other payload. */
+ * pushed on the stack) and *n, 0 for any other payload. The strings stay
+ * alive in the payload, unless a progress function, called during the
+ * write, may take them out of it: with `anchor`, each key and value is
+ * also kept in a table of the call's own on the stack. */
 #define LOCAL_FILES 4
-static int read_strings(lua_State *L, aw_file *local, aw_file **files_out, size_t *n_out)
+static int read_strings(lua_State *L, int anchor, aw_file *local, aw_file **files_out,
+                        size_t *n_out)
 {
   aw_file *files = local;   /* a few files: no allocation at all */
   size_t n = 0, cap = LOCAL_FILES;
-  int slot = 0;
+  int slot = 0, kept = 0;
 
   if (lua_getmetatable(L, 2))
     return 0;
+  if (anchor) {
+    lua_newtable(L);
+    kept = lua_gettop(L);
+  }
   lua_pushnil(L);
-  while (lua_next(L, 2)) {   /* the strings stay alive in the payload */
+  while (lua_next(L, 2)) {
     aw_file *f;
     if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
       return 0;
@@ -359,6 +361,12 @@ static int read_strings(lua_State *L, aw_file *local, aw_file **files_out, size_
       files = grown;
       cap *= 4;
     }
+    if (kept) {
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, kept, (int)(2 * n + 1));
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, kept, (int)(2 * n + 2));
+    }
     f = &files[n++];
     f->path = lua_tolstring(L, -2, &f->path_len);
     f->data = lua_tolstring(L, -1, &f->size);
@@ -371,6 +379,12 @@ static int read_strings(lua_State *L, aw_file *local, aw_file **files_out, size_
   return 1;
 }
 
+/* core.write_strings(target, payload, sync, timeout_ms [, log_context, keep, changes,
+ * checksum, progress]) -> as core.write, for the common payload of strings
+ * only, read straight from the caller's table in one pass; returns nothing
+ * for any other payload (or a table with a metatable: its __pairs decides
+ * what it holds), which goes through the Lua side's checks and
+ * core.write's flat list. */
 static int core_lua_write_strings(lua_State *L)
 {
   const char *target = luaL_checkstring(L, 1);
@@ -378,7 +392,8 @@ static int core_lua_write_strings(lua_State *L)
   size_t n;
 
   luaL_checktype(L, 2, LUA_TTABLE);
-  if (!read_strings(L, local, &files, &n))
+  lua_settop(L, 10);   /* the options' slots (progress 9, modes 10) before read_strings pushes */
+  if (!read_strings(L, lua_type(L, 9) == LUA_TFUNCTION, local, &files, &n))
     return 0;
   return finish_write(L, target, files, NULL, n, 3);
 }
@@ -479,7 +494,7 @@ static int core_lua_write_plain(lua_State *L)
       !plain_options(L, &opts, &prog, &prefix))
     return 0;
   target = lua_tolstring(L, 1, &len);
-  if (strlen(target) != len || !read_strings(L, local, &files, &n))
+  if (strlen(target) != len || !read_strings(L, prog.fn != 0, local, &files, &n))
     return 0;
   return publish_files(L, target, files, NULL, n, &opts, &prog, prefix);
 }

@@ -199,6 +199,36 @@ describe("a file from a source", function()
     assert.is_true((aw.write(target, files, { progress = function() error("boom") end })))
     assert.are.equal("again\n", H.read(target .. "/a"))
   end)
+
+  -- The progress function runs inside the write, after the first file is
+  -- placed: a payload of strings the write reads in place must not lose
+  -- them to the collector when it empties the payload there.
+  for _, via in ipairs({ "aw.write", "a writer's write" }) do
+    it("keeps the payload's strings alive when a progress function empties it (" .. via .. ")",
+      function()
+        local payload, want, junk = {}, {}, nil
+        for i = 1, 8 do
+          payload["f" .. i] = string.rep(string.char(64 + i), 100000)
+          want["f" .. i] = string.rep(string.char(64 + i), 100000)   -- another string
+        end
+        local opts = { sync = false, progress = function()
+          for k in pairs(payload) do payload[k] = nil end
+          collectgarbage()
+          collectgarbage()
+          junk = {}
+          for i = 1, 64 do junk[i] = string.rep("Z", 100000 + i) end
+        end }
+        local ok, msg
+        if via == "aw.write" then
+          ok, msg = aw.write(target, payload, opts)
+        else
+          ok, msg = aw.new(target, opts):write(payload)
+        end
+        assert.is_true(ok, msg)
+        assert.is_table(junk)
+        H.assert_layout(target, want)
+      end)
+  end
 end)
 
 describe("a bad source", function()
