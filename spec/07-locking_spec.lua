@@ -43,6 +43,25 @@ describe("the writer lock #nosanitize", function()
     assert.are.equal("after", H.read(target .. "/a"))
   end)
 
+  it("waits for the holder when the timeout is an integer too long for milliseconds", function()
+    if not math.maxinteger then
+      pending("integers: Lua 5.3 and later")
+      return
+    end
+    -- a table spec and a writer object: init.lua's conversion, not the binding's
+    for _, write in ipairs({
+      function() return aw.write(target, { a = { data = "int" } }, { timeout = math.maxinteger }) end,
+      function() return aw.new(target, { timeout = math.tointeger(2 ^ 62) }):write({ a = "writer" }) end,
+    }) do
+      hold_lock(0.5)
+      local t0 = H.now_ms()
+      local ok, msg = write()
+      assert.is_true(ok, msg)
+      assert.is_true(H.now_ms() - t0 >= 300)
+    end
+    assert.are.equal("writer", H.read(target .. "/a"))
+  end)
+
   it("is not left behind: no lock file, and a killed holder releases it", function()
     assert.is_true(aw.write(target, { a = "1" }))
     H.assert_layout(target, { a = "1" })

@@ -208,7 +208,7 @@ local function timeout_ms(opts)
   if not timeout then
     return -1
   end
-  local ms = floor(timeout * 1000 + 0.5)
+  local ms = floor(timeout * 1000.0 + 0.5)   -- a float: an integer timeout would wrap
   if ms > MAX_TIMEOUT_MS then
     return -1
   end
