@@ -334,7 +334,11 @@ static int has_extras(aw_compare *c, aw_seen_dir *d)
   ident_of(&d->id, &st);   /* before the listing: a later change moves it */
   while (!extra && (r = aw_dir_next(&dir, &name, &type)) > 0) {
     size_t nlen = strlen(name), off = d->len ? d->len + 1 : 0;
-    if (off + nlen > AW_MAX_PATH) {
+    /* no payload path has an element this long: an extra, and c->rel
+     * (room for the plan's longest path and a NAME_MAX name) never sees
+     * it; a name from the listing may be longer than NAME_MAX (vfat,
+     * ntfs3 and FUSE give up to 765 or 1024 bytes) */
+    if (nlen > AW_MAX_ELEMENT || off + nlen > AW_MAX_PATH) {
       extra = 1;
       break;
     }
@@ -412,7 +416,7 @@ static int stat_sources(aw_compare *c)
     const char *next = i + 1 < c->plan->n ? c->plan->entries[i + 1].source : NULL;
     if (!e->source)
       continue;
-    if ((rc = aw_source_stat_in(&d, e, next, c->rel, AW_MAX_PATH + NAME_MAX + 2, c->err)) < 0)
+    if ((rc = aw_source_stat_in(&d, e, next, c->rel, c->rel_size, c->err)) < 0)
       break;
     e->src_settled = is_settled(c, &e->src);
     c->sources++;

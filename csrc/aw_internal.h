@@ -343,7 +343,9 @@ typedef struct aw_seen_dir {
 typedef struct aw_compare {
   aw_plan *plan;             /* entries get same, hashed, settled, id, digest */
   aw_error *err;
-  char *rel;                 /* the writer's scratch path (AW_MAX_PATH + NAME_MAX + 2) */
+  char *rel;                 /* the writer's scratch path (rel_size bytes: the plan's
+                                longest path or AW_MAX_PATH, + NAME_MAX + 2) */
+  size_t rel_size;
   int tfd, cfd;              /* target; current version (level 0 of cdirs) */
   const char *cur;           /* the current version's name */
   int manifest_type;         /* what is at ..manifest: 0 none, an S_IF* value */

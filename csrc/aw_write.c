@@ -479,12 +479,15 @@ static int remove_orphans(writer *w)
 static int recover(writer *w)
 {
   aw_dir dir;
-  char buf[AW_DIR_SMALL];   /* a target of a few names: no allocation */
+  union {   /* aligned as the records read from it must be */
+    char b[AW_DIR_SMALL];
+    uint64_t align;
+  } buf;    /* a target of a few names: no allocation */
   const char *name;
   unsigned char type;
   int r, rc = 0;
 
-  if (aw_dir_open_in(&dir, w->tfd, buf, sizeof buf) < 0)
+  if (aw_dir_open_in(&dir, w->tfd, buf.b, sizeof buf.b) < 0)
     return fail_errno(w, "read target directory", NULL);
   while ((r = aw_dir_next(&dir, &name, &type)) > 0) {
     if (strcmp(name, AW_DATA_NAME) == 0)
@@ -1029,8 +1032,12 @@ static void abandon(writer *w)
   if (w->tmp_made)
     unlinkat(w->tfd, AW_DATA_TMP_NAME, 0);
   if (w->next[0] && !w->published) {
-    aw_error *scratch = later_error(w);   /* out of memory: the caller's */
-    aw_remove_tree(w->tfd, w->next, DT_DIR, scratch ? scratch : w->err);
+    aw_error *scratch = later_error(w);
+    /* out of memory for it: the version stays, an orphan the next write's
+     * recovery removes, rather than a failure of its removal overwriting
+     * the error this write reports */
+    if (scratch)
+      aw_remove_tree(w->tfd, w->next, DT_DIR, scratch);
   }
 }
 
@@ -1137,6 +1144,7 @@ static int writer_rel(writer *w, int whole)
     return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
   w->rel[0] = '\0';
   w->cmp.rel = w->rel;
+  w->cmp.rel_size = longest + NAME_MAX + 2;
   return 0;
 }
 
