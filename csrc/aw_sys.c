@@ -53,22 +53,6 @@ static ssize_t read_entries(int fd, char *buf, size_t size)
 #endif
 }
 
-int aw_dir_open(aw_dir *d, int fd)
-{
-  d->fd = fd;
-  d->pos = d->len = 0;
-  d->dirp = NULL;
-  d->more = 0;
-  d->owned = 1;
-  d->cap = DIR_BUF;
-  d->buf = malloc(DIR_BUF);
-  if (!d->buf) {
-    errno = ENOMEM;
-    return -1;
-  }
-  return 0;
-}
-
 int aw_dir_open_in(aw_dir *d, int fd, char *buf, size_t size)
 {
   d->fd = fd;
@@ -78,6 +62,19 @@ int aw_dir_open_in(aw_dir *d, int fd, char *buf, size_t size)
   d->owned = 0;
   d->cap = size;
   d->buf = buf;
+  return 0;
+}
+
+int aw_dir_open(aw_dir *d, int fd)
+{
+  char *buf = malloc(DIR_BUF);
+
+  if (!buf) {
+    errno = ENOMEM;
+    return -1;
+  }
+  aw_dir_open_in(d, fd, buf, DIR_BUF);
+  d->owned = 1;   /* aw_dir_close frees it */
   return 0;
 }
 
