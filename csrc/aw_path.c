@@ -288,6 +288,7 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
   size_t i, total = 0;
   sort_key *keys;
   char *cleaned, *cursor;
+  int rc = -1;
 
   plan->entries = NULL;
   plan->arena = NULL;
@@ -305,9 +306,8 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
   keys = nfiles <= UINT32_MAX && nfiles <= SIZE_MAX / (2 * sizeof *keys)
            ? malloc((nfiles ? nfiles : 1) * 2 * sizeof *keys) : NULL;
   if (!cleaned || !keys) {
-    free(keys);
-    free(cleaned);
-    return aw_fail_sys(err, "allocate the plan", NULL, ENOMEM);
+    aw_fail_sys(err, "allocate the plan", NULL, ENOMEM);
+    goto out;
   }
 
   cursor = cleaned;
@@ -316,9 +316,7 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
     const char *why = clean_path(files[i].path, files[i].path_len, cursor, &len);
     if (why) {
       refuse(err, files[i].path, files[i].path_len, why);
-      free(keys);
-      free(cleaned);
-      return -1;
+      goto out;
     }
     keys[i].path = cursor;
     keys[i].len = (uint32_t)len;
@@ -334,15 +332,18 @@ int aw_plan_build(aw_plan *plan, const aw_file *files, const char *const *source
                     ? malloc((nfiles ? nfiles : 1) * sizeof *plan->entries) : NULL;
   plan->arena = malloc((size_t)(cursor - cleaned) + 1);   /* + 1: no malloc(0) */
   if (!plan->entries || !plan->arena) {
-    free(keys);
-    free(cleaned);
     aw_plan_free(plan);
-    return aw_fail_sys(err, "allocate the plan", NULL, ENOMEM);
+    aw_fail_sys(err, "allocate the plan", NULL, ENOMEM);
+    goto out;
   }
   make_entries(plan, keys, files, sources, nfiles);
+  plan->n = nfiles;
+  rc = 0;
+out:
   free(keys);
   free(cleaned);
-  plan->n = nfiles;
+  if (rc < 0)
+    return -1;
 
   /* Neighbours: the same path twice, or a file that is also a directory. */
   for (i = 0; i + 1 < plan->n; i++) {

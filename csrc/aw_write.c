@@ -1140,11 +1140,11 @@ static int writer_rel(writer *w, int whole)
     for (longest = AW_MAX_ELEMENT, i = 0; i < w->plan.n; i++)
       if (w->plan.entries[i].len > longest)
         longest = w->plan.entries[i].len;
-  if (!(w->rel = malloc(longest + NAME_MAX + 2)))
+  w->cmp.rel_size = longest + NAME_MAX + 2;
+  if (!(w->rel = malloc(w->cmp.rel_size)))
     return aw_fail_sys(w->err, "allocate", NULL, ENOMEM);
   w->rel[0] = '\0';
   w->cmp.rel = w->rel;
-  w->cmp.rel_size = longest + NAME_MAX + 2;
   return 0;
 }
 
