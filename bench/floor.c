@@ -251,6 +251,19 @@ static long long project(const plan *pl, const char *target, char version[64])
   return now_ns() - t0;
 }
 
+/* Opens target and its version `old` (both die on failure): the target's
+ * descriptor, the version's in *ofd. */
+static int open_version(const char *target, const char *old, int *ofd)
+{
+  int tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tfd < 0)
+    die("open", target);
+  *ofd = openat(tfd, old, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (*ofd < 0)
+    die("open", old);
+  return tfd;
+}
+
 /* The timed update by hard links: the least an update that keeps its
  * unchanged files must do in this layout. `old` is the current version. */
 static long long update(const plan *pl, const char *target, const char *old)
@@ -259,12 +272,7 @@ static long long update(const plan *pl, const char *target, const char *old)
   long long t0 = now_ns();
   int tfd, vfd, ofd, i, changed = pl->nfiles / 2;
 
-  tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (tfd < 0)
-    die("open", target);
-  ofd = openat(tfd, old, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (ofd < 0)
-    die("open", old);
+  tfd = open_version(target, old, &ofd);
   vfd = new_version(tfd, version);
   for (i = 0; i < pl->nfiles; i++) {
     subdir_before(pl, vfd, i);
@@ -298,12 +306,7 @@ static long long stat_sweep(const plan *pl, const char *target, const char *old)
   int tfd, ofd, dfd = -1, cur = -1, i;
   struct stat st;
 
-  tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (tfd < 0)
-    die("open", target);
-  ofd = openat(tfd, old, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (ofd < 0)
-    die("open", old);
+  tfd = open_version(target, old, &ofd);
   for (i = 0; i < pl->nfiles; i++) {
     const char *name = pl->paths[i];
     if (pl->nsub) {
